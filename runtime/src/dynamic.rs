@@ -1,0 +1,1 @@
+//! The dynamic reference network.

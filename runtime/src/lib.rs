@@ -1,0 +1,48 @@
+//! Runtime of [stackprop](https://docs.rs/stackprop): what is the same for every network.
+//!
+//! - [`Scalar`]: `f32` / `f64` with the math generated code calls (`libm` without `std`).
+//! - [`Network`]: the contract every generated network implements; training steps,
+//!   losses and gradients for one sample or a batch are provided methods on it.
+//! - [`optim`]: optimizers following torch.optim, with fixed-size state.
+//! - [`gradcheck`]: central-difference gradient checking for any network.
+//! - [`init`], [`rng`]: seeded Glorot/He initialization.
+//! - [`view`], [`kernels`]: typed parameter views and the inner loops of large layers.
+//!
+//! This crate builds under `#![no_std]` without `alloc`; the `alloc` and `std` features
+//! add the pieces that need a heap or an operating system.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "std")]
+pub mod data;
+#[cfg(feature = "alloc")]
+pub mod dynamic;
+pub mod grad;
+pub mod gradcheck;
+pub mod init;
+pub mod kernels;
+pub mod network;
+pub mod optim;
+pub mod rng;
+pub mod scalar;
+pub mod schedule;
+pub mod view;
+
+pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
+pub use init::Init;
+pub use network::{Buffer, Class, Network, ParamInfo, Target};
+pub use optim::{Optimizer, Sgd, State};
+pub use rng::SplitMix64;
+pub use scalar::Scalar;
+pub use view::{DenseMut, DenseRef};
+
+/// Re-exported for generated code and for users who seed networks from their own
+/// generator.
+pub use rand_core;
