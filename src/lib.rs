@@ -1,2 +1,27 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
 #![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use stackprop_macros::network;
+pub use stackprop_runtime::*;
+
+/// What a program that defines and trains networks needs: `use stackprop::prelude::*;`.
+pub mod prelude {
+    pub use crate::network;
+    pub use stackprop_runtime::network::{Buffer, Class, Network, Target};
+    pub use stackprop_runtime::optim::{Optimizer, Sgd};
+    pub use stackprop_runtime::scalar::Scalar;
+}
+
+/// Paths the generated code uses; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use stackprop_runtime::init::Init;
+    pub use stackprop_runtime::network::{Network, ParamInfo};
+    pub use stackprop_runtime::rand_core;
+    pub use stackprop_runtime::rng::SplitMix64;
+    pub use stackprop_runtime::scalar::Scalar;
+    pub use stackprop_runtime::view::{DenseMut, DenseRef};
+    pub use stackprop_runtime::{kernels, view};
+}

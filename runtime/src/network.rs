@@ -133,6 +133,21 @@ pub trait Network: Sized {
     /// The flat parameter array, mutably.
     fn params_mut(&mut self) -> &mut Self::Params;
 
+    /// A network holding the given flat parameters.
+    fn from_params(params: Self::Params) -> Self;
+
+    /// Re-initializes the parameters in place from `rng` (Glorot or He uniform per
+    /// layer, as the spec chose; biases zero).
+    fn init_with<R: rand_core::Rng + ?Sized>(&mut self, rng: &mut R);
+
+    /// A network initialized from `seed`.
+    #[must_use]
+    fn seeded(seed: u64) -> Self {
+        let mut net = Self::from_params(Self::Params::zeroed());
+        net.init_with(&mut crate::rng::SplitMix64::new(seed));
+        net
+    }
+
     /// Inference: the output for one input.
     fn forward(&self, x: &Self::Input) -> Self::Output;
 

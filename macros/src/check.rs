@@ -1,0 +1,129 @@
+//! Every rule a spec must satisfy beyond what each name means on its own. Each check
+//! reports at the tokens that break the rule, and all checks run, so every mistake of a
+//! spec shows at once.
+//!
+//! Entry point: [`check`].
+
+use crate::ctxt::Ctxt;
+use crate::layers::LayerKind;
+use crate::model::{Network, size};
+use crate::parse::Spec;
+
+/// Generated items a layer's accessor would collide with.
+const RESERVED: &[&str] = &[
+    "zeroed", "from_params", "into_params", "seeded", "init_with", "params", "params_mut", "forward",
+    "forward_trace", "trace_loss", "backward", "backward_sgd", "loss", "mean_loss", "gradient",
+    "input_gradient", "train_step", "train_batch", "batch_gradient",
+];
+
+/// The most parameters a network may have: its arrays live on the stack or inline in
+/// the struct, and a few hundred megabytes is past what either can hold.
+const MAX_PARAMS: usize = 1 << 26;
+
+/// Runs every check.
+pub fn check(cx: &mut Ctxt, spec: &Spec, net: &Network) {
+    check_unique_names(cx, spec);
+    check_reserved_names(cx, spec);
+    check_widths(cx, net);
+    check_dense_inputs_flat(cx, net);
+    check_last_layer(cx, net);
+    check_loss_fits_output(cx, net);
+    check_size(cx, net);
+}
+
+/// Layer names are unique: each names a parameter tensor (`hidden.weight`) and an
+/// accessor (`net.hidden()`).
+fn check_unique_names(cx: &mut Ctxt, spec: &Spec) {
+    for (i, layer) in spec.layers.iter().enumerate() {
+        if let Some(first) = spec.layers[..i].iter().find(|l| l.name == layer.name) {
+            cx.error(&layer.name, format!("layer `{}` is declared twice", layer.name));
+            cx.error(&first.name, format!("layer `{}` first declared here", first.name));
+        }
+    }
+}
+
+/// A layer name must not collide with a generated method (`net.forward()`), nor its
+/// `_mut` accessor with another layer.
+fn check_reserved_names(cx: &mut Ctxt, spec: &Spec) {
+    for layer in &spec.layers {
+        let name = layer.name.to_string();
+        if RESERVED.contains(&name.as_str()) {
+            cx.error(&layer.name, format!("layer name `{name}` is taken by a generated method; choose another name"));
+        }
+        if let Some(base) = name.strip_suffix("_mut")
+            && spec.layers.iter().any(|l| l.name == base)
+        {
+            cx.error(&layer.name, format!("layer name `{name}` collides with the accessor `{base}_mut()` of layer `{base}`"));
+        }
+    }
+}
+
+/// Every layer produces at least one value.
+fn check_widths(cx: &mut Ctxt, net: &Network) {
+    for layer in &net.layers {
+        if let LayerKind::Dense(d) = &layer.kind
+            && d.width == 0
+        {
+            cx.error_at(d.width_span, format!("layer `{}` has width 0; a layer needs at least one output", layer.name));
+        }
+    }
+}
+
+/// A dense layer reads a vector: after a multi-dimensional input it needs a `Flatten`.
+fn check_dense_inputs_flat(cx: &mut Ctxt, net: &Network) {
+    for layer in &net.layers {
+        if matches!(layer.kind, LayerKind::Dense(_)) && layer.input.len() > 1 {
+            cx.error_at(
+                layer.span,
+                format!(
+                    "layer `{}` is `Dense`, which needs a flat input, but its input has shape {:?}; put a `Flatten` layer before it",
+                    layer.name, layer.input
+                ),
+            );
+        }
+    }
+}
+
+/// The loss reads the last layer's activation, so the network must end in one.
+fn check_last_layer(cx: &mut Ctxt, net: &Network) {
+    if let Some(last) = net.layers.last()
+        && last.kind.activation().is_none()
+    {
+        cx.error_at(
+            last.span,
+            format!(
+                "the last layer `{}` is `{}`; a network ends in a layer with an activation, such as `Dense<{}, Identity>`",
+                last.name,
+                last.kind.kind_name(),
+                size(&last.output).min(10)
+            ),
+        );
+    }
+}
+
+/// `cross_entropy` is fused with a softmax output and `binary_cross_entropy` with a
+/// sigmoid output: their stable forms and their delta `y − t` hold only there.
+fn check_loss_fits_output(cx: &mut Ctxt, net: &Network) {
+    let Some((needed, needed_name)) = net.loss.required_output() else { return };
+    let Some(last) = net.layers.last() else { return };
+    let Some(act) = last.kind.activation() else { return };
+    if act.builtin != Some(needed) {
+        cx.error_at(
+            net.loss_span,
+            format!(
+                "loss `{}` needs a `{needed_name}` output, but the last layer `{}` uses `{}`",
+                net.loss.name(),
+                last.name,
+                act.name
+            ),
+        );
+        cx.error_at(last.span, format!("the last layer `{}` would need `{needed_name}` for loss `{}`", last.name, net.loss.name()));
+    }
+}
+
+/// The whole network must fit in memory as stack arrays.
+fn check_size(cx: &mut Ctxt, net: &Network) {
+    if net.params > MAX_PARAMS || net.trace_len > MAX_PARAMS || net.input_size() > MAX_PARAMS {
+        cx.error(&net.ident, format!("network `{}` has {} parameters; at most {MAX_PARAMS} are supported", net.ident, net.params));
+    }
+}

@@ -1,0 +1,496 @@
+//! The model → the generated items: the struct (one flat parameter array), its inherent
+//! impl (sizes, constructors, initialization, typed layer views) and its impl of the
+//! runtime's `Network` trait (forward, training forward, loss, backward, fused SGD
+//! backward). Layer kinds emit their own forward and backward (`layers/`); the loss emits
+//! the output delta (`loss.rs`); this module wires them in order and adds the docs.
+//!
+//! Entry points: [`generate`] and, for a spec with errors, [`fallback`].
+//!
+//! Hygiene: every path is absolute (`::stackprop::__private::...`), every local starts
+//! with `__`, and the impls sit in `const _: () = { ... };`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::layers::LayerKind;
+use crate::layers::activation::Init;
+use crate::layers::dense::{self, Mode};
+use crate::loss;
+use crate::model::{Network, ScalarTy, size};
+use crate::parse::Spec;
+
+/// The runtime's re-exports for generated code.
+pub fn rt() -> TokenStream {
+    quote!(::stackprop::__private)
+}
+
+/// What every emitter needs: the network and its scalar type.
+pub struct Gen<'a> {
+    pub net: &'a Network,
+    pub t: TokenStream,
+}
+
+impl Gen<'_> {
+    /// A float literal of the network's scalar type; non-finite values become the
+    /// type's constants (a literal cannot spell them).
+    pub fn lit(&self, v: f64) -> TokenStream {
+        lit(self.net.scalar, v)
+    }
+}
+
+/// A float literal of the given scalar type (`0.5_f32`), or its non-finite constant.
+pub fn lit(scalar: ScalarTy, v: f64) -> TokenStream {
+    let t = scalar_tokens(scalar);
+    let narrowed = match scalar {
+        ScalarTy::F32 => f64::from(v as f32),
+        ScalarTy::F64 => v,
+    };
+    if narrowed.is_nan() {
+        return quote!(#t::NAN);
+    }
+    if narrowed.is_infinite() {
+        return if narrowed > 0.0 { quote!(#t::INFINITY) } else { quote!(#t::NEG_INFINITY) };
+    }
+    let lit = match scalar {
+        ScalarTy::F32 => proc_macro2::Literal::f32_suffixed(narrowed.abs() as f32),
+        ScalarTy::F64 => proc_macro2::Literal::f64_suffixed(narrowed.abs()),
+    };
+    // A negative literal is emitted as `(-1.0_f32)` so it binds as one operand anywhere.
+    if narrowed.is_sign_negative() && narrowed != 0.0 { quote!((-#lit)) } else { quote!(#lit) }
+}
+
+fn scalar_tokens(s: ScalarTy) -> TokenStream {
+    match s {
+        ScalarTy::F32 => quote!(f32),
+        ScalarTy::F64 => quote!(f64),
+    }
+}
+
+/// Generates every item for a checked model.
+pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
+    let g = Gen { net, t: scalar_tokens(net.scalar) };
+    let t = &g.t;
+    let rt = rt();
+    let ident = &net.ident;
+    let vis = &spec.vis;
+    let attrs = &spec.attrs;
+    let (n_in, n_out, n_params, n_trace) = (net.input_size(), net.output_size(), net.params, net.trace_len);
+
+    let layout = layout(&g);
+    let views = views(&g);
+    let init = init(&g);
+    let forward = forward_body(&g, false);
+    let forward_trace = forward_body(&g, true);
+    let loss = loss::emit_loss(&g);
+    let backward = backward_body(&g, Mode::Accumulate);
+    let backward_sgd = backward_body(&g, Mode::Sgd);
+    let code = crate::doc::CodeSize {
+        forward_tokens: count_tokens(forward.clone()),
+        backward_tokens: count_tokens(backward.clone()),
+    };
+    let docs = crate::doc::derivation(net, code);
+    let derivation = docs.join("\n");
+
+    quote! {
+        #(#attrs)*
+        #[doc = ""]
+        #(#[doc = #docs])*
+        #vis struct #ident {
+            params: [#t; #n_params],
+        }
+
+        const _: () = {
+            #[automatically_derived]
+            impl #ident {
+                /// Number of inputs.
+                pub const INPUT: usize = #n_in;
+                /// Number of outputs.
+                pub const OUTPUT: usize = #n_out;
+                /// Number of parameters (weights and biases) in the flat array.
+                pub const PARAMS: usize = #n_params;
+                /// Number of scalars the training forward keeps for backward.
+                pub const TRACE: usize = #n_trace;
+                /// The derivation the macro produced for this network (also in the
+                /// type's documentation).
+                pub const DERIVATION: &'static str = #derivation;
+
+                /// A network whose parameters are all zero.
+                #[must_use]
+                pub const fn zeroed() -> Self {
+                    Self { params: [0.0; #n_params] }
+                }
+
+                /// A network with the given flat parameters (layout: [`Self::LAYOUT`]).
+                #[must_use]
+                pub const fn from_params(params: [#t; #n_params]) -> Self {
+                    Self { params }
+                }
+
+                /// The flat parameters, by value.
+                #[must_use]
+                pub const fn into_params(self) -> [#t; #n_params] {
+                    self.params
+                }
+
+                /// A network initialized from `seed` (Glorot uniform for sigmoid/tanh-like
+                /// layers, He uniform for relu-like ones, biases zero).
+                #[must_use]
+                pub fn seeded(seed: u64) -> Self {
+                    let mut net = Self::zeroed();
+                    net.init_with(&mut #rt::SplitMix64::new(seed));
+                    net
+                }
+
+                /// Re-initializes every layer in place from `rng`, layer by layer, weights
+                /// row by row; biases become zero.
+                pub fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {
+                    #init
+                }
+
+                #layout
+                #views
+            }
+
+            #[automatically_derived]
+            impl #rt::Network for #ident {
+                type Scalar = #t;
+                type Input = [#t; #n_in];
+                type Output = [#t; #n_out];
+                type Params = [#t; #n_params];
+                type Trace = [#t; #n_trace];
+                const INPUT: usize = #n_in;
+                const OUTPUT: usize = #n_out;
+                const PARAMS: usize = #n_params;
+                const LAYOUT: &'static [#rt::ParamInfo] = Self::LAYOUT;
+
+                #[inline]
+                fn from_params(params: [#t; #n_params]) -> Self {
+                    Self { params }
+                }
+
+                fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {
+                    #ident::init_with(self, rng);
+                }
+
+                #[inline]
+                fn params(&self) -> &[#t; #n_params] {
+                    &self.params
+                }
+
+                #[inline]
+                fn params_mut(&mut self) -> &mut [#t; #n_params] {
+                    &mut self.params
+                }
+
+                #[inline]
+                fn forward(&self, __x: &[#t; #n_in]) -> [#t; #n_out] {
+                    let __p = &self.params;
+                    #forward
+                }
+
+                #[inline]
+                fn forward_trace(&self, __x: &[#t; #n_in], __tr: &mut [#t; #n_trace]) -> [#t; #n_out] {
+                    let __p = &self.params;
+                    #forward_trace
+                }
+
+                #[inline]
+                fn trace_loss(&self, __tr: &[#t; #n_trace], __t: &[#t; #n_out]) -> #t {
+                    #loss
+                }
+
+                #[inline]
+                fn backward(
+                    &self,
+                    __x: &[#t; #n_in],
+                    __tr: &[#t; #n_trace],
+                    __t: &[#t; #n_out],
+                    __scale: #t,
+                    __g: &mut [#t; #n_params],
+                    __input_grad: ::core::option::Option<&mut [#t; #n_in]>,
+                ) -> #t {
+                    let __loss = <Self as #rt::Network>::trace_loss(self, __tr, __t);
+                    let __p = &self.params;
+                    #backward
+                    __loss
+                }
+
+                #[inline]
+                fn backward_sgd(
+                    &mut self,
+                    __x: &[#t; #n_in],
+                    __tr: &[#t; #n_trace],
+                    __t: &[#t; #n_out],
+                    __lr: #t,
+                ) -> #t {
+                    let __loss = <Self as #rt::Network>::trace_loss(self, __tr, __t);
+                    let __scale: #t = 1.0;
+                    let __p = &mut self.params;
+                    #backward_sgd
+                    __loss
+                }
+            }
+        };
+    }
+}
+
+/// Number of tokens in a stream, counting each group's delimiters as one.
+fn count_tokens(ts: TokenStream) -> usize {
+    ts.into_iter()
+        .map(|tt| match tt {
+            proc_macro2::TokenTree::Group(g) => 1 + count_tokens(g.stream()),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `LAYOUT`: the named parameter tensors.
+fn layout(g: &Gen) -> TokenStream {
+    let rt = rt();
+    let mut entries = Vec::new();
+    for layer in &g.net.layers {
+        if let LayerKind::Dense(d) = &layer.kind {
+            let fan_in = size(&layer.input);
+            let width = d.width;
+            let wname = format!("{}.weight", layer.name);
+            let off = layer.offset;
+            entries.push(quote!(#rt::ParamInfo { name: #wname, offset: #off, shape: &[#width, #fan_in] }));
+            if d.bias {
+                let bname = format!("{}.bias", layer.name);
+                let boff = off + fan_in * width;
+                entries.push(quote!(#rt::ParamInfo { name: #bname, offset: #boff, shape: &[#width] }));
+            }
+        }
+    }
+    quote! {
+        /// The named parameter tensors in layout order, PyTorch names and shapes.
+        pub const LAYOUT: &'static [#rt::ParamInfo] = &[#(#entries),*];
+    }
+}
+
+/// `net.hidden()` / `net.hidden_mut()` for every layer with parameters.
+fn views(g: &Gen) -> TokenStream {
+    let rt = rt();
+    let t = &g.t;
+    let mut out = Vec::new();
+    for layer in &g.net.layers {
+        if let LayerKind::Dense(d) = &layer.kind {
+            let fan_in = size(&layer.input);
+            let width = d.width;
+            let (o0, o1) = (layer.offset, layer.offset + d.param_count(fan_in));
+            let bias = d.bias;
+            let name = &layer.name;
+            let name_mut = format_ident!("{}_mut", name);
+            let doc = format!(
+                "Layer `{name}`: `Dense<{width}, {}>`, {fan_in} → {width}{}.",
+                d.act.name,
+                if bias { "" } else { ", no bias" }
+            );
+            let doc_mut = format!("Layer `{name}`, mutably.");
+            out.push(quote! {
+                #[doc = #doc]
+                #[inline]
+                #[must_use]
+                pub fn #name(&self) -> #rt::DenseRef<'_, #t, #fan_in, #width> {
+                    #rt::DenseRef::new(&self.params[#o0..#o1], #bias)
+                }
+
+                #[doc = #doc_mut]
+                #[inline]
+                #[must_use]
+                pub fn #name_mut(&mut self) -> #rt::DenseMut<'_, #t, #fan_in, #width> {
+                    #rt::DenseMut::new(&mut self.params[#o0..#o1], #bias)
+                }
+            });
+        }
+    }
+    quote!(#(#out)*)
+}
+
+/// The body of `init_with`.
+fn init(g: &Gen) -> TokenStream {
+    let rt = rt();
+    let mut out = Vec::new();
+    for layer in &g.net.layers {
+        if let LayerKind::Dense(d) = &layer.kind {
+            let fan_in = size(&layer.input);
+            let width = d.width;
+            let (w0, w1) = (layer.offset, layer.offset + fan_in * width);
+            let kind = match d.init {
+                Init::Glorot => quote!(GlorotUniform),
+                Init::He => quote!(HeUniform),
+            };
+            out.push(quote! {
+                #rt::Init::#kind.fill(&mut self.params[#w0..#w1], #fan_in, #width, rng);
+            });
+            if d.bias {
+                let b1 = w1 + width;
+                out.push(quote! { self.params[#w1..#b1].fill(0.0); });
+            }
+        }
+    }
+    quote!(#(#out)*)
+}
+
+/// The index of the nearest layer below `l` with an activation (a dense layer), if any.
+fn source_below(net: &Network, l: usize) -> Option<usize> {
+    (0..l).rev().find(|&k| net.layers[k].kind.activation().is_some())
+}
+
+/// The forward pass, binding `__y{l}` per layer and ending with the output.
+fn forward_body(g: &Gen, train: bool) -> TokenStream {
+    let mut stmts = Vec::new();
+    let mut prev = quote!(__x);
+    let mut last = quote!(*__x);
+    for (l, layer) in g.net.layers.iter().enumerate() {
+        let y = format_ident!("__y{}", l);
+        match &layer.kind {
+            LayerKind::Dense(d) => {
+                stmts.push(dense::emit_forward(g, l, layer, d, &prev, train));
+                last = quote!(#y);
+            }
+            LayerKind::Flatten => {
+                stmts.push(quote! { let #y = #prev; });
+                last = if prev.to_string() == "__x" { quote!(*#y) } else { quote!(#y) };
+            }
+        }
+        prev = quote!(#y);
+    }
+    quote! {
+        #(#stmts)*
+        #last
+    }
+}
+
+/// The backward pass: the loss delta, then every layer from the top, each passing
+/// `∂L/∂input` down through the activation derivative of the layer below.
+fn backward_body(g: &Gen, mode: Mode) -> TokenStream {
+    let net = g.net;
+    let t = &g.t;
+    let rt = rt();
+    let Some(top) = (0..net.layers.len()).rev().find(|&k| net.layers[k].kind.activation().is_some()) else {
+        return TokenStream::new();
+    };
+    let mut stmts = vec![loss::emit_delta(g, top, &net.layers[top])];
+    for l in (0..=top).rev() {
+        let layer = &net.layers[l];
+        let LayerKind::Dense(d) = &layer.kind else { continue };
+        let below = source_below(net, l);
+        let inp = match below {
+            Some(k) => {
+                let src = &net.layers[k];
+                let n = size(&src.output);
+                let y0 = src.trace.y.unwrap_or(0);
+                let y1 = y0 + n;
+                let a = format_ident!("__a{}", l);
+                stmts.push(quote! { let #a = #rt::view::array::<#t, #n>(&__tr[#y0..#y1]); });
+                quote!(#a)
+            }
+            None => quote!(__x),
+        };
+        match below {
+            Some(k) => {
+                let e = format_ident!("__gy{}", l);
+                stmts.push(dense::emit_backward(g, l, layer, d, &inp, mode, Some(&e)));
+                let src = &net.layers[k];
+                if let Some(act) = src.kind.activation() {
+                    let dk = format_ident!("__d{}", k);
+                    stmts.push(crate::layers::activation::emit_backprop(
+                        g,
+                        act,
+                        &e,
+                        &dk,
+                        size(&src.output),
+                        src.unroll,
+                        &src.trace,
+                    ));
+                }
+            }
+            None => {
+                if mode == Mode::Accumulate {
+                    // Only the first layer's input delta is optional: ∂L/∂x when asked.
+                    let e = format_ident!("__gx");
+                    let n_in = net.input_size();
+                    let input_delta = dense::emit_input_delta(g, l, layer, d, &e);
+                    stmts.push(quote! {
+                        if let ::core::option::Option::Some(__dx) = __input_grad {
+                            #input_delta
+                            for __i in 0..#n_in {
+                                __dx[__i] += #e[__i];
+                            }
+                        }
+                    });
+                }
+                stmts.push(dense::emit_backward(g, l, layer, d, &inp, mode, None));
+            }
+        }
+    }
+    quote!(#(#stmts)*)
+}
+
+/// Items for a spec with errors: the struct and inherent stubs whose calls type-check
+/// anywhere (they return `!`), so the user sees the spec's errors and not a cascade of
+/// "no method named ..." at every use.
+pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
+    let compile_errors = error.to_compile_error();
+    let Some(spec) = spec else { return compile_errors };
+    let ident = &spec.ident;
+    let vis = &spec.vis;
+    let attrs = &spec.attrs;
+    // (name, number of arguments after the receiver)
+    let stubs: [(&str, usize); 16] = [
+        ("forward", 1), ("forward_trace", 2), ("loss", 2), ("mean_loss", 2), ("train_step", 3),
+        ("train_batch", 4), ("batch_gradient", 3), ("gradient", 3), ("input_gradient", 2),
+        ("backward", 6), ("backward_sgd", 4), ("trace_loss", 2), ("params", 0), ("params_mut", 0),
+        ("into_params", 0), ("init_with", 1),
+    ];
+    let methods = stubs.iter().map(|(m, n)| {
+        let m = Ident::new(m, Span::call_site());
+        let generics: Vec<Ident> = (0..*n).map(|i| format_ident!("__A{}", i)).collect();
+        quote! {
+            #[doc(hidden)]
+            pub fn #m<#(#generics),*>(&self, #(_: #generics),*) -> ! {
+                ::core::unreachable!()
+            }
+        }
+    });
+    let ctors = [("zeroed", 0usize), ("seeded", 1), ("from_params", 1)].map(|(c, n)| {
+        let c = Ident::new(c, Span::call_site());
+        let generics: Vec<Ident> = (0..n).map(|i| format_ident!("__A{}", i)).collect();
+        quote! {
+            #[doc(hidden)]
+            pub fn #c<#(#generics),*>(#(_: #generics),*) -> Self {
+                ::core::unreachable!()
+            }
+        }
+    });
+    let layers = spec.layers.iter().map(|l| {
+        let n = &l.name;
+        let nm = format_ident!("{}_mut", n);
+        quote! {
+            #[doc(hidden)]
+            pub fn #n(&self) -> ! { ::core::unreachable!() }
+            #[doc(hidden)]
+            pub fn #nm(&mut self) -> ! { ::core::unreachable!() }
+        }
+    });
+    quote! {
+        #compile_errors
+        #(#attrs)*
+        #vis struct #ident {}
+
+        const _: () = {
+            #[allow(dead_code, clippy::all)]
+            impl #ident {
+                pub const INPUT: usize = 0;
+                pub const OUTPUT: usize = 0;
+                pub const PARAMS: usize = 0;
+                pub const TRACE: usize = 0;
+                #(#ctors)*
+                #(#methods)*
+                #(#layers)*
+            }
+        };
+    }
+}

@@ -1,0 +1,236 @@
+//! The derivation rendered into the generated type's rustdoc: the forward pass, the loss,
+//! the backward pass with each activation derivative in the simplified form the code
+//! evaluates, every parameter tensor's gradient as a product of chain-rule factors, and
+//! the size of the emitted code. The same text is printed by `Net::DERIVATION`.
+//!
+//! Entry point: [`derivation`]. Formulas go in a `text` block so Markdown leaves `*` and
+//! `_` alone.
+
+use crate::layers::LayerKind;
+use crate::layers::activation::{ActKind, Activation};
+use crate::loss::{self, Loss};
+use crate::model::{Layer, Network, size};
+use crate::symbolic::Var;
+
+/// Sizes of the emitted code, reported in the docs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CodeSize {
+    pub forward_tokens: usize,
+    pub backward_tokens: usize,
+}
+
+fn sub(n: usize) -> String {
+    const DIGITS: [char; 10] = ['₀', '₁', '₂', '₃', '₄', '₅', '₆', '₇', '₈', '₉'];
+    n.to_string().chars().map(|c| c.to_digit(10).map_or(c, |d| DIGITS[d as usize])).collect()
+}
+
+/// A dense layer's number among the dense layers (1-based), its index and the layer.
+struct Step<'a> {
+    k: usize,
+    layer: &'a Layer,
+    act: &'a Activation,
+    fan_in: usize,
+    width: usize,
+    bias: bool,
+}
+
+fn steps(net: &Network) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    for layer in &net.layers {
+        if let LayerKind::Dense(d) = &layer.kind {
+            out.push(Step { k: out.len() + 1, layer, act: &d.act, fan_in: size(&layer.input), width: d.width, bias: d.bias });
+        }
+    }
+    out
+}
+
+/// Name of the k-th activation output: `x` for 0, `y` for the last, `aₖ` otherwise.
+fn a(k: usize, last: usize) -> String {
+    if k == 0 {
+        "x".into()
+    } else if k == last {
+        "y".into()
+    } else {
+        format!("a{}", sub(k))
+    }
+}
+
+fn render_forward(act: &Activation, z: &str) -> String {
+    match &act.kind {
+        ActKind::Softmax => format!("softmax({z})"),
+        ActKind::Elementwise(e) => e.forward.render(&|v| match v {
+            Var::X => z.to_owned(),
+            _ => "?".to_owned(),
+        }),
+    }
+}
+
+/// f′ in the form the code evaluates, with the names of layer `k`, plus the definitions
+/// of the saved values it reads.
+fn render_derivative(act: &Activation, k: usize, last: usize) -> (String, Vec<String>) {
+    match &act.kind {
+        ActKind::Softmax => (format!("diag({0}) − {0}·{0}ᵀ", a(k, last)), Vec::new()),
+        ActKind::Elementwise(e) => {
+            let z = format!("z{}", sub(k));
+            let s = |i: usize| format!("s{}{}", sub(k), if e.saved.len() > 1 { format!("_{i}") } else { String::new() });
+            let names = |v: Var| match v {
+                Var::X => z.clone(),
+                Var::Y => a(k, last),
+                Var::Saved(i) => s(i),
+                Var::T => "t".to_owned(),
+            };
+            let d = e.derivative.render(&names);
+            let defs = e
+                .saved
+                .iter()
+                .enumerate()
+                .map(|(i, sv)| format!("{} = {}", s(i), sv.render(&|v| if v == Var::X { z.clone() } else { "?".into() })))
+                .collect();
+            (d, defs)
+        }
+    }
+}
+
+fn render_loss(net: &Network, n: usize) -> String {
+    match net.loss {
+        Loss::CrossEntropy => "L = −Σ t·ln y = Σ t·(lse(z) − z)".into(),
+        loss => {
+            let Some(el) = loss.element() else { return String::new() };
+            let arg = if loss.needs_logits() { format!("z{}", sub(0)).replace('₀', "") } else { "y".into() };
+            let body = el.render(&|v| match v {
+                Var::X => arg.clone(),
+                Var::T => "t".into(),
+                _ => "?".into(),
+            });
+            let red = loss.reduction(n);
+            if red == 1.0 { format!("L = Σ {body}") } else { format!("L = (1/{n})·Σ {body}") }
+        }
+    }
+}
+
+/// `∂L/∂z` of the last layer, rendered.
+fn render_output_delta(net: &Network, last: &Step, n_last: usize) -> String {
+    let n = last.width;
+    let zl = format!("z{}", sub(last.k));
+    if net.loss == Loss::CrossEntropy {
+        return format!("δ{} = ∂L/∂{zl} = y·Σt − t   (= y − t for a one-hot or probability target)", sub(last.k));
+    }
+    let red = net.loss.reduction(n);
+    let scale = if red == 1.0 { String::new() } else { format!("(1/{n})·") };
+    let g = match loss::element_derivative(&net.loss, Some(last.act)) {
+        Some(Ok(e)) => e.render(&|v| match v {
+            Var::X if net.loss.needs_logits() => zl.clone(),
+            Var::X | Var::Y => "y".into(),
+            Var::T => "t".into(),
+            Var::Saved(_) => "?".into(),
+        }),
+        _ => "?".into(),
+    };
+    if net.loss.needs_logits() {
+        return format!("δ{} = ∂L/∂{zl} = {scale}({g})   (fused with the output activation)", sub(last.k));
+    }
+    let (d, _) = render_derivative(last.act, last.k, n_last);
+    if last.act.is_identity() {
+        return format!("δ{} = ∂L/∂{zl} = ∂L/∂y = {scale}({g})", sub(last.k));
+    }
+    match last.act.kind {
+        ActKind::Softmax => format!("δ{0} = ∂L/∂{zl} = y ⊙ (g − ⟨g, y⟩),  g = ∂L/∂y = {scale}({g})", sub(last.k)),
+        ActKind::Elementwise(_) => format!("δ{} = ∂L/∂{zl} = ∂L/∂y ⊙ f′({zl}) = {scale}({g}) ⊙ {d}", sub(last.k)),
+    }
+}
+
+/// The rustdoc lines of the derivation.
+pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
+    let steps = steps(net);
+    let Some(last) = steps.last() else { return Vec::new() };
+    let l = last.k;
+    let mut out: Vec<String> = Vec::new();
+    out.push("# Derivation".into());
+    out.push(String::new());
+    out.push(format!(
+        "Generated by `#[network]`: the chain rule for this network, with each activation derivative in the simplified form the generated code evaluates. Scalar type `{}`, {} parameters, {} inputs, {} outputs.",
+        net.scalar.name(),
+        net.params,
+        net.input_size(),
+        net.output_size()
+    ));
+    out.push(String::new());
+    out.push("```text".into());
+    out.push("Forward".into());
+    for s in &steps {
+        let zk = format!("z{}", sub(s.k));
+        let b = if s.bias { format!(" + b{}", sub(s.k)) } else { String::new() };
+        out.push(format!(
+            "  {zk} = W{}·{}{b}{:>w$}`{}`: {} → {}, {}",
+            sub(s.k),
+            a(s.k - 1, l),
+            "",
+            s.layer.name,
+            s.fan_in,
+            s.width,
+            s.act.name,
+            w = 4
+        ));
+        out.push(format!("  {} = {}", a(s.k, l), render_forward(s.act, &zk)));
+    }
+    out.push(format!("  {}   (`{}`)", render_loss(net, last.width), net.loss.name()));
+    out.push(String::new());
+    out.push("Backward".into());
+    out.push(format!("  {}", render_output_delta(net, last, l)));
+    let mut saved_defs = Vec::new();
+    for s in steps.iter().rev().skip(1) {
+        let next = s.k + 1;
+        let (d, defs) = render_derivative(s.act, s.k, l);
+        saved_defs.extend(defs);
+        let line = match s.act.kind {
+            ActKind::Softmax => format!(
+                "  δ{k} = {a} ⊙ (e − ⟨e, {a}⟩),  e = W{n}ᵀ·δ{n}",
+                k = sub(s.k),
+                a = a(s.k, l),
+                n = sub(next)
+            ),
+            ActKind::Elementwise(_) if s.act.is_identity() => {
+                format!("  δ{} = W{}ᵀ·δ{}", sub(s.k), sub(next), sub(next))
+            }
+            ActKind::Elementwise(_) => format!("  δ{} = (W{}ᵀ·δ{}) ⊙ {d}", sub(s.k), sub(next), sub(next)),
+        };
+        out.push(line);
+    }
+    for def in saved_defs {
+        out.push(format!("  where {def} (kept from the forward pass)"));
+    }
+    for s in &steps {
+        let b = if s.bias { format!("   ∂L/∂b{} = δ{}", sub(s.k), sub(s.k)) } else { String::new() };
+        out.push(format!("  ∂L/∂W{} = δ{}·{}ᵀ{b}", sub(s.k), sub(s.k), a(s.k - 1, l)));
+    }
+    out.push(format!("  ∂L/∂x = W{}ᵀ·δ{}", sub(1), sub(1)));
+    out.push(String::new());
+    out.push("Each weight gradient as a product of chain-rule factors".into());
+    for s in &steps {
+        let mut factors = vec![format!("[δ{}]", sub(l))];
+        for up in steps.iter().rev().filter(|u| u.k > s.k && u.k < l + 1) {
+            let below = &steps[up.k - 2];
+            factors.push(format!("[W{}]", sub(up.k)));
+            let (d, _) = render_derivative(below.act, below.k, l);
+            factors.push(format!("[{d}]"));
+        }
+        factors.push(format!("[{}ᵀ]", a(s.k - 1, l)));
+        out.push(format!("  ∂L/∂W{} = {}", sub(s.k), factors.join(" · ")));
+    }
+    out.push(String::new());
+    out.push("Code".into());
+    for s in &steps {
+        out.push(format!(
+            "  `{}`: {} multiply-adds, {}",
+            s.layer.name,
+            s.fan_in * s.width,
+            if s.layer.unroll { "unrolled (straight-line, literal indices)" } else { "loops with constant bounds" }
+        ));
+    }
+    out.push(format!(
+        "  forward: {} tokens; backward: {} tokens (each emitted twice: accumulate and fused SGD)",
+        code.forward_tokens, code.backward_tokens
+    ));
+    out.push("```".into());
+    out
+}

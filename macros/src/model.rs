@@ -1,0 +1,346 @@
+//! Spec AST → the model (IR): options resolved with their defaults, each layer with its
+//! kind, activation, input and output shapes, its offset in the flat parameter array and
+//! its slots in the trace, and the loss. Every node keeps the span of the tokens it came
+//! from, so [`crate::check`] and the code generator can point at them.
+//!
+//! Entry point: [`build`]. Names that mean nothing (an unknown layer, activation, loss or
+//! option) are reported here; rules about how layers fit together are in `check`.
+
+use proc_macro2::Span;
+use syn::Ident;
+
+use crate::ctxt::Ctxt;
+use crate::layers::activation::{self, Activation};
+use crate::layers::{self, LayerKind};
+use crate::loss::{self, Loss};
+use crate::parse::{NamedActivation, Opt, Spec, Term};
+
+/// Layers with at most this many weights are emitted as straight-line code by default.
+/// Chosen from the width sweep benchmark (`benches/sweep.rs`); see the README.
+pub const DEFAULT_UNROLL: usize = 256;
+
+/// The scalar type of a network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScalarTy {
+    F32,
+    F64,
+}
+
+impl ScalarTy {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarTy::F32 => "f32",
+            ScalarTy::F64 => "f64",
+        }
+    }
+}
+
+/// `unroll = ...`: a weight-count threshold, or always / never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unroll {
+    Threshold(usize),
+    Always,
+    Never,
+}
+
+impl Unroll {
+    fn decide(self, weights: usize) -> bool {
+        match self {
+            Unroll::Threshold(n) => weights <= n,
+            Unroll::Always => true,
+            Unroll::Never => false,
+        }
+    }
+}
+
+/// A shape: dimensions, outermost first. Dense layers see the flattened size.
+pub type Shape = Vec<usize>;
+
+/// The number of scalars in a shape.
+pub fn size(shape: &[usize]) -> usize {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX)
+}
+
+/// One layer of the model.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub name: Ident,
+    pub docs: Vec<String>,
+    /// The span of the layer's spec (its type).
+    pub span: Span,
+    pub kind: LayerKind,
+    pub input: Shape,
+    pub output: Shape,
+    /// Offset of the layer's first parameter in the flat array.
+    pub offset: usize,
+    /// Emitted as straight-line code with literal indices.
+    pub unroll: bool,
+    /// Trace slots: where this layer's output, pre-activation and saved values live.
+    pub trace: TraceSlots,
+}
+
+/// Where a layer's values live in the trace.
+#[derive(Clone, Debug, Default)]
+pub struct TraceSlots {
+    /// The layer's output (always kept: it is the next layer's input); `None` for a
+    /// layer whose output is its input unchanged all the way back to the network input.
+    pub y: Option<usize>,
+    /// The pre-activation, kept when the activation's derivative or the loss needs it.
+    pub z: Option<usize>,
+    /// Saved forward sub-expressions of the activation, one block of `width` each.
+    pub saved: Vec<usize>,
+}
+
+/// The whole network.
+#[derive(Clone, Debug)]
+pub struct Network {
+    pub ident: Ident,
+    pub scalar: ScalarTy,
+    pub input: Shape,
+    pub input_span: Span,
+    pub layers: Vec<Layer>,
+    pub loss: Loss,
+    pub loss_span: Span,
+    pub params: usize,
+    pub trace_len: usize,
+    /// Trace slot of the log-sum-exp of the output logits (cross-entropy only).
+    pub trace_lse: Option<usize>,
+}
+
+impl Network {
+    pub fn input_size(&self) -> usize {
+        size(&self.input)
+    }
+
+    pub fn output_size(&self) -> usize {
+        self.layers.last().map_or(self.input_size(), |l| size(&l.output))
+    }
+}
+
+#[derive(Default)]
+struct Options {
+    input: Option<(Shape, Span)>,
+    loss: Option<(Loss, Span)>,
+    scalar: Option<ScalarTy>,
+    unroll: Option<Unroll>,
+}
+
+/// Builds the model from the parsed spec. Returns `None` only if nothing usable is left;
+/// errors are in `cx` either way.
+pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Option<Network> {
+    let options = resolve_options(cx, opts);
+    let customs = activation::compile_named(cx, &spec.activations);
+
+    let input = match &options.input {
+        Some((shape, _)) => shape.clone(),
+        None => {
+            cx.error_at(
+                attr_span,
+                "missing option `input`: give the input size, e.g. `#[network(input = 4, loss = mse)]`",
+            );
+            return None;
+        }
+    };
+    let input_span = options.input.as_ref().map_or(attr_span, |(_, s)| *s);
+    let default_unroll = options.unroll.unwrap_or(Unroll::Threshold(DEFAULT_UNROLL));
+
+    let mut layers = Vec::new();
+    let mut shape = input.clone();
+    let mut offset = 0usize;
+    for ast in &spec.layers {
+        let Some(kind) = layers::resolve(cx, &ast.name, &ast.spec, &customs) else {
+            continue;
+        };
+        let output = kind.output_shape(&shape);
+        let params = kind.param_count(&shape);
+        let unroll = kind.unroll().unwrap_or(default_unroll).decide(kind.weight_count(&shape));
+        layers.push(Layer {
+            name: ast.name.clone(),
+            docs: ast.docs.clone(),
+            span: ast.spec.span(),
+            kind,
+            input: shape.clone(),
+            output: output.clone(),
+            offset,
+            unroll,
+            trace: TraceSlots::default(),
+        });
+        offset = offset.saturating_add(params);
+        shape = output;
+    }
+    if spec.layers.is_empty() {
+        cx.error(
+            &spec.ident,
+            format!("network `{}` has no layers; add fields such as `hidden: Dense<8, Relu>`", spec.ident),
+        );
+        return None;
+    }
+    let (loss, loss_span) = match options.loss {
+        Some(l) => l,
+        None => {
+            cx.error_at(
+                attr_span,
+                format!("missing option `loss`; expected one of {}", loss::NAMES),
+            );
+            return None;
+        }
+    };
+    let mut net = Network {
+        ident: spec.ident.clone(),
+        scalar: options.scalar.unwrap_or(ScalarTy::F32),
+        input,
+        input_span,
+        layers,
+        loss,
+        loss_span,
+        params: offset,
+        trace_len: 0,
+        trace_lse: None,
+    };
+    layout_trace(&mut net);
+    Some(net)
+}
+
+/// Assigns trace slots: every layer's output; its pre-activation if the activation's
+/// derivative reads `z` or the loss reads the logits; its saved sub-expressions.
+fn layout_trace(net: &mut Network) {
+    let mut next = 0usize;
+    let last = net.layers.len().saturating_sub(1);
+    let loss_needs_logits = net.loss.needs_logits();
+    let mut prev_y = None;
+    for (i, layer) in net.layers.iter_mut().enumerate() {
+        let width = size(&layer.output);
+        if matches!(layer.kind, LayerKind::Flatten) {
+            // Same values, new shape: alias the previous output.
+            layer.trace = TraceSlots { y: prev_y, ..TraceSlots::default() };
+            continue;
+        }
+        let mut slots = TraceSlots { y: Some(next), ..TraceSlots::default() };
+        prev_y = slots.y;
+        next = next.saturating_add(width);
+        if let Some(act) = layer.kind.activation() {
+            let needs_z = act.derivative_needs_z() || (i == last && loss_needs_logits);
+            if needs_z {
+                slots.z = Some(next);
+                next = next.saturating_add(width);
+            }
+            for _ in 0..act.saved_count() {
+                slots.saved.push(next);
+                next = next.saturating_add(width);
+            }
+        }
+        layer.trace = slots;
+    }
+    if matches!(net.loss, Loss::CrossEntropy) {
+        net.trace_lse = Some(next);
+        next = next.saturating_add(1);
+    }
+    // A zero-length trace would make `[T; 0]`, which is fine, but keep one slot so the
+    // trace type is never empty for networks whose layers keep nothing.
+    net.trace_len = next.max(1);
+}
+
+fn resolve_options(cx: &mut Ctxt, opts: &[Opt]) -> Options {
+    let mut out = Options::default();
+    let mut seen: Vec<&Ident> = Vec::new();
+    for opt in opts {
+        let name = opt.name.to_string();
+        if let Some(first) = seen.iter().find(|s| **s == &opt.name) {
+            cx.error(&opt.name, format!("option `{name}` is given twice"));
+            cx.error(first, format!("option `{name}` first given here"));
+            continue;
+        }
+        seen.push(&opt.name);
+        match name.as_str() {
+            "input" => out.input = resolve_input(cx, &opt.value).map(|s| (s, opt.value.span())),
+            "loss" => out.loss = loss::resolve(cx, &opt.value).map(|l| (l, opt.value.span())),
+            "scalar" => out.scalar = resolve_scalar(cx, &opt.value),
+            "unroll" => out.unroll = resolve_unroll(cx, &opt.value),
+            _ => cx.error(
+                &opt.name,
+                format!("unknown option `{name}`; expected `input`, `loss`, `scalar` or `unroll`"),
+            ),
+        }
+    }
+    out
+}
+
+fn resolve_input(cx: &mut Ctxt, v: &Term) -> Option<Shape> {
+    let dims: Vec<&Term> = match v {
+        Term::List { items, .. } if !items.is_empty() => items.iter().collect(),
+        Term::Int { .. } => vec![v],
+        _ => {
+            cx.error_at(
+                v.span(),
+                format!(
+                    "expected `input` as a size such as `4` or a shape such as `[1, 8, 8]`, found {}",
+                    v.describe()
+                ),
+            );
+            return None;
+        }
+    };
+    let mut shape = Vec::new();
+    for d in dims {
+        match positive_int(d) {
+            Some(n) => shape.push(n),
+            None => {
+                cx.error_at(
+                    d.span(),
+                    format!("expected `input` dimensions as positive integers, found {}", d.describe()),
+                );
+                return None;
+            }
+        }
+    }
+    Some(shape)
+}
+
+/// A positive integer that fits `usize` (and a sane array size).
+pub fn positive_int(t: &Term) -> Option<usize> {
+    match t {
+        Term::Int { value, .. } if *value > 0 && *value <= (1u128 << 32) => usize::try_from(*value).ok(),
+        _ => None,
+    }
+}
+
+fn resolve_scalar(cx: &mut Ctxt, v: &Term) -> Option<ScalarTy> {
+    match v {
+        Term::Call { name, args, .. } if args.is_empty() && name == "f32" => Some(ScalarTy::F32),
+        Term::Call { name, args, .. } if args.is_empty() && name == "f64" => Some(ScalarTy::F64),
+        _ => {
+            cx.error_at(v.span(), format!("expected `scalar = f32` or `scalar = f64`, found {}", v.describe()));
+            None
+        }
+    }
+}
+
+/// Reads `unroll = true | false | N` (shared by the struct option and the layer option).
+pub fn resolve_unroll(cx: &mut Ctxt, v: &Term) -> Option<Unroll> {
+    match v {
+        Term::Bool { value: true, .. } => Some(Unroll::Always),
+        Term::Bool { value: false, .. } => Some(Unroll::Never),
+        Term::Int { value, .. } => Some(Unroll::Threshold(usize::try_from(*value).unwrap_or(usize::MAX))),
+        _ => {
+            cx.error_at(
+                v.span(),
+                format!(
+                    "expected `unroll = true`, `unroll = false` or a weight count such as `unroll = 256`, found {}",
+                    v.describe()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Custom activations declared on the struct, compiled, by name.
+pub type Customs = Vec<(Ident, Activation)>;
+
+/// Finds a named custom activation.
+pub fn find_custom<'a>(customs: &'a Customs, name: &Ident) -> Option<&'a Activation> {
+    customs.iter().find(|(n, _)| n == name).map(|(_, a)| a)
+}
+
+/// Used by `activation::compile_named`; re-exported here so the model owns the type.
+pub type Named = NamedActivation;

@@ -1,0 +1,59 @@
+//! Generated networks inside a crate that is `#![no_std]` without `alloc`,
+//! `#![forbid(unsafe_code)]` and `#![deny(warnings)]`: the macro's output may use
+//! nothing but `core` and the runtime, and must not warn.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(warnings, missing_docs)]
+
+use stackprop::prelude::*;
+
+/// The classic 2-3-1 sigmoid network, fully unrolled.
+#[network(input = 2, loss = half_sse)]
+pub struct Xor {
+    hidden: Dense<3, Sigmoid>,
+    output: Dense<1, Sigmoid>,
+}
+
+/// A deeper network in f64 with every layer emitted as loops, a softmax output and
+/// cross-entropy, and layers of several activations.
+#[network(input = 6, loss = cross_entropy, scalar = f64, unroll = false)]
+pub struct Classifier {
+    first: Dense<8, Gelu>,
+    second: Dense<8, LeakyRelu<0.1>, { bias = false }>,
+    third: Dense<5, Elu<1.0>>,
+    output: Dense<3, Softmax>,
+}
+
+/// The four XOR samples.
+pub const XOR: [([f32; 2], [f32; 1]); 4] =
+    [([0.0, 0.0], [0.0]), ([0.0, 1.0], [1.0]), ([1.0, 0.0], [1.0]), ([1.0, 1.0], [0.0])];
+
+/// Trains XOR with plain SGD and returns the final mean loss.
+#[must_use]
+pub fn train_xor(seed: u64, epochs: usize) -> f32 {
+    let mut net = Xor::seeded(seed);
+    let mut opt = Sgd::new(0.5);
+    for _ in 0..epochs {
+        for (x, t) in &XOR {
+            net.train_step(x, t, &mut opt);
+        }
+    }
+    XOR.iter().map(|(x, t)| net.loss(x, t)).sum::<f32>() / 4.0
+}
+
+/// Trains the classifier on a fixed toy problem with mini-batches; returns the loss
+/// before and after.
+#[must_use]
+pub fn train_classifier(steps: usize) -> (f64, f64) {
+    let xs: [[f64; 6]; 6] = core::array::from_fn(|i| core::array::from_fn(|j| if i == j { 1.0 } else { 0.1 }));
+    let ts: [Class; 6] = core::array::from_fn(|i| Class(i % 3));
+    let mut net = Classifier::seeded(3);
+    let mut grad = [0.0; Classifier::PARAMS];
+    let mut opt = Sgd::new(0.1).momentum(0.9);
+    let before = net.mean_loss(&xs, &ts);
+    for _ in 0..steps {
+        net.train_batch(&xs, &ts, &mut grad, &mut opt);
+    }
+    (before, net.mean_loss(&xs, &ts))
+}

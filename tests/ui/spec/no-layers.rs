@@ -1,0 +1,11 @@
+use stackprop::prelude::*;
+
+#[network(input = 2, loss = mse)]
+struct Net {
+
+}
+
+fn main() {
+    let net = Net::seeded(1);
+    let _ = net.forward(&[1.0, 2.0]);
+}
