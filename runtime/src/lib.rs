@@ -46,3 +46,12 @@ pub use view::{DenseMut, DenseRef};
 /// Re-exported for generated code and for users who seed networks from their own
 /// generator.
 pub use rand_core;
+
+pub use grad::{GradAccumulator, clip_grad_norm, clip_grad_value, grad_norm};
+pub use optim::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, NAdam, RAdam, RmsProp, Rprop};
+pub use schedule::{ReduceLrOnPlateau, Schedule};
+
+#[cfg(feature = "std")]
+pub use data::{DataError, Dataset};
+#[cfg(feature = "alloc")]
+pub use dynamic::DynamicNet;

@@ -1,13 +1,64 @@
 //! Optimizers: the [`Optimizer`] trait, the [`State`] storage their buffers live in, and
 //! one type per algorithm, each following the update rule torch.optim documents.
 //!
+//! | type | torch.optim | default `lr` | state per parameter |
+//! |---|---|---|---|
+//! | [`Sgd`] | `SGD` | 1e-3 | momentum buffer (with momentum) |
+//! | [`Adam`] | `Adam` | 1e-3 | `m`, `v` (+ `v_max` for AMSGrad) |
+//! | [`AdamW`] | `AdamW` | 1e-3 | `m`, `v` (+ `v_max` for AMSGrad) |
+//! | [`NAdam`] | `NAdam` | 2e-3 | `m`, `v` |
+//! | [`RAdam`] | `RAdam` | 1e-3 | `m`, `v` |
+//! | [`Adamax`] | `Adamax` | 2e-3 | `m`, `u` |
+//! | [`RmsProp`] | `RMSprop` | 1e-2 | `v` (+ momentum buffer, + mean gradient) |
+//! | [`Adagrad`] | `Adagrad` | 1e-2 | sum of squares |
+//! | [`Adadelta`] | `Adadelta` | 1.0 | `v`, `u` |
+//! | [`Rprop`] | `Rprop` | 1e-2 | previous gradient, step size |
+//! | [`Lion`] | — (Chen et al. 2023) | 1e-4 | `m` |
+//!
+//! Each type is made with `new(lr)` (or `Default`, which uses the default `lr` above);
+//! every other hyper-parameter starts at PyTorch's default and has a builder method named
+//! after torch's argument: `Adam::<[f32; 10]>::new(1e-3).betas(0.9, 0.99).amsgrad(true)`.
+//!
 //! An optimizer is generic over its state storage `S`: `[T; N]` for a generated network
 //! (fixed size, no heap, `no_std`), `Vec<T>` for the dynamic network (feature `alloc`).
 //! The update itself is written once over slices, so both run the same arithmetic.
-//! Hyper-parameters are held as `f64` and converted once per step.
+//! Hyper-parameters are held as `f64` and converted once per step; per-step scalars
+//! (step count, bias corrections, NAdam's μ-product) are computed in `f64` once per step,
+//! for the whole optimizer, never per element.
+//!
+//! What every optimizer here leaves out of torch.optim: `maximize` (negate the gradient
+//! instead), `foreach`/`fused`/`capturable`/`differentiable` (implementation strategies
+//! of torch, not part of the algorithm), parameter groups (one optimizer holds one flat
+//! parameter slice; use two optimizers for two groups), and argument checking — torch
+//! raises `ValueError` for a negative `lr`, `eps` or weight decay, or betas outside
+//! `[0, 1)`; here such values are used as given.
+//!
+//! A `Vec` state sizes itself on the first step; if it later meets parameters of another
+//! length, the optimizer starts over (all state zeroed, step count reset). `reset` does the
+//! same on demand.
 
+mod adadelta;
+mod adagrad;
+mod adam;
+mod adamax;
+mod adamw;
+mod lion;
+mod nadam;
+mod radam;
+mod rmsprop;
+mod rprop;
 mod sgd;
 
+pub use adadelta::Adadelta;
+pub use adagrad::Adagrad;
+pub use adam::Adam;
+pub use adamax::Adamax;
+pub use adamw::AdamW;
+pub use lion::Lion;
+pub use nadam::NAdam;
+pub use radam::RAdam;
+pub use rmsprop::RmsProp;
+pub use rprop::Rprop;
 pub use sgd::Sgd;
 
 use crate::scalar::Scalar;
@@ -65,7 +116,10 @@ impl<T: Scalar, const N: usize> State for [T; N] {
 
     #[inline]
     fn fit(&mut self, len: usize) {
-        assert_eq!(len, N, "optimizer state holds {N} parameters, but {len} were given");
+        assert_eq!(
+            len, N,
+            "optimizer state holds {N} parameters, but {len} were given"
+        );
     }
 }
 
@@ -113,9 +167,7 @@ macro_rules! impl_optimizer {
         }
 
         #[cfg(feature = "alloc")]
-        impl<T: $crate::scalar::Scalar> $crate::optim::Optimizer<[T]>
-            for $opt<alloc::vec::Vec<T>>
-        {
+        impl<T: $crate::scalar::Scalar> $crate::optim::Optimizer<[T]> for $opt<alloc::vec::Vec<T>> {
             #[inline]
             fn step(&mut self, params: &mut [T], grads: &[T]) {
                 self.update(params, grads);
@@ -148,4 +200,49 @@ pub(crate) fn check_lengths<T>(params: &[T], grads: &[T]) {
         params.len(),
         grads.len()
     );
+}
+
+/// Sizes one state buffer for `len` parameters; `true` if its length changed (a `Vec` on
+/// its first step, or meeting parameters of a new length), after which it holds zeros.
+#[inline]
+pub(crate) fn fit_state<S: State>(state: &mut S, len: usize) -> bool {
+    let resized = state.as_ref().len() != len;
+    state.fit(len);
+    resized
+}
+
+/// Sets every element of a state buffer to `value`.
+#[inline]
+pub(crate) fn fill<S: State>(state: &mut S, value: S::Elem) {
+    state.as_mut().fill(value);
+}
+
+/// `baseᵉ` in `f64`, through [`Scalar`] so it builds without `std`.
+///
+/// Powers of betas use a float exponent, as torch's Python `beta ** step` does, so bias
+/// corrections round the same way.
+#[inline]
+pub(crate) fn powf(base: f64, e: f64) -> f64 {
+    Scalar::powf(base, e)
+}
+
+/// `√x` in `f64`, through [`Scalar`] so it builds without `std`.
+#[inline]
+pub(crate) fn sqrt(x: f64) -> f64 {
+    Scalar::sqrt(x)
+}
+
+/// The sign as `torch.sign` computes it: `1`, `-1`, or `x` itself for `±0` and NaN.
+///
+/// `f64::signum` would map `0` to `1`, which turns a zero gradient into a full step in
+/// Rprop and Lion.
+#[inline]
+pub(crate) fn sign<T: Scalar>(x: T) -> T {
+    if x > T::ZERO {
+        T::ONE
+    } else if x < T::ZERO {
+        -T::ONE
+    } else {
+        x
+    }
 }
