@@ -11,9 +11,25 @@ use crate::parse::Spec;
 
 /// Generated items a layer's accessor would collide with.
 const RESERVED: &[&str] = &[
-    "zeroed", "from_params", "into_params", "seeded", "init_with", "params", "params_mut", "forward",
-    "forward_trace", "trace_loss", "backward", "backward_sgd", "loss", "mean_loss", "gradient",
-    "input_gradient", "train_step", "train_batch", "batch_gradient",
+    "zeroed",
+    "from_params",
+    "into_params",
+    "seeded",
+    "init_with",
+    "params",
+    "params_mut",
+    "forward",
+    "forward_trace",
+    "trace_loss",
+    "backward",
+    "backward_sgd",
+    "loss",
+    "mean_loss",
+    "gradient",
+    "input_gradient",
+    "train_step",
+    "train_batch",
+    "batch_gradient",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in
@@ -53,7 +69,10 @@ fn check_reserved_names(cx: &mut Ctxt, spec: &Spec) {
         if let Some(base) = name.strip_suffix("_mut")
             && spec.layers.iter().any(|l| l.name == base)
         {
-            cx.error(&layer.name, format!("layer name `{name}` collides with the accessor `{base}_mut()` of layer `{base}`"));
+            cx.error(
+                &layer.name,
+                format!("layer name `{name}` collides with the accessor `{base}_mut()` of layer `{base}`"),
+            );
         }
     }
 }
@@ -117,13 +136,19 @@ fn check_loss_fits_output(cx: &mut Ctxt, net: &Network) {
                 act.name
             ),
         );
-        cx.error_at(last.span, format!("the last layer `{}` would need `{needed_name}` for loss `{}`", last.name, net.loss.name()));
+        cx.error_at(
+            last.span,
+            format!("the last layer `{}` would need `{needed_name}` for loss `{}`", last.name, net.loss.name()),
+        );
     }
 }
 
 /// The whole network must fit in memory as stack arrays.
 fn check_size(cx: &mut Ctxt, net: &Network) {
     if net.params > MAX_PARAMS || net.trace_len > MAX_PARAMS || net.input_size() > MAX_PARAMS {
-        cx.error(&net.ident, format!("network `{}` has {} parameters; at most {MAX_PARAMS} are supported", net.ident, net.params));
+        cx.error(
+            &net.ident,
+            format!("network `{}` has {} parameters; at most {MAX_PARAMS} are supported", net.ident, net.params),
+        );
     }
 }

@@ -102,6 +102,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
 
         const _: () = {
             #[automatically_derived]
+            #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
             impl #ident {
                 /// Number of inputs.
                 pub const INPUT: usize = #n_in;
@@ -153,6 +154,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
             }
 
             #[automatically_derived]
+            #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
             impl #rt::Network for #ident {
                 type Scalar = #t;
                 type Input = [#t; #n_in];
@@ -282,11 +284,16 @@ fn views(g: &Gen) -> TokenStream {
             let bias = d.bias;
             let name = &layer.name;
             let name_mut = format_ident!("{}_mut", name);
-            let doc = format!(
+            let mut doc = format!(
                 "Layer `{name}`: `Dense<{width}, {}>`, {fan_in} → {width}{}.",
                 d.act.name,
                 if bias { "" } else { ", no bias" }
             );
+            // The field's own doc comment follows, so `cargo doc` keeps what the user wrote.
+            for line in &layer.docs {
+                doc.push('\n');
+                doc.push_str(line);
+            }
             let doc_mut = format!("Layer `{name}`, mutably.");
             out.push(quote! {
                 #[doc = #doc]
@@ -440,10 +447,22 @@ pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
     let attrs = &spec.attrs;
     // (name, number of arguments after the receiver)
     let stubs: [(&str, usize); 16] = [
-        ("forward", 1), ("forward_trace", 2), ("loss", 2), ("mean_loss", 2), ("train_step", 3),
-        ("train_batch", 4), ("batch_gradient", 3), ("gradient", 3), ("input_gradient", 2),
-        ("backward", 6), ("backward_sgd", 4), ("trace_loss", 2), ("params", 0), ("params_mut", 0),
-        ("into_params", 0), ("init_with", 1),
+        ("forward", 1),
+        ("forward_trace", 2),
+        ("loss", 2),
+        ("mean_loss", 2),
+        ("train_step", 3),
+        ("train_batch", 4),
+        ("batch_gradient", 3),
+        ("gradient", 3),
+        ("input_gradient", 2),
+        ("backward", 6),
+        ("backward_sgd", 4),
+        ("trace_loss", 2),
+        ("params", 0),
+        ("params_mut", 0),
+        ("into_params", 0),
+        ("init_with", 1),
     ];
     let methods = stubs.iter().map(|(m, n)| {
         let m = Ident::new(m, Span::call_site());
@@ -465,8 +484,17 @@ pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
             }
         }
     });
-    let layers = spec.layers.iter().map(|l| {
-        let n = &l.name;
+    // One stub per distinct layer name that is not already a stub method, so a duplicate
+    // or reserved name gives only the spec's error, not rustc's "duplicate definitions".
+    let mut names: Vec<&Ident> = Vec::new();
+    for l in &spec.layers {
+        let taken = stubs.iter().any(|(m, _)| l.name == m) || ["zeroed", "seeded", "from_params"].iter().any(|c| l.name == c);
+        let mut_clash = names.iter().any(|n| format_ident!("{}_mut", n) == l.name || format_ident!("{}_mut", l.name) == **n);
+        if !taken && !mut_clash && !names.contains(&&l.name) {
+            names.push(&l.name);
+        }
+    }
+    let layers = names.iter().map(|n| {
         let nm = format_ident!("{}_mut", n);
         quote! {
             #[doc(hidden)]

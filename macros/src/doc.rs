@@ -38,7 +38,14 @@ fn steps(net: &Network) -> Vec<Step<'_>> {
     let mut out = Vec::new();
     for layer in &net.layers {
         if let LayerKind::Dense(d) = &layer.kind {
-            out.push(Step { k: out.len() + 1, layer, act: &d.act, fan_in: size(&layer.input), width: d.width, bias: d.bias });
+            out.push(Step {
+                k: out.len() + 1,
+                layer,
+                act: &d.act,
+                fan_in: size(&layer.input),
+                width: d.width,
+                bias: d.bias,
+            });
         }
     }
     out
@@ -72,7 +79,8 @@ fn render_derivative(act: &Activation, k: usize, last: usize) -> (String, Vec<St
         ActKind::Softmax => (format!("diag({0}) − {0}·{0}ᵀ", a(k, last)), Vec::new()),
         ActKind::Elementwise(e) => {
             let z = format!("z{}", sub(k));
-            let s = |i: usize| format!("s{}{}", sub(k), if e.saved.len() > 1 { format!("_{i}") } else { String::new() });
+            let s =
+                |i: usize| format!("s{}{}", sub(k), if e.saved.len() > 1 { format!("_{i}") } else { String::new() });
             let names = |v: Var| match v {
                 Var::X => z.clone(),
                 Var::Y => a(k, last),
@@ -84,7 +92,9 @@ fn render_derivative(act: &Activation, k: usize, last: usize) -> (String, Vec<St
                 .saved
                 .iter()
                 .enumerate()
-                .map(|(i, sv)| format!("{} = {}", s(i), sv.render(&|v| if v == Var::X { z.clone() } else { "?".into() })))
+                .map(|(i, sv)| {
+                    format!("{} = {}", s(i), sv.render(&|v| if v == Var::X { z.clone() } else { "?".into() }))
+                })
                 .collect();
             (d, defs)
         }
@@ -183,12 +193,9 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
         let (d, defs) = render_derivative(s.act, s.k, l);
         saved_defs.extend(defs);
         let line = match s.act.kind {
-            ActKind::Softmax => format!(
-                "  δ{k} = {a} ⊙ (e − ⟨e, {a}⟩),  e = W{n}ᵀ·δ{n}",
-                k = sub(s.k),
-                a = a(s.k, l),
-                n = sub(next)
-            ),
+            ActKind::Softmax => {
+                format!("  δ{k} = {a} ⊙ (e − ⟨e, {a}⟩),  e = W{n}ᵀ·δ{n}", k = sub(s.k), a = a(s.k, l), n = sub(next))
+            }
             ActKind::Elementwise(_) if s.act.is_identity() => {
                 format!("  δ{} = W{}ᵀ·δ{}", sub(s.k), sub(next), sub(next))
             }

@@ -30,7 +30,8 @@ use crate::parse::Term;
 use crate::symbolic::{self, Cmp, Expr, Var};
 
 /// Every loss name, for "expected one of" messages.
-pub const NAMES: &str = "`mse`, `half_sse`, `mae`, `huber`, `huber(delta = 1.0)`, `cross_entropy`, `binary_cross_entropy`";
+pub const NAMES: &str =
+    "`mse`, `half_sse`, `mae`, `huber`, `huber(delta = 1.0)`, `cross_entropy`, `binary_cross_entropy`";
 
 /// A loss.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -130,7 +131,10 @@ pub fn resolve(cx: &mut Ctxt, term: &Term) -> Option<Loss> {
                 match a.value.as_f64() {
                     Some(v) if v > 0.0 && v.is_finite() => delta = v,
                     _ => {
-                        cx.error_at(a.value.span(), format!("expected `delta` of `huber` as a positive number, found {}", a.value.describe()));
+                        cx.error_at(
+                            a.value.span(),
+                            format!("expected `delta` of `huber` as a positive number, found {}", a.value.describe()),
+                        );
                         return None;
                     }
                 }
@@ -248,7 +252,10 @@ pub fn emit_delta(g: &Gen, l: usize, layer: &Layer) -> TokenStream {
     };
     let z0 = layer.trace.z;
     let g_tokens = deriv.to_tokens(&lit, &|v| match v {
-        Var::X if net.loss.needs_logits() => z0.map_or_else(|| quote!(::core::compile_error!("internal error: logits not kept")), |z0| quote!(__tr[#z0 + __i])),
+        Var::X if net.loss.needs_logits() => z0.map_or_else(
+            || quote!(::core::compile_error!("internal error: logits not kept")),
+            |z0| quote!(__tr[#z0 + __i]),
+        ),
         Var::X | Var::Y => quote!(__tr[#y0 + __i]),
         Var::T => quote!(__t[__i]),
         Var::Saved(_) => quote!(::core::compile_error!("internal error: loss reads a saved value")),

@@ -97,7 +97,6 @@ pub struct Network {
     pub ident: Ident,
     pub scalar: ScalarTy,
     pub input: Shape,
-    pub input_span: Span,
     pub layers: Vec<Layer>,
     pub loss: Loss,
     pub loss_span: Span,
@@ -119,6 +118,8 @@ impl Network {
 
 #[derive(Default)]
 struct Options {
+    /// Names of options given (valid or not), so a bad value is not also "missing".
+    given: Vec<String>,
     input: Option<(Shape, Span)>,
     loss: Option<(Loss, Span)>,
     scalar: Option<ScalarTy>,
@@ -131,17 +132,17 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
     let options = resolve_options(cx, opts);
     let customs = activation::compile_named(cx, &spec.activations);
 
+    let given = |name: &str| options.given.iter().any(|g| g == name);
     let input = match &options.input {
         Some((shape, _)) => shape.clone(),
         None => {
-            cx.error_at(
-                attr_span,
-                "missing option `input`: give the input size, e.g. `#[network(input = 4, loss = mse)]`",
-            );
-            return None;
+            if !given("input") {
+                cx.error_at(attr_span, "missing option `input`: give the input size, e.g. `#[network(input = 4, loss = mse)]`");
+            }
+            // Go on with a placeholder so the layers are still checked.
+            vec![1]
         }
     };
-    let input_span = options.input.as_ref().map_or(attr_span, |(_, s)| *s);
     let default_unroll = options.unroll.unwrap_or(Unroll::Threshold(DEFAULT_UNROLL));
 
     let mut layers = Vec::new();
@@ -178,18 +179,17 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
     let (loss, loss_span) = match options.loss {
         Some(l) => l,
         None => {
-            cx.error_at(
-                attr_span,
-                format!("missing option `loss`; expected one of {}", loss::NAMES),
-            );
-            return None;
+            if !given("loss") {
+                cx.error_at(attr_span, format!("missing option `loss`; expected one of {}", loss::NAMES));
+            }
+            // A placeholder with no requirements, so the layers are still checked.
+            (Loss::HalfSse, attr_span)
         }
     };
     let mut net = Network {
         ident: spec.ident.clone(),
         scalar: options.scalar.unwrap_or(ScalarTy::F32),
         input,
-        input_span,
         layers,
         loss,
         loss_span,
@@ -251,15 +251,15 @@ fn resolve_options(cx: &mut Ctxt, opts: &[Opt]) -> Options {
             continue;
         }
         seen.push(&opt.name);
+        out.given.push(name.clone());
         match name.as_str() {
             "input" => out.input = resolve_input(cx, &opt.value).map(|s| (s, opt.value.span())),
             "loss" => out.loss = loss::resolve(cx, &opt.value).map(|l| (l, opt.value.span())),
             "scalar" => out.scalar = resolve_scalar(cx, &opt.value),
             "unroll" => out.unroll = resolve_unroll(cx, &opt.value),
-            _ => cx.error(
-                &opt.name,
-                format!("unknown option `{name}`; expected `input`, `loss`, `scalar` or `unroll`"),
-            ),
+            _ => {
+                cx.error(&opt.name, format!("unknown option `{name}`; expected `input`, `loss`, `scalar` or `unroll`"))
+            }
         }
     }
     out

@@ -158,10 +158,7 @@ pub fn parse_options(cx: &mut Ctxt, args: TokenStream) -> Vec<Opt> {
                     opts.push(Opt { name, value });
                 }
             }
-            OptOrErr::Bare(name) => cx.error(
-                &name,
-                format!("option `{name}` needs a value, as in `{name} = ...`"),
-            ),
+            OptOrErr::Bare(name) => cx.error(&name, format!("option `{name}` needs a value, as in `{name} = ...`")),
         }
     }
     opts
@@ -179,10 +176,7 @@ pub fn parse_item(cx: &mut Ctxt, item: TokenStream) -> Option<Spec> {
     let s = match item {
         syn::Item::Struct(s) => s,
         other => {
-            cx.error(
-                item_keyword(&other),
-                "`#[network]` goes on a struct with named fields, one per layer",
-            );
+            cx.error(item_keyword(&other), "`#[network]` goes on a struct with named fields, one per layer");
             return None;
         }
     };
@@ -230,10 +224,7 @@ pub fn parse_item(cx: &mut Ctxt, item: TokenStream) -> Option<Spec> {
             }
         }
         if let syn::Visibility::Public(_) | syn::Visibility::Restricted(_) = field.vis {
-            cx.error(
-                &field.vis,
-                format!("layer `{name}` cannot be `pub`: layers are reached through `net.{name}()`"),
-            );
+            cx.error(&field.vis, format!("layer `{name}` cannot be `pub`: layers are reached through `net.{name}()`"));
         }
         if let Some(spec) = term_from_type(cx, &field.ty) {
             layers.push(LayerAst { name, docs, spec });
@@ -319,13 +310,7 @@ pub fn term_from_type(cx: &mut Ctxt, ty: &Type) -> Option<Term> {
             Some(Term::Call { name: seg.ident.clone(), args, span: ty.span() })
         }
         other => {
-            cx.error(
-                other,
-                format!(
-                    "expected a layer such as `Dense<32, Relu>`, found `{}`",
-                    other.to_token_stream()
-                ),
-            );
+            cx.error(other, format!("expected a layer such as `Dense<32, Relu>`, found `{}`", other.to_token_stream()));
             None
         }
     }
@@ -337,7 +322,9 @@ pub fn term_from_type(cx: &mut Ctxt, ty: &Type) -> Option<Term> {
 /// `init = he` when the value is a name (associated-type syntax, stable).
 fn term_args_from_generic(cx: &mut Ctxt, arg: &GenericArgument) -> Vec<TermArg> {
     match arg {
-        GenericArgument::Type(t) => term_from_type(cx, t).map(|value| TermArg { name: None, value }).into_iter().collect(),
+        GenericArgument::Type(t) => {
+            term_from_type(cx, t).map(|value| TermArg { name: None, value }).into_iter().collect()
+        }
         GenericArgument::Const(Expr::Block(b)) if is_option_block(&b.block) => {
             let mut out = Vec::new();
             for stmt in &b.block.stmts {
@@ -354,17 +341,16 @@ fn term_args_from_generic(cx: &mut Ctxt, arg: &GenericArgument) -> Vec<TermArg> 
             }
             out
         }
-        GenericArgument::Const(e) => term_from_expr(cx, e).map(|value| TermArg { name: None, value }).into_iter().collect(),
+        GenericArgument::Const(e) => {
+            term_from_expr(cx, e).map(|value| TermArg { name: None, value }).into_iter().collect()
+        }
         GenericArgument::AssocType(at) => term_from_type(cx, &at.ty)
             .map(|value| TermArg { name: Some(at.ident.clone()), value })
             .into_iter()
             .collect(),
         GenericArgument::AssocConst(ac) => {
             // Stable Rust has already rejected this form; say how to write it anyway.
-            cx.error(
-                ac,
-                format!("write this option as `{{ {} = ... }}`: braces make it stable Rust syntax", ac.ident),
-            );
+            cx.error(ac, format!("write this option as `{{ {} = ... }}`: braces make it stable Rust syntax", ac.ident));
             Vec::new()
         }
         other => {
@@ -377,7 +363,10 @@ fn term_args_from_generic(cx: &mut Ctxt, arg: &GenericArgument) -> Vec<TermArg> 
 /// `{ name = value }` or `{ a = 1; b = 2 }`: every statement an assignment to a name.
 fn is_option_block(block: &syn::Block) -> bool {
     !block.stmts.is_empty()
-        && block.stmts.iter().all(|s| matches!(s, syn::Stmt::Expr(Expr::Assign(a), _) if matches!(&*a.left, Expr::Path(_))))
+        && block
+            .stmts
+            .iter()
+            .all(|s| matches!(s, syn::Stmt::Expr(Expr::Assign(a), _) if matches!(&*a.left, Expr::Path(_))))
 }
 
 /// `name = value` as a named argument.
@@ -403,7 +392,7 @@ fn named_arg(cx: &mut Ctxt, e: &Expr) -> Option<TermArg> {
 pub fn term_from_expr(cx: &mut Ctxt, e: &Expr) -> Option<Term> {
     let span = e.span();
     match e {
-        Expr::Lit(l) => term_from_lit(cx, &l.lit),
+        Expr::Lit(l) if matches!(l.lit, Lit::Int(_) | Lit::Float(_) | Lit::Bool(_)) => term_from_lit(cx, &l.lit),
         Expr::Paren(p) => term_from_expr(cx, &p.expr),
         Expr::Group(g) => term_from_expr(cx, &g.expr),
         Expr::Block(b) if b.block.stmts.len() == 1 && b.label.is_none() => {
@@ -475,10 +464,7 @@ fn term_from_lit(cx: &mut Ctxt, lit: &Lit) -> Option<Term> {
         },
         Lit::Bool(b) => Some(Term::Bool { value: b.value, span }),
         other => {
-            cx.error(
-                other,
-                format!("expected a number, found `{}`", other.to_token_stream()),
-            );
+            cx.error(other, format!("expected a number, found `{}`", other.to_token_stream()));
             None
         }
     }

@@ -103,9 +103,7 @@ fn definition(b: Builtin) -> Option<Expr> {
         Builtin::Tanh => x().tanh(),
         Builtin::Relu => x().max_c(0.0),
         Builtin::LeakyRelu(slope) => Expr::select(Cmp::Gt, x(), c(0.0), x(), c(slope) * x()),
-        Builtin::Elu(alpha) => {
-            Expr::select(Cmp::Gt, x(), c(0.0), x(), c(alpha) * (x().exp() - c(1.0)))
-        }
+        Builtin::Elu(alpha) => Expr::select(Cmp::Gt, x(), c(0.0), x(), c(alpha) * (x().exp() - c(1.0))),
         Builtin::Softplus => x().softplus(),
         Builtin::Silu => x() * x().logistic(),
         Builtin::Gelu => c(0.5) * x() * (c(1.0) + (x() * c(FRAC_1_SQRT_2)).erf()),
@@ -127,11 +125,7 @@ fn init_for(b: Builtin) -> Init {
         | Builtin::Silu
         | Builtin::Gelu
         | Builtin::GeluTanh => Init::He,
-        Builtin::Identity
-        | Builtin::Sigmoid
-        | Builtin::Tanh
-        | Builtin::Softsign
-        | Builtin::Softmax => Init::Glorot,
+        Builtin::Identity | Builtin::Sigmoid | Builtin::Tanh | Builtin::Softsign | Builtin::Softmax => Init::Glorot,
     }
 }
 
@@ -246,7 +240,10 @@ pub fn resolve(cx: &mut Ctxt, term: &Term, customs: &Customs) -> Option<Activati
             }
         }
         other => {
-            cx.error_at(other.span(), format!("expected an activation such as `Relu` or `Sigmoid`, found {}", other.describe()));
+            cx.error_at(
+                other.span(),
+                format!("expected an activation such as `Relu` or `Sigmoid`, found {}", other.describe()),
+            );
             None
         }
     }
@@ -276,7 +273,10 @@ fn resolve_param(cx: &mut Ctxt, name: &str, args: &[crate::parse::TermArg]) -> O
         match a.value.as_f64() {
             Some(v) if v.is_finite() => value = Some(v),
             _ => {
-                cx.error_at(a.value.span(), format!("expected `{pname}` of `{name}` as a number, found {}", a.value.describe()));
+                cx.error_at(
+                    a.value.span(),
+                    format!("expected `{pname}` of `{name}` as a number, found {}", a.value.describe()),
+                );
                 return None;
             }
         }
@@ -477,7 +477,9 @@ pub fn emit_backprop(
         ActKind::Elementwise(el) => {
             let element = |i: Option<usize>| {
                 let vars = ElemVars {
-                    x: slots.z.map_or_else(|| quote!(::core::compile_error!("internal error: z not kept")), |z0| slot(z0, i)),
+                    x: slots
+                        .z
+                        .map_or_else(|| quote!(::core::compile_error!("internal error: z not kept")), |z0| slot(z0, i)),
                     y: slot(slots.y.unwrap_or(0), i),
                     saved: slots.saved.iter().map(|&s| slot(s, i)).collect(),
                 };

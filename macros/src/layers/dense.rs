@@ -54,7 +54,7 @@ pub fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cus
             positional.push(&a.value);
             continue;
         };
-        if seen.iter().any(|s| *s == name) {
+        if seen.contains(&name) {
             cx.error(name, format!("option `{name}` of layer `{layer}` is given twice"));
             ok = false;
             continue;
@@ -64,7 +64,10 @@ pub fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cus
             "bias" => match &a.value {
                 Term::Bool { value, .. } => bias = *value,
                 other => {
-                    cx.error_at(other.span(), format!("expected `bias = true` or `bias = false`, found {}", other.describe()));
+                    cx.error_at(
+                        other.span(),
+                        format!("expected `bias = true` or `bias = false`, found {}", other.describe()),
+                    );
                     ok = false;
                 }
             },
@@ -80,7 +83,10 @@ pub fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cus
                     init = Some(Init::He);
                 }
                 other => {
-                    cx.error_at(other.span(), format!("expected `init = glorot` or `init = he`, found {}", other.describe()));
+                    cx.error_at(
+                        other.span(),
+                        format!("expected `init = glorot` or `init = he`, found {}", other.describe()),
+                    );
                     ok = false;
                 }
             },
@@ -99,19 +105,29 @@ pub fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cus
         t => match positive_int(t) {
             Some(w) => w,
             None => {
-                cx.error_at(t.span(), format!("expected the width of layer `{layer}` as a positive integer, found {}", t.describe()));
+                cx.error_at(
+                    t.span(),
+                    format!("expected the width of layer `{layer}` as a positive integer, found {}", t.describe()),
+                );
                 return None;
             }
         },
     };
     let act = match positional.get(1) {
         Some(t) => activation::resolve(cx, t, customs)?,
-        None => activation::resolve(cx, &Term::Call { name: Ident::new("Identity", kind.span()), args: Vec::new(), span: kind.span() }, customs)?,
+        None => activation::resolve(
+            cx,
+            &Term::Call { name: Ident::new("Identity", kind.span()), args: Vec::new(), span: kind.span() },
+            customs,
+        )?,
     };
     if let Some(extra) = positional.get(2) {
         cx.error_at(
             extra.span(),
-            format!("`Dense` takes a width and an activation, then named options; found {} as a third argument", extra.describe()),
+            format!(
+                "`Dense` takes a width and an activation, then named options; found {} as a third argument",
+                extra.describe()
+            ),
         );
         return None;
     }
@@ -245,9 +261,7 @@ pub fn emit_backward(
     let (w0, w1) = (off.w, off.b);
     let (b0, b1) = (off.b, off.b + width);
     let e_decl = input_delta.map(|e| quote! { let mut #e: [#t; #fan_in] = [0.0; #fan_in]; });
-    let e_axpy = |row: TokenStream| {
-        input_delta.map(|e| quote! { #rt::kernels::axpy(__dv, #row, &mut #e); })
-    };
+    let e_axpy = |row: TokenStream| input_delta.map(|e| quote! { #rt::kernels::axpy(__dv, #row, &mut #e); });
     match mode {
         Mode::Accumulate => {
             let e_step = e_axpy(quote!(&__w[__o]));
