@@ -88,6 +88,8 @@ fn render_derivative(act: &Activation, k: usize, last: usize) -> (String, Vec<St
                 Var::T => "t".to_owned(),
             };
             let d = e.derivative.render(&names);
+            // A sum or a conditional is parenthesized, so `⊙ (1 − a²)` reads as one factor.
+            let d = if d.contains(' ') && !(d.starts_with('(') && d.ends_with(')')) { format!("({d})") } else { d };
             let defs = e
                 .saved
                 .iter()
@@ -205,6 +207,29 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
     }
     for def in saved_defs {
         out.push(format!("  where {def} (kept from the forward pass)"));
+    }
+    // User-written activations: the forward, derivative and second derivative as derived.
+    let mut seen: Vec<&str> = Vec::new();
+    for s in &steps {
+        if s.act.builtin.is_some() || seen.contains(&s.act.name.as_str()) {
+            continue;
+        }
+        seen.push(&s.act.name);
+        if let ActKind::Elementwise(e) = &s.act.kind {
+            let name = |v: Var| match v {
+                Var::X => "x".to_owned(),
+                Var::Y => "f".to_owned(),
+                Var::Saved(i) => format!("s{i}"),
+                Var::T => "t".to_owned(),
+            };
+            out.push(format!("  custom activation `{}`:", s.act.name));
+            out.push(format!("    f(x)  = {}", e.forward.render(&name)));
+            for (i, sv) in e.saved.iter().enumerate() {
+                out.push(format!("    s{i}    = {}", sv.render(&name)));
+            }
+            out.push(format!("    f′(x) = {}", e.derivative.render(&name)));
+            out.push(format!("    f″(x) = {}", e.second.render(&name)));
+        }
     }
     for s in &steps {
         let b = if s.bias { format!("   ∂L/∂b{} = δ{}", sub(s.k), sub(s.k)) } else { String::new() };

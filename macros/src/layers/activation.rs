@@ -165,7 +165,7 @@ pub fn compile_named(cx: &mut Ctxt, named: &[Named]) -> Customs {
 }
 
 fn compile_custom(cx: &mut Ctxt, name: &str, body: &syn::Expr) -> Option<Activation> {
-    let expr = match parse_expr(body) {
+    let expr = match symbolic::parse(body, "x") {
         Ok(e) => e,
         Err(e) => {
             cx.push(e);
@@ -504,6 +504,3 @@ pub fn emit_backprop(
     }
 }
 
-fn parse_expr(body: &syn::Expr) -> syn::Result<Expr> {
-    Err(syn::Error::new_spanned(body, "custom activations are not supported yet"))
-}

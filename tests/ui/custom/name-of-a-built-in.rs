@@ -1,0 +1,13 @@
+use stackprop::prelude::*;
+
+#[network(input = 2, loss = mse)]
+#[activation(Relu = x * 2.0)]
+struct Net {
+    hidden: Dense<3, Relu>,
+    output: Dense<1, Identity>,
+}
+
+fn main() {
+    let net = Net::seeded(1);
+    let _ = net.forward(&[1.0, 2.0]);
+}
