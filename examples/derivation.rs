@@ -27,9 +27,11 @@ fn main() {
     println!("{}", Classifier::DERIVATION);
     // The derivation is what the code computes: check it on one sample.
     let mut net = Xor::seeded(1);
-    let report = stackprop::check_gradients(&mut net, &[1.0, 0.0], &[1.0], stackprop::GradCheckOptions {
-        step: 1e-3,
-        floor: 1e-2,
-    });
+    let report = stackprop::check_gradients(
+        &mut net,
+        &[1.0, 0.0],
+        &[1.0],
+        stackprop::GradCheckOptions { step: 1e-3, floor: 1e-2 },
+    );
     println!("\nXor gradient check in f32 (h = 1e-3): max relative error {:.2e}", report.max_rel_error);
 }

@@ -31,7 +31,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<f64, Box<dyn std::error::Error>> {
+/// Loads the data, trains, prints the results; returns the test accuracy.
+pub fn run() -> Result<f64, Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv");
     let data = load_csv::<f32>(path, false)?;
     let mut splits = data.split(Split::Fractions { validation: 0.0, test: 0.2 }, 42)?;

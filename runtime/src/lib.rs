@@ -55,3 +55,12 @@ pub use schedule::{ReduceLrOnPlateau, Schedule};
 pub use data::{DataError, Dataset};
 #[cfg(feature = "alloc")]
 pub use dynamic::DynamicNet;
+
+#[cfg(feature = "parallel")]
+pub mod parallel;
+#[cfg(feature = "std")]
+pub mod train;
+#[cfg(feature = "parallel")]
+pub use parallel::ParallelGradient;
+#[cfg(feature = "std")]
+pub use train::{EarlyStopping, EpochMetrics, FitError, FitOptions, History, fit};
