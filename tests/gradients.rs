@@ -52,6 +52,7 @@ fn random_target<const N: usize>(rng: &mut impl Rng, kind: TargetKind) -> [f64; 
 fn check_case<N64, N32, const I: usize, const O: usize, const P: usize>(name: &str, targets: TargetKind)
 where
     N64: Network<Scalar = f64, Input = [f64; I], Output = [f64; O], Params = [f64; P]>,
+    N64::Trace: Buffer<f64>,
     N32: Network<Scalar = f32, Input = [f32; I], Output = [f32; O], Params = [f32; P]>,
 {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5eed ^ name.len() as u64);
@@ -69,6 +70,15 @@ where
             report.worst
         );
         assert_eq!(report.checked, P + I);
+
+        // The input-only backward gives the full backward's ∂L/∂x.
+        let mut trace = N64::Trace::zeroed();
+        net.forward_trace(&x, &mut trace);
+        let (mut g, mut dx) = ([0.0; P], [0.0; I]);
+        net.backward(&x, &trace, &t, 1.0, &mut g, Some(&mut dx));
+        for (a, b) in dx.iter().zip(&net.input_gradient(&x, &t)) {
+            assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-3), "{name}: input_backward {b} vs backward {a}");
+        }
 
         // f32 on the same weights, inputs and targets.
         let net32 = N32::from_params(params.map(|p| p as f32));

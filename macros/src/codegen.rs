@@ -83,8 +83,9 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
     let forward = forward_body(&g, false);
     let forward_trace = forward_body(&g, true);
     let loss = loss::emit_loss(&g);
-    let backward = backward_body(&g, Mode::Accumulate);
-    let backward_sgd = backward_body(&g, Mode::Sgd);
+    let backward = backward_body(&g, Some(Mode::Accumulate));
+    let backward_sgd = backward_body(&g, Some(Mode::Sgd));
+    let input_backward = backward_body(&g, None);
     let code = crate::doc::CodeSize {
         forward_tokens: count_tokens(forward.clone()),
         backward_tokens: count_tokens(backward.clone()),
@@ -216,6 +217,13 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                     let __p = &self.params;
                     #backward
                     __loss
+                }
+
+                #[inline]
+                fn input_backward(&self, __x: &[#t; #n_in], __tr: &[#t; #n_trace], __t: &[#t; #n_out]) -> [#t; #n_in] {
+                    let __scale: #t = 1.0;
+                    let __p = &self.params;
+                    #input_backward
                 }
 
                 #[inline]
@@ -372,7 +380,10 @@ fn forward_body(g: &Gen, train: bool) -> TokenStream {
 
 /// The backward pass: the loss delta, then every layer from the top, each passing
 /// `∂L/∂input` down through the activation derivative of the layer below.
-fn backward_body(g: &Gen, mode: Mode) -> TokenStream {
+///
+/// With `mode` `None` only `∂L/∂x` is computed (no weight gradient) and is the value of
+/// the emitted block: the input gradient needs no parameter-sized buffer.
+fn backward_body(g: &Gen, mode: Option<Mode>) -> TokenStream {
     let net = g.net;
     let t = &g.t;
     let rt = rt();
@@ -385,6 +396,7 @@ fn backward_body(g: &Gen, mode: Mode) -> TokenStream {
         let LayerKind::Dense(d) = &layer.kind else { continue };
         let below = source_below(net, l);
         let inp = match below {
+            _ if mode.is_none() => quote!(__x),
             Some(k) => {
                 let src = &net.layers[k];
                 let n = size(&src.output);
@@ -399,7 +411,10 @@ fn backward_body(g: &Gen, mode: Mode) -> TokenStream {
         match below {
             Some(k) => {
                 let e = format_ident!("__gy{}", l);
-                stmts.push(dense::emit_backward(g, l, layer, d, &inp, mode, Some(&e)));
+                stmts.push(match mode {
+                    Some(mode) => dense::emit_backward(g, l, layer, d, &inp, mode, Some(&e)),
+                    None => dense::emit_input_delta(g, l, layer, d, &e),
+                });
                 let src = &net.layers[k];
                 if let Some(act) = src.kind.activation() {
                     let dk = format_ident!("__d{}", k);
@@ -414,8 +429,13 @@ fn backward_body(g: &Gen, mode: Mode) -> TokenStream {
                     ));
                 }
             }
+            None if mode.is_none() => {
+                let e = format_ident!("__gx");
+                stmts.push(dense::emit_input_delta(g, l, layer, d, &e));
+                stmts.push(quote!(#e));
+            }
             None => {
-                if mode == Mode::Accumulate {
+                if mode == Some(Mode::Accumulate) {
                     // Only the first layer's input delta is optional: ∂L/∂x when asked.
                     let e = format_ident!("__gx");
                     let n_in = net.input_size();
@@ -429,7 +449,9 @@ fn backward_body(g: &Gen, mode: Mode) -> TokenStream {
                         }
                     });
                 }
-                stmts.push(dense::emit_backward(g, l, layer, d, &inp, mode, None));
+                if let Some(mode) = mode {
+                    stmts.push(dense::emit_backward(g, l, layer, d, &inp, mode, None));
+                }
             }
         }
     }
@@ -446,9 +468,10 @@ pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
     let vis = &spec.vis;
     let attrs = &spec.attrs;
     // (name, number of arguments after the receiver)
-    let stubs: [(&str, usize); 16] = [
+    let stubs: [(&str, usize); 17] = [
         ("forward", 1),
         ("forward_trace", 2),
+        ("input_backward", 3),
         ("loss", 2),
         ("mean_loss", 2),
         ("train_step", 3),

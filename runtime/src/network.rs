@@ -169,6 +169,10 @@ pub trait Network: Sized {
         input_grad: Option<&mut Self::Input>,
     ) -> Self::Scalar;
 
+    /// `∂L/∂x` alone for the sample whose forward filled `trace`: the backward pass
+    /// without any weight gradient, so it needs no parameter-sized buffer.
+    fn input_backward(&self, x: &Self::Input, trace: &Self::Trace, t: &Self::Output) -> Self::Input;
+
     /// Backward fused with a plain SGD update: `θ ← θ − lr · ∂L/∂θ` layer by layer, each
     /// layer's error propagated with its weights before they change; returns the loss.
     ///
@@ -221,10 +225,7 @@ pub trait Network: Sized {
     fn input_gradient<G: Target<Self::Output>>(&self, x: &Self::Input, t: &G) -> Self::Input {
         let mut trace = Self::Trace::zeroed();
         self.forward_trace(x, &mut trace);
-        let mut dx = Self::Input::zeroed();
-        let mut scratch = Self::Params::zeroed();
-        self.backward(x, &trace, &t.to_target(), Self::Scalar::ONE, &mut scratch, Some(&mut dx));
-        dx
+        self.input_backward(x, &trace, &t.to_target())
     }
 
     /// One optimizer step on one sample; returns the loss before the step.

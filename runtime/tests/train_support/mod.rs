@@ -119,6 +119,17 @@ impl Network for Softmax {
         loss
     }
 
+    fn input_backward(&self, _x: &[f32; IN], trace: &[f32; OUT], t: &[f32; OUT]) -> [f32; IN] {
+        let (delta, _) = Self::delta(trace, t);
+        let mut dx = [0.0; IN];
+        for (&d, row) in delta.iter().zip(self.params.chunks_exact(IN)) {
+            for (dx, &w) in dx.iter_mut().zip(row) {
+                *dx += d * w;
+            }
+        }
+        dx
+    }
+
     fn backward_sgd(&mut self, x: &[f32; IN], trace: &[f32; OUT], t: &[f32; OUT], lr: f32) -> f32 {
         let mut grad = [0.0; PARAMS];
         let loss = self.backward(x, trace, t, 1.0, &mut grad, None);
