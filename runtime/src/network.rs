@@ -232,7 +232,7 @@ pub trait Network: Sized {
     ///
     /// Plain SGD ([`Optimizer::plain_sgd_rate`]) takes the fused path with no gradient
     /// buffer; other optimizers get a zeroed gradient on the stack. For large networks
-    /// with stateful optimizers prefer [`train_batch`](Network::train_batch), whose
+    /// with stateful optimizers use [`train_step_with`](Network::train_step_with), whose
     /// gradient buffer the caller owns.
     fn train_step<G: Target<Self::Output>, O: Optimizer<Self::Params>>(
         &mut self,
@@ -240,16 +240,45 @@ pub trait Network: Sized {
         t: &G,
         opt: &mut O,
     ) -> Self::Scalar {
-        let mut trace = Self::Trace::zeroed();
-        self.forward_trace(x, &mut trace);
-        let t = t.to_target();
-        if let Some(lr) = opt.plain_sgd_rate() {
-            return self.backward_sgd(x, &trace, &t, Self::Scalar::from_f64(lr));
+        if opt.plain_sgd_rate().is_some() {
+            return self.sgd_step(x, t, opt);
         }
         let mut grad = Self::Params::zeroed();
-        let loss = self.backward(x, &trace, &t, Self::Scalar::ONE, &mut grad, None);
-        opt.step(self.params_mut(), &grad);
+        self.train_step_with(x, t, &mut grad, opt)
+    }
+
+    /// [`train_step`](Network::train_step) with the caller's gradient buffer (overwritten),
+    /// so nothing parameter-sized lives on the stack.
+    fn train_step_with<G: Target<Self::Output>, O: Optimizer<Self::Params>>(
+        &mut self,
+        x: &Self::Input,
+        t: &G,
+        grad: &mut Self::Params,
+        opt: &mut O,
+    ) -> Self::Scalar {
+        if opt.plain_sgd_rate().is_some() {
+            return self.sgd_step(x, t, opt);
+        }
+        let mut trace = Self::Trace::zeroed();
+        self.forward_trace(x, &mut trace);
+        grad.as_mut().fill(Self::Scalar::ZERO);
+        let loss = self.backward(x, &trace, &t.to_target(), Self::Scalar::ONE, grad, None);
+        opt.step(self.params_mut(), grad);
         loss
+    }
+
+    /// The fused per-sample SGD step (forward, then [`backward_sgd`](Network::backward_sgd)).
+    #[doc(hidden)]
+    fn sgd_step<G: Target<Self::Output>, O: Optimizer<Self::Params>>(
+        &mut self,
+        x: &Self::Input,
+        t: &G,
+        opt: &O,
+    ) -> Self::Scalar {
+        let lr = opt.plain_sgd_rate().unwrap_or(0.0);
+        let mut trace = Self::Trace::zeroed();
+        self.forward_trace(x, &mut trace);
+        self.backward_sgd(x, &trace, &t.to_target(), Self::Scalar::from_f64(lr))
     }
 
     /// One optimizer step on a mini-batch: the gradient is the mean of the per-sample
