@@ -15,7 +15,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::expr::{Expr, Var};
+use super::expr::{Cmp, Expr, Var};
 
 /// Binding strength of an emitted expression, weakest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -147,9 +147,11 @@ impl Emitter<'_> {
                 // Comparison operands bind weaker than arithmetic: no parens for sums,
                 // but an `if` must not appear bare in a condition.
                 let (l, r) = (self.at(lhs, Prec::Sum), self.at(rhs, Prec::Sum));
-                let op: TokenStream = match cmp.rust().parse() {
-                    Ok(op) => op,
-                    Err(_) => quote!(>),
+                let op = match cmp {
+                    Cmp::Gt => quote!(>),
+                    Cmp::Ge => quote!(>=),
+                    Cmp::Lt => quote!(<),
+                    Cmp::Le => quote!(<=),
                 };
                 let then = self.at(then, Prec::Block);
                 // `else if` chains instead of nested blocks
@@ -169,7 +171,6 @@ impl Emitter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::symbolic::expr::Cmp;
 
     /// Literals as the code generator writes them for `f64`: `0.5_f64`.
     fn lit(v: f64) -> TokenStream {

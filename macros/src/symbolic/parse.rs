@@ -75,6 +75,16 @@ struct Parser<'a> {
     var: &'a str,
 }
 
+/// A method call `receiver.name(args)` or a function call `name(receiver, args)`.
+struct Call<'a> {
+    name: &'a str,
+    name_tokens: &'a dyn ToTokens,
+    receiver: syn::Result<Expr>,
+    args: &'a [&'a syn::Expr],
+    args_tokens: &'a dyn ToTokens,
+    is_method: bool,
+}
+
 /// Both results, or every error of the two.
 fn both<A, B>(a: syn::Result<A>, b: syn::Result<B>) -> syn::Result<(A, B)> {
     match (a, b) {
@@ -255,8 +265,7 @@ impl Parser<'_> {
         }
         let names: Vec<&str> = segments.iter().map(String::as_str).collect();
         let prefix_ok = match names.as_slice() {
-            [.., "consts", _] => {
-                let head = &names[..names.len() - 2];
+            [head @ .., "consts", _] => {
                 matches!(head, [] | ["f32" | "f64"] | ["core" | "std", "f32" | "f64"])
                     && (p.path.leading_colon.is_none() || head.len() == 2)
             }
@@ -315,8 +324,15 @@ impl Parser<'_> {
             ));
         }
         let args: Vec<&syn::Expr> = m.args.iter().collect();
-        let receiver = self.expr(&m.receiver, depth);
-        self.apply(&name, &m.method, receiver, &args, &m.args, true, depth)
+        let call = Call {
+            name: &name,
+            name_tokens: &m.method,
+            receiver: self.expr(&m.receiver, depth),
+            args: &args,
+            args_tokens: &m.args,
+            is_method: true,
+        };
+        self.apply(call, depth)
     }
 
     fn call(&self, c: &syn::ExprCall, depth: usize) -> syn::Result<Expr> {
@@ -367,23 +383,28 @@ impl Parser<'_> {
                 ),
             ));
         };
-        let receiver = self.expr(first, depth);
         let rest_tokens: TokenStream = rest.iter().map(|a| a.to_token_stream()).collect();
-        self.apply(name, p, receiver, rest, &rest_tokens, false, depth)
+        let call = Call {
+            name,
+            name_tokens: p,
+            receiver: self.expr(first, depth),
+            args: rest,
+            args_tokens: &rest_tokens,
+            is_method: false,
+        };
+        self.apply(call, depth)
     }
 
-    /// A method or function `name` applied to `receiver` and further `args`.
-    #[allow(clippy::too_many_arguments)]
-    fn apply(
-        &self,
-        name: &str,
-        name_tokens: &dyn ToTokens,
-        receiver: syn::Result<Expr>,
-        args: &[&syn::Expr],
-        args_tokens: &dyn ToTokens,
-        is_method: bool,
-        depth: usize,
-    ) -> syn::Result<Expr> {
+    /// A method or function applied to its receiver (first argument) and further ones.
+    fn apply(&self, call: Call<'_>, depth: usize) -> syn::Result<Expr> {
+        let Call {
+            name,
+            name_tokens,
+            receiver,
+            args,
+            args_tokens,
+            is_method,
+        } = call;
         let wanted = match name {
             "powi" | "powf" | "max" | "min" => 1,
             "mul_add" => 2,

@@ -6,7 +6,8 @@
 //! appears as a power of its factors (`exp(−x)/(1 + exp(−x))²` becomes `exp(−x)·y²` for
 //! `y = 1/(1 + exp(−x))`). Then expensive subexpressions of the forward expression that
 //! the derivatives still need are saved by the forward pass and read back as `Saved(k)`
-//! (silu's `σ(x)`, gelu's `tanh(...)`).
+//! (silu's `σ(x)`, gelu's `tanh(...)`): those the first derivative needs, since it is
+//! what the backward pass computes; the second derivative reads whatever is saved.
 
 use super::expr::{Expr, Func, SymError, Var};
 use super::simplify::{build_monomial, monomial, same};
@@ -91,7 +92,9 @@ pub fn compile_activation(forward: &Expr) -> Result<Elementwise, SymError> {
     let mut work = [reuse_output(&first, &f), reuse_output(&second, &f)];
 
     // Largest first, so a saved value covers as much as possible; a smaller one is still
-    // saved if the derivatives need it outside the larger ones.
+    // saved if the derivative needs it outside the larger ones. Only the first derivative
+    // decides what is saved (it is what the backward pass computes); the second one
+    // reads whatever is saved anyway.
     let mut candidates: Vec<&Expr> = Vec::new();
     for s in f.subtrees().into_iter().skip(1) {
         if cost(s) >= SAVE_COST && !candidates.iter().any(|c| same(c, s)) {
@@ -105,7 +108,7 @@ pub fn compile_activation(forward: &Expr) -> Result<Elementwise, SymError> {
     });
     let mut chosen: Vec<Expr> = Vec::new();
     for cand in candidates {
-        if work.iter().any(|w| w.contains(cand)) {
+        if work[0].contains(cand) {
             let slot = Expr::var(Var::Saved(chosen.len()));
             for w in &mut work {
                 *w = w.substitute(cand, &slot);
@@ -219,7 +222,13 @@ fn reuse_output(e: &Expr, f: &Expr) -> Expr {
         Some(target) => replace_powers(e, target),
         None => e,
     };
-    e.simplify().substitute(f, &y)
+    let e = e.simplify();
+    // simplification can bring the forward expression back together
+    if e.contains(f) {
+        e.substitute(f, &y).simplify()
+    } else {
+        e
+    }
 }
 
 /// Replaces, in every product, the largest power `Πbᵢ^(k·nᵢ)` of the target monomial
@@ -232,13 +241,17 @@ fn replace_powers(e: Expr, target: &(f64, Vec<(Expr, i64)>)) -> Expr {
                 .into_iter()
                 .map(|(b, n)| (replace_powers(b, target), n))
                 .collect();
-            if let Some(k) = power_of(&factors, &target.1) {
+            // Πbᵢ^(k·nᵢ) = (Y/c)ᵏ; skipped if c⁻ᵏ is not a usable number
+            let replacement = power_of(&factors, &target.1)
+                .map(|k| (k, target.0.powi(-k as i32)))
+                .filter(|(_, scale)| scale.is_finite() && *scale != 0.0);
+            if let Some((k, scale)) = replacement {
                 for (b, n) in &target.1 {
                     if let Some(f) = factors.iter_mut().find(|(fb, _)| same(fb, b)) {
                         f.1 -= k * n;
                     }
                 }
-                coef *= target.0.powi(-k as i32);
+                coef *= scale;
                 factors.push((Expr::y(), k));
             }
             build_monomial(coef, factors)

@@ -506,11 +506,14 @@ fn build_product(coef: f64, factors: Vec<(Expr, i64)>) -> Expr {
     if factors.is_empty() {
         return Expr::c(coef);
     }
-    if coef == -1.0 && factors.len() == 1 && factors[0].1 == 1 && is_sum(&factors[0].0) {
-        if let Some((base, _)) = factors.pop() {
-            // −(t − x) → x − t
-            return normalize_sum(-base);
-        }
+    if coef == -1.0
+        && factors.len() == 1
+        && factors[0].1 == 1
+        && is_sum(&factors[0].0)
+        && let Some((base, _)) = factors.pop()
+    {
+        // −(t − x) → x − t
+        return normalize_sum(-base);
     }
     let power = |base: Expr, n: i64| match (n, base) {
         (1, base) => base,
