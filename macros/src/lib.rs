@@ -1,6 +1,6 @@
 //! The `#[network]` attribute of [stackprop](https://docs.rs/stackprop).
 //!
-//! The entry point converts to `proc_macro2` and calls [`expand`], a pipeline that reads
+//! The entry point converts to `proc_macro2` and calls `expand`, a pipeline that reads
 //! like the architecture: parse the spec, build the model, check it, generate the code.
 //! Everything below the entry point works on `proc_macro2`, so it is unit-tested without
 //! the compiler. See the facade crate's documentation for the spec language.

@@ -3,10 +3,14 @@
 //! - [`Scalar`]: `f32` / `f64` with the math generated code calls (`libm` without `std`).
 //! - [`Network`]: the contract every generated network implements; training steps,
 //!   losses and gradients for one sample or a batch are provided methods on it.
-//! - [`optim`]: optimizers following torch.optim, with fixed-size state.
+//! - [`optim`]: optimizers following torch.optim, with fixed-size state; [`schedule`]:
+//!   learning-rate schedules; [`grad`]: clipping and accumulation.
 //! - [`gradcheck`]: central-difference gradient checking for any network.
 //! - [`init`], [`rng`]: seeded Glorot/He initialization.
 //! - [`view`], [`kernels`]: typed parameter views and the inner loops of large layers.
+//! - `dynamic` (feature `alloc`): the run-time defined reference network.
+//! - `data`, `train` (feature `std`): data sets and metrics, the `fit` training loop;
+//!   `parallel` (feature `parallel`): deterministic multi-core batch gradients.
 //!
 //! This crate builds under `#![no_std]` without `alloc`; the `alloc` and `std` features
 //! add the pieces that need a heap or an operating system.

@@ -52,7 +52,7 @@ pub fn array<T, const N: usize>(flat: &[T]) -> &[T; N] {
     }
 }
 
-/// Mutable [`array`].
+/// Mutable [`array()`].
 ///
 /// # Panics
 /// If `flat.len() != N`.
