@@ -1,0 +1,83 @@
+//! This machine's single-core FP32 peak, measured: independent multiply-add chains that
+//! keep every floating-point pipe busy, so the time is bound by arithmetic throughput
+//! alone (no memory traffic, no dependency stalls).
+//!
+//! - `mul_add/separate`: `x ← x·a + b` as a multiply and an add (2 FLOPs per lane),
+//!   the instructions generated code uses: Rust never contracts `x·a + b` into a fused
+//!   multiply-add on its own.
+//! - `mul_add/fused`: the same with [`f32::mul_add`], compiled only when the target has
+//!   FMA (`-C target-cpu=native` here); without it `mul_add` is a slow library call.
+//!
+//! The vector width follows the target: 4 lanes (SSE2, the default `x86_64` target) or
+//! 8 lanes (AVX). Twelve chains of one vector each cover the 3–4 cycle latency of two
+//! pipes per operation, and with the two constants fit in the 16 vector registers.
+//! Criterion reports the rate as elements per second; one element is one FLOP.
+//!
+//! Run: `cargo bench --bench peak`, and
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench --bench peak`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// Lanes of one vector register of `f32` on the target.
+const LANES: usize = if cfg!(target_feature = "avx") { 8 } else { 4 };
+/// Independent dependency chains, one vector register each.
+const CHAINS: usize = 12;
+/// Iterations of the chain loop per benchmark iteration.
+const ROUNDS: usize = 4096;
+/// FLOPs per benchmark iteration: a multiply and an add per lane, chain and round.
+const FLOPS: u64 = (2 * LANES * CHAINS * ROUNDS) as u64;
+
+/// `x ← x·a + b` on every lane of every chain, `ROUNDS` times, with a separate
+/// multiply and add. With `a = 0.5`, `b = 1` every value tends to 2 and stays a normal
+/// number (subnormals would be slow).
+#[inline(never)]
+fn separate(acc: &mut [[f32; LANES]; CHAINS], a: f32, b: f32) {
+    let mut x = *acc;
+    for _ in 0..ROUNDS {
+        for chain in &mut x {
+            for v in chain.iter_mut() {
+                *v = *v * a + b;
+            }
+        }
+    }
+    *acc = x;
+}
+
+/// As [`separate`], with one fused multiply-add per lane.
+#[cfg(target_feature = "fma")]
+#[inline(never)]
+fn fused(acc: &mut [[f32; LANES]; CHAINS], a: f32, b: f32) {
+    let mut x = *acc;
+    for _ in 0..ROUNDS {
+        for chain in &mut x {
+            for v in chain.iter_mut() {
+                *v = v.mul_add(a, b);
+            }
+        }
+    }
+    *acc = x;
+}
+
+fn peak(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fp32_peak");
+    group.throughput(Throughput::Elements(FLOPS));
+    let mut acc = [[1.0_f32; LANES]; CHAINS];
+    group.bench_function(format!("mul_add/separate/{LANES}_lanes"), |bench| {
+        bench.iter(|| separate(black_box(&mut acc), black_box(0.5), black_box(1.0)));
+    });
+    #[cfg(target_feature = "fma")]
+    group.bench_function(format!("mul_add/fused/{LANES}_lanes"), |bench| {
+        bench.iter(|| fused(black_box(&mut acc), black_box(0.5), black_box(1.0)));
+    });
+    black_box(acc);
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_secs(1)).measurement_time(std::time::Duration::from_secs(2));
+    targets = peak
+}
+criterion_main!(benches);
