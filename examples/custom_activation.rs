@@ -37,10 +37,12 @@ fn main() {
             println!("epoch {epoch:>4}  mse {loss:.6}");
         }
     }
-    let report = stackprop::check_gradients(&mut net, &[0.5], &[target(0.5)], stackprop::GradCheckOptions {
-        step: 1e-3,
-        floor: 1e-2,
-    });
+    let report = stackprop::check_gradients(
+        &mut net,
+        &[0.5],
+        &[target(0.5)],
+        stackprop::GradCheckOptions { step: 1e-3, floor: 1e-2 },
+    );
     println!("gradient check of the trained network (f32, h = 1e-3): max relative error {:.1e}", report.max_rel_error);
     for x in [-1.5_f32, -0.5, 0.0, 0.5, 1.5] {
         println!("f({x:>4}) = {:>7.4}   target {:>7.4}", net.forward(&[x])[0], target(x));

@@ -511,8 +511,10 @@ pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
     // or reserved name gives only the spec's error, not rustc's "duplicate definitions".
     let mut names: Vec<&Ident> = Vec::new();
     for l in &spec.layers {
-        let taken = stubs.iter().any(|(m, _)| l.name == m) || ["zeroed", "seeded", "from_params"].iter().any(|c| l.name == c);
-        let mut_clash = names.iter().any(|n| format_ident!("{}_mut", n) == l.name || format_ident!("{}_mut", l.name) == **n);
+        let taken =
+            stubs.iter().any(|(m, _)| l.name == m) || ["zeroed", "seeded", "from_params"].iter().any(|c| l.name == c);
+        let mut_clash =
+            names.iter().any(|n| format_ident!("{}_mut", n) == l.name || format_ident!("{}_mut", l.name) == **n);
         if !taken && !mut_clash && !names.contains(&&l.name) {
             names.push(&l.name);
         }

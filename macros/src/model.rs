@@ -137,7 +137,10 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
         Some((shape, _)) => shape.clone(),
         None => {
             if !given("input") {
-                cx.error_at(attr_span, "missing option `input`: give the input size, e.g. `#[network(input = 4, loss = mse)]`");
+                cx.error_at(
+                    attr_span,
+                    "missing option `input`: give the input size, e.g. `#[network(input = 4, loss = mse)]`",
+                );
             }
             // Go on with a placeholder so the layers are still checked.
             vec![1]

@@ -188,10 +188,7 @@ impl fmt::Display for DataError {
             }
             DataError::Empty => f.write_str("no samples, expected at least one"),
             DataError::Number { line, column, text } => {
-                write!(
-                    f,
-                    "line {line}, column {column}: expected a finite number, found `{text}`"
-                )
+                write!(f, "line {line}, column {column}: expected a finite number, found `{text}`")
             }
             DataError::Label { line, column, text } => write!(
                 f,
@@ -203,82 +200,42 @@ impl fmt::Display for DataError {
                     2 => "the feature count",
                     _ => "a class name",
                 };
-                write!(
-                    f,
-                    "line {line}, column {column}: expected {expected}, found `{text}`"
-                )
+                write!(f, "line {line}, column {column}: expected {expected}, found `{text}`")
             }
-            DataError::HeaderMismatch {
-                what,
-                declared,
-                found,
-            } => {
-                write!(
-                    f,
-                    "the header declares {declared} {what}, but the data has {found}"
-                )
+            DataError::HeaderMismatch { what, declared, found } => {
+                write!(f, "the header declares {declared} {what}, but the data has {found}")
             }
-            DataError::Ragged {
-                line,
-                expected,
-                found,
-            } => {
-                write!(
-                    f,
-                    "line {line}: expected {expected} fields like the first row, found {found}"
-                )
+            DataError::Ragged { line, expected, found } => {
+                write!(f, "line {line}: expected {expected} fields like the first row, found {found}")
             }
-            DataError::TooFewColumns { line, found } => write!(
-                f,
-                "line {line}: expected at least 2 fields (features and a label), found {found}"
-            ),
+            DataError::TooFewColumns { line, found } => {
+                write!(f, "line {line}: expected at least 2 fields (features and a label), found {found}")
+            }
             DataError::LabelColumn { column, columns } => {
-                write!(
-                    f,
-                    "label column {column} is out of range for {columns} columns (counted from 0)"
-                )
+                write!(f, "label column {column} is out of range for {columns} columns (counted from 0)")
             }
-            DataError::ClassOutOfRange {
-                line,
-                label,
-                classes,
-            } => {
+            DataError::ClassOutOfRange { line, label, classes } => {
                 if let Some(line) = line {
                     write!(f, "line {line}: ")?;
                 }
                 write!(f, "label {label} is out of range for {classes} classes")
             }
-            DataError::Shape {
-                features,
-                n_features,
-                labels,
-            } => write!(
-                f,
-                "{features} feature values do not make {labels} samples of {n_features} features"
-            ),
+            DataError::Shape { features, n_features, labels } => {
+                write!(f, "{features} feature values do not make {labels} samples of {n_features} features")
+            }
             DataError::FeatureCount { expected, found } => {
                 write!(f, "expected {expected} features, found {found}")
             }
-            DataError::LengthMismatch {
-                predictions,
-                labels,
-            } => {
-                write!(
-                    f,
-                    "{predictions} predictions but {labels} labels, expected as many"
-                )
+            DataError::LengthMismatch { predictions, labels } => {
+                write!(f, "{predictions} predictions but {labels} labels, expected as many")
             }
             DataError::InvalidSplit { validation, test } => write!(
                 f,
                 "split fractions (validation {validation}, test {test}) must lie in [0, 1] and sum to at most 1"
             ),
-            DataError::SplitTooLarge {
-                requested,
-                available,
-            } => write!(
-                f,
-                "split asks for {requested} validation and test samples, but there are {available}"
-            ),
+            DataError::SplitTooLarge { requested, available } => {
+                write!(f, "split asks for {requested} validation and test samples, but there are {available}")
+            }
             DataError::ZeroBatchSize => f.write_str("batch size is 0, expected at least 1"),
             DataError::ClassNames { expected, found } => {
                 write!(f, "expected {expected} class names, found {found}")
@@ -314,18 +271,9 @@ impl<T> Dataset<T> {
     /// `n_features · labels.len()`.
     pub fn new(features: Vec<T>, n_features: usize, labels: Vec<usize>) -> Result<Self, DataError> {
         if n_features == 0 || features.len() != n_features * labels.len() {
-            return Err(DataError::Shape {
-                features: features.len(),
-                n_features,
-                labels: labels.len(),
-            });
+            return Err(DataError::Shape { features: features.len(), n_features, labels: labels.len() });
         }
-        Ok(Self {
-            features,
-            n_features,
-            labels,
-            class_names: Vec::new(),
-        })
+        Ok(Self { features, n_features, labels, class_names: Vec::new() })
     }
 
     /// The same data with class names, one per class.
@@ -334,11 +282,7 @@ impl<T> Dataset<T> {
     /// [`DataError::ClassOutOfRange`] if a label is not below `names.len()`.
     pub fn with_class_names<S: AsRef<str>>(mut self, names: &[S]) -> Result<Self, DataError> {
         if let Some(&label) = self.labels.iter().find(|&&l| l >= names.len()) {
-            return Err(DataError::ClassOutOfRange {
-                line: None,
-                label,
-                classes: names.len(),
-            });
+            return Err(DataError::ClassOutOfRange { line: None, label, classes: names.len() });
         }
         self.class_names = names.iter().map(|s| s.as_ref().to_string()).collect();
         Ok(self)
@@ -417,9 +361,7 @@ impl<T> Dataset<T> {
 
     /// The samples in order, as `(features, label)`.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[T], usize)> + '_ {
-        self.features
-            .chunks_exact(self.n_features)
-            .zip(self.labels.iter().copied())
+        self.features.chunks_exact(self.n_features).zip(self.labels.iter().copied())
     }
 
     /// Reorders the samples with a Fisher–Yates shuffle driven by a [`SplitMix64`]
@@ -471,12 +413,7 @@ impl<T> Dataset<T> {
         let mut features = Vec::with_capacity(indices.len() * self.n_features);
         let mut labels = Vec::with_capacity(indices.len());
         self.gather_into(indices, &mut features, &mut labels);
-        Self {
-            features,
-            n_features: self.n_features,
-            labels,
-            class_names: self.class_names.clone(),
-        }
+        Self { features, n_features: self.n_features, labels, class_names: self.class_names.clone() }
     }
 
     /// Splits the samples, shuffled by `seed`, into train, validation and test sets; the
@@ -508,10 +445,7 @@ impl<T> Dataset<T> {
             Split::Counts { validation, test } => {
                 let requested = validation.saturating_add(test);
                 if requested > n {
-                    return Err(DataError::SplitTooLarge {
-                        requested,
-                        available: n,
-                    });
+                    return Err(DataError::SplitTooLarge { requested, available: n });
                 }
                 (validation, test)
             }
@@ -519,11 +453,7 @@ impl<T> Dataset<T> {
         let order = permutation(n, seed);
         let (train, rest) = order.split_at(n - n_val - n_test);
         let (validation, test) = rest.split_at(n_val);
-        Ok(Splits {
-            train: self.subset(train),
-            validation: self.subset(validation),
-            test: self.subset(test),
-        })
+        Ok(Splits { train: self.subset(train), validation: self.subset(validation), test: self.subset(test) })
     }
 
     /// The features as fixed-size rows, the input type of a generated network with `N`
@@ -536,10 +466,7 @@ impl<T> Dataset<T> {
         T: Copy,
     {
         if N != self.n_features {
-            return Err(DataError::FeatureCount {
-                expected: N,
-                found: self.n_features,
-            });
+            return Err(DataError::FeatureCount { expected: N, found: self.n_features });
         }
         // N equals n_features, which `new` keeps above 0, so the chunks are whole rows.
         let (rows, _) = self.features.as_chunks::<N>();
@@ -564,11 +491,7 @@ impl<T: Scalar> Dataset<T> {
     /// [`DataError::ClassOutOfRange`] if a label is not below `n_classes`.
     pub fn one_hot_flat(&self, n_classes: usize) -> Result<Vec<T>, DataError> {
         if let Some(&label) = self.labels.iter().find(|&&l| l >= n_classes) {
-            return Err(DataError::ClassOutOfRange {
-                line: None,
-                label,
-                classes: n_classes,
-            });
+            return Err(DataError::ClassOutOfRange { line: None, label, classes: n_classes });
         }
         let mut out = vec![T::ZERO; self.len() * n_classes];
         for (i, &label) in self.labels.iter().enumerate() {
@@ -641,32 +564,17 @@ pub struct CsvOptions {
 ///
 /// # Errors
 /// [`DataError::Io`] if the file cannot be read, otherwise as [`parse_csv_with`].
-pub fn load_csv<T: Scalar>(
-    path: impl AsRef<Path>,
-    has_header: bool,
-) -> Result<Dataset<T>, DataError> {
-    load_csv_with(
-        path,
-        CsvOptions {
-            header: counts_if(has_header),
-            label_column: None,
-        },
-    )
+pub fn load_csv<T: Scalar>(path: impl AsRef<Path>, has_header: bool) -> Result<Dataset<T>, DataError> {
+    load_csv_with(path, CsvOptions { header: counts_if(has_header), label_column: None })
 }
 
 /// Reads a CSV file as `options` describe.
 ///
 /// # Errors
 /// [`DataError::Io`] if the file cannot be read, otherwise as [`parse_csv_with`].
-pub fn load_csv_with<T: Scalar>(
-    path: impl AsRef<Path>,
-    options: CsvOptions,
-) -> Result<Dataset<T>, DataError> {
+pub fn load_csv_with<T: Scalar>(path: impl AsRef<Path>, options: CsvOptions) -> Result<Dataset<T>, DataError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io { path: path.to_owned(), source })?;
     parse_csv_with(&text, options)
 }
 
@@ -676,21 +584,11 @@ pub fn load_csv_with<T: Scalar>(
 /// # Errors
 /// As [`parse_csv_with`].
 pub fn parse_csv<T: Scalar>(text: &str, has_header: bool) -> Result<Dataset<T>, DataError> {
-    parse_csv_with(
-        text,
-        CsvOptions {
-            header: counts_if(has_header),
-            label_column: None,
-        },
-    )
+    parse_csv_with(text, CsvOptions { header: counts_if(has_header), label_column: None })
 }
 
 fn counts_if(has_header: bool) -> Header {
-    if has_header {
-        Header::Counts
-    } else {
-        Header::None
-    }
+    if has_header { Header::Counts } else { Header::None }
 }
 
 /// Parses CSV text as `options` describe (the format is in the [module docs](self)).
@@ -744,51 +642,33 @@ pub fn parse_csv_with<T: Scalar>(text: &str, options: CsvOptions) -> Result<Data
                 }
                 let label_column = options.label_column.unwrap_or(found - 1);
                 if label_column >= found {
-                    return Err(DataError::LabelColumn {
-                        column: label_column,
-                        columns: found,
-                    });
+                    return Err(DataError::LabelColumn { column: label_column, columns: found });
                 }
                 *shape.insert((found, label_column))
             }
         };
         if found != columns {
-            return Err(DataError::Ragged {
-                line,
-                expected: columns,
-                found,
-            });
+            return Err(DataError::Ragged { line, expected: columns, found });
         }
         for (c, field) in text.split(',').enumerate() {
             let field = field.trim();
             let column = c + 1;
             if c == label_column {
-                let label = parse_label(field).ok_or_else(|| DataError::Label {
-                    line,
-                    column,
-                    text: field.to_string(),
-                })?;
+                let label =
+                    parse_label(field).ok_or_else(|| DataError::Label { line, column, text: field.to_string() })?;
                 if let Some(h) = &header
                     && !h.class_names.is_empty()
                     && label >= h.class_names.len()
                 {
-                    return Err(DataError::ClassOutOfRange {
-                        line: Some(line),
-                        label,
-                        classes: h.class_names.len(),
-                    });
+                    return Err(DataError::ClassOutOfRange { line: Some(line), label, classes: h.class_names.len() });
                 }
                 labels.push(label);
             } else {
-                let value = field
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| DataError::Number {
-                        line,
-                        column,
-                        text: field.to_string(),
-                    })?;
+                let value = field.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| DataError::Number {
+                    line,
+                    column,
+                    text: field.to_string(),
+                })?;
                 features.push(T::from_f64(value));
             }
         }
@@ -797,19 +677,10 @@ pub fn parse_csv_with<T: Scalar>(text: &str, options: CsvOptions) -> Result<Data
     let Some((columns, _)) = shape else {
         return Err(DataError::Empty);
     };
-    let mut data = Dataset {
-        features,
-        n_features: columns - 1,
-        labels,
-        class_names: Vec::new(),
-    };
+    let mut data = Dataset { features, n_features: columns - 1, labels, class_names: Vec::new() };
     if let Some(h) = header {
         if h.n_rows != data.len() {
-            return Err(DataError::HeaderMismatch {
-                what: "rows",
-                declared: h.n_rows,
-                found: data.len(),
-            });
+            return Err(DataError::HeaderMismatch { what: "rows", declared: h.n_rows, found: data.len() });
         }
         data.class_names = h.class_names;
     }
@@ -827,30 +698,18 @@ fn parse_counts_header(line: usize, text: &str) -> Result<CountsHeader, DataErro
     let mut fields = text.split(',').map(str::trim);
     let mut count = |column: usize| {
         let field = fields.next().unwrap_or("");
-        field.parse::<usize>().map_err(|_| DataError::Header {
-            line,
-            column,
-            text: field.to_string(),
-        })
+        field.parse::<usize>().map_err(|_| DataError::Header { line, column, text: field.to_string() })
     };
     let n_rows = count(1)?;
     let n_features = count(2)?;
     let mut class_names = Vec::new();
     for (i, name) in fields.enumerate() {
         if name.is_empty() {
-            return Err(DataError::Header {
-                line,
-                column: i + 3,
-                text: String::new(),
-            });
+            return Err(DataError::Header { line, column: i + 3, text: String::new() });
         }
         class_names.push(name.to_string());
     }
-    Ok(CountsHeader {
-        n_rows,
-        n_features,
-        class_names,
-    })
+    Ok(CountsHeader { n_rows, n_features, class_names })
 }
 
 /// A label: a non-negative integer, written as such or as an integral float (`2.0`),
@@ -871,11 +730,7 @@ fn parse_label(field: &str) -> Option<usize> {
 /// [`DataError::ClassOutOfRange`] if `label >= N`.
 pub fn one_hot<T: Scalar, const N: usize>(label: usize) -> Result<[T; N], DataError> {
     if label >= N {
-        return Err(DataError::ClassOutOfRange {
-            line: None,
-            label,
-            classes: N,
-        });
+        return Err(DataError::ClassOutOfRange { line: None, label, classes: N });
     }
     let mut v = [T::ZERO; N];
     v[label] = T::ONE;
@@ -905,19 +760,12 @@ pub fn argmax<T: Scalar>(values: &[T]) -> usize {
 /// they are empty.
 pub fn accuracy(predictions: &[usize], labels: &[usize]) -> Result<f64, DataError> {
     if predictions.len() != labels.len() {
-        return Err(DataError::LengthMismatch {
-            predictions: predictions.len(),
-            labels: labels.len(),
-        });
+        return Err(DataError::LengthMismatch { predictions: predictions.len(), labels: labels.len() });
     }
     if labels.is_empty() {
         return Err(DataError::Empty);
     }
-    let correct = predictions
-        .iter()
-        .zip(labels)
-        .filter(|(p, l)| p == l)
-        .count();
+    let correct = predictions.iter().zip(labels).filter(|(p, l)| p == l).count();
     Ok(correct as f64 / labels.len() as f64)
 }
 
@@ -980,11 +828,7 @@ impl MiniBatches {
         if batch_size == 0 {
             return Err(DataError::ZeroBatchSize);
         }
-        Ok(Self {
-            order: (0..len).collect(),
-            batch_size,
-            rng: SplitMix64::new(seed),
-        })
+        Ok(Self { order: (0..len).collect(), batch_size, rng: SplitMix64::new(seed) })
     }
 
     /// Reshuffles and returns the next epoch's batches.
@@ -1072,10 +916,7 @@ impl<T: Scalar> Standardizer<T> {
                 T::from_f64(if constant { 1.0 } else { std })
             })
             .collect();
-        Ok(Self {
-            mean: mean.into_iter().map(T::from_f64).collect(),
-            scale,
-        })
+        Ok(Self { mean: mean.into_iter().map(T::from_f64).collect(), scale })
     }
 
     /// The fitted means.
@@ -1118,10 +959,7 @@ impl<T: Scalar> Standardizer<T> {
         if found == self.mean.len() {
             Ok(())
         } else {
-            Err(DataError::FeatureCount {
-                expected: self.mean.len(),
-                found,
-            })
+            Err(DataError::FeatureCount { expected: self.mean.len(), found })
         }
     }
 
@@ -1159,11 +997,7 @@ impl<T: Scalar> MinMaxScaler<T> {
                 *hi = hi.max(x);
             }
         }
-        let range = min
-            .iter()
-            .zip(&max)
-            .map(|(&lo, &hi)| if hi > lo { hi - lo } else { T::ONE })
-            .collect();
+        let range = min.iter().zip(&max).map(|(&lo, &hi)| if hi > lo { hi - lo } else { T::ONE }).collect();
         Ok(Self { min, range })
     }
 
@@ -1204,14 +1038,7 @@ impl<T: Scalar> MinMaxScaler<T> {
     }
 
     fn check(&self, found: usize) -> Result<(), DataError> {
-        if found == self.min.len() {
-            Ok(())
-        } else {
-            Err(DataError::FeatureCount {
-                expected: self.min.len(),
-                found,
-            })
-        }
+        if found == self.min.len() { Ok(()) } else { Err(DataError::FeatureCount { expected: self.min.len(), found }) }
     }
 
     fn apply(&self, row: &mut [T]) {
@@ -1235,11 +1062,7 @@ impl ConfusionMatrix {
     /// An empty matrix for `n_classes` classes.
     #[must_use]
     pub fn new(n_classes: usize) -> Self {
-        Self {
-            n_classes,
-            counts: vec![0; n_classes * n_classes],
-            class_names: Vec::new(),
-        }
+        Self { n_classes, counts: vec![0; n_classes * n_classes], class_names: Vec::new() }
     }
 
     /// A matrix counting every `(labels[i], predictions[i])` pair.
@@ -1247,16 +1070,9 @@ impl ConfusionMatrix {
     /// # Errors
     /// [`DataError::LengthMismatch`] if the slices differ in length;
     /// [`DataError::ClassOutOfRange`] for a class not below `n_classes`.
-    pub fn from_predictions(
-        n_classes: usize,
-        predictions: &[usize],
-        labels: &[usize],
-    ) -> Result<Self, DataError> {
+    pub fn from_predictions(n_classes: usize, predictions: &[usize], labels: &[usize]) -> Result<Self, DataError> {
         if predictions.len() != labels.len() {
-            return Err(DataError::LengthMismatch {
-                predictions: predictions.len(),
-                labels: labels.len(),
-            });
+            return Err(DataError::LengthMismatch { predictions: predictions.len(), labels: labels.len() });
         }
         let mut m = Self::new(n_classes);
         for (&p, &l) in predictions.iter().zip(labels) {
@@ -1271,10 +1087,7 @@ impl ConfusionMatrix {
     /// [`DataError::ClassNames`] unless there is exactly one name per class.
     pub fn with_class_names<S: AsRef<str>>(mut self, names: &[S]) -> Result<Self, DataError> {
         if names.len() != self.n_classes {
-            return Err(DataError::ClassNames {
-                expected: self.n_classes,
-                found: names.len(),
-            });
+            return Err(DataError::ClassNames { expected: self.n_classes, found: names.len() });
         }
         self.class_names = names.iter().map(|s| s.as_ref().to_string()).collect();
         Ok(self)
@@ -1288,11 +1101,7 @@ impl ConfusionMatrix {
     pub fn add(&mut self, actual: usize, predicted: usize) -> Result<(), DataError> {
         for class in [actual, predicted] {
             if class >= self.n_classes {
-                return Err(DataError::ClassOutOfRange {
-                    line: None,
-                    label: class,
-                    classes: self.n_classes,
-                });
+                return Err(DataError::ClassOutOfRange { line: None, label: class, classes: self.n_classes });
             }
         }
         self.counts[actual * self.n_classes + predicted] += 1;
@@ -1331,9 +1140,7 @@ impl ConfusionMatrix {
     /// Number of samples predicted right (the diagonal).
     #[must_use]
     pub fn correct(&self) -> usize {
-        (0..self.n_classes)
-            .map(|c| self.counts[c * self.n_classes + c])
-            .sum()
+        (0..self.n_classes).map(|c| self.counts[c * self.n_classes + c]).sum()
     }
 
     /// Fraction predicted right, or `None` before any sample.
@@ -1349,9 +1156,7 @@ impl ConfusionMatrix {
         if class >= self.n_classes {
             return None;
         }
-        let predicted: usize = (0..self.n_classes)
-            .map(|a| self.counts[a * self.n_classes + class])
-            .sum();
+        let predicted: usize = (0..self.n_classes).map(|a| self.counts[a * self.n_classes + class]).sum();
         ratio(self.counts[class * self.n_classes + class], predicted)
     }
 
@@ -1368,10 +1173,7 @@ impl ConfusionMatrix {
 
     /// The name shown for `class`: its class name, or its index.
     fn name(&self, class: usize) -> String {
-        self.class_names
-            .get(class)
-            .cloned()
-            .unwrap_or_else(|| class.to_string())
+        self.class_names.get(class).cloned().unwrap_or_else(|| class.to_string())
     }
 }
 
@@ -1398,17 +1200,10 @@ impl fmt::Display for ConfusionMatrix {
         const RATIO_WIDTH: usize = 6; // "recall", "1.000"
         let n = self.n_classes;
         let names: Vec<String> = (0..n).map(|c| self.name(c)).collect();
-        let label_width = names
-            .iter()
-            .map(|s| s.chars().count())
-            .chain([CORNER.len()])
-            .max()
-            .unwrap_or(0);
+        let label_width = names.iter().map(|s| s.chars().count()).chain([CORNER.len()]).max().unwrap_or(0);
         let count_width = self.counts.iter().max().map_or(1, |m| m.to_string().len());
-        let widths: Vec<usize> = names
-            .iter()
-            .map(|s| s.chars().count().max(count_width).max(RATIO_WIDTH - 1))
-            .collect();
+        let widths: Vec<usize> =
+            names.iter().map(|s| s.chars().count().max(count_width).max(RATIO_WIDTH - 1)).collect();
 
         write!(f, "{CORNER:<label_width$}")?;
         for (name, &w) in names.iter().zip(&widths) {
@@ -1427,12 +1222,6 @@ impl fmt::Display for ConfusionMatrix {
             write!(f, "  {:>w$}", fmt_ratio(self.precision(p)))?;
         }
         writeln!(f)?;
-        write!(
-            f,
-            "accuracy {} ({} of {})",
-            fmt_ratio(self.accuracy()),
-            self.correct(),
-            self.total()
-        )
+        write!(f, "accuracy {} ({} of {})", fmt_ratio(self.accuracy()), self.correct(), self.total())
     }
 }

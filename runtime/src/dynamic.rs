@@ -156,21 +156,14 @@ impl LayerSpec {
     #[inline]
     #[must_use]
     pub const fn dense(width: usize, activation: Activation) -> Self {
-        Self {
-            width,
-            activation,
-            bias: true,
-        }
+        Self { width, activation, bias: true }
     }
 
     /// The same layer without a bias.
     #[inline]
     #[must_use]
     pub const fn without_bias(self) -> Self {
-        Self {
-            bias: false,
-            ..self
-        }
+        Self { bias: false, ..self }
     }
 }
 
@@ -252,18 +245,14 @@ impl fmt::Display for SpecError {
                 write!(f, "layer {layer} has width 0, expected at least 1")
             }
             SpecError::InvalidActivation { layer, activation } => {
-                write!(
-                    f,
-                    "layer {layer} has activation `{activation}`, whose parameter must be finite"
-                )
+                write!(f, "layer {layer} has activation `{activation}`, whose parameter must be finite")
             }
             SpecError::InvalidLoss(loss) => {
                 write!(f, "loss `{loss}` needs a finite, positive delta")
             }
-            SpecError::CrossEntropyNeedsSoftmax { found } => write!(
-                f,
-                "loss `cross_entropy` needs a `Softmax` output layer, but the output layer is `{found}`"
-            ),
+            SpecError::CrossEntropyNeedsSoftmax { found } => {
+                write!(f, "loss `cross_entropy` needs a `Softmax` output layer, but the output layer is `{found}`")
+            }
             SpecError::BinaryCrossEntropyNeedsSigmoid { found } => write!(
                 f,
                 "loss `binary_cross_entropy` needs a `Sigmoid` output layer, but the output layer is `{found}`"
@@ -285,11 +274,7 @@ pub struct ParamCountError {
 
 impl fmt::Display for ParamCountError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "expected {} parameters, found {}",
-            self.expected, self.found
-        )
+        write!(f, "expected {} parameters, found {}", self.expected, self.found)
     }
 }
 
@@ -346,9 +331,7 @@ impl<T: Scalar> Act<T> {
             Act::GeluTanh => {
                 let c = T::from_f64(SQRT_2_OVER_PI);
                 let k = T::from_f64(GELU_CUBIC);
-                map(z, y, |z| {
-                    half * z * (T::ONE + (c * (z + k * z * z * z)).tanh())
-                });
+                map(z, y, |z| half * z * (T::ONE + (c * (z + k * z * z * z)).tanh()));
             }
             Act::Gelu => {
                 let r = T::from_f64(core::f64::consts::FRAC_1_SQRT_2);
@@ -380,9 +363,7 @@ impl<T: Scalar> Act<T> {
             Act::Tanh => scale_by(d, y, |y| T::ONE - y * y),
             Act::Relu => scale_by(d, z, |z| if z > T::ZERO { T::ONE } else { T::ZERO }),
             Act::LeakyRelu(s) => scale_by(d, z, |z| if z > T::ZERO { T::ONE } else { s }),
-            Act::Elu(alpha) => {
-                scale_by(d, z, |z| if z > T::ZERO { T::ONE } else { alpha * z.exp() })
-            }
+            Act::Elu(alpha) => scale_by(d, z, |z| if z > T::ZERO { T::ONE } else { alpha * z.exp() }),
             Act::Softplus => scale_by(d, z, T::logistic),
             Act::Silu => scale_by(d, z, |z| {
                 let s = z.logistic();
@@ -401,9 +382,7 @@ impl<T: Scalar> Act<T> {
                 let r = T::from_f64(core::f64::consts::FRAC_1_SQRT_2);
                 let p = T::from_f64(INV_SQRT_2PI);
                 // Φ(z) + z·φ(z).
-                scale_by(d, z, |z| {
-                    half * (T::ONE + (z * r).erf()) + z * p * (-half * z * z).exp()
-                });
+                scale_by(d, z, |z| half * (T::ONE + (z * r).erf()) + z * p * (-half * z * z).exp());
             }
             Act::Softsign => scale_by(d, z, |z| {
                 let s = T::ONE + z.abs();
@@ -625,14 +604,7 @@ impl<T: Scalar> DynamicNet<T> {
             if spec.bias {
                 offset += spec.width;
             }
-            resolved.push(Layer {
-                fan_in,
-                width: spec.width,
-                act: Act::new(spec.activation),
-                weight,
-                bias,
-                slot,
-            });
+            resolved.push(Layer { fan_in, width: spec.width, act: Act::new(spec.activation), weight, bias, slot });
             slot += spec.width;
             fan_in = spec.width;
         }
@@ -654,12 +626,7 @@ impl<T: Scalar> DynamicNet<T> {
     ///
     /// # Errors
     /// As [`new`](Self::new).
-    pub fn seeded(
-        input: usize,
-        layers: &[LayerSpec],
-        loss: Loss,
-        seed: u64,
-    ) -> Result<Self, SpecError> {
+    pub fn seeded(input: usize, layers: &[LayerSpec], loss: Loss, seed: u64) -> Result<Self, SpecError> {
         let mut net = Self::new(input, layers, loss)?;
         net.init_seeded(seed);
         Ok(net)
@@ -721,10 +688,7 @@ impl<T: Scalar> DynamicNet<T> {
     /// the network is then unchanged.
     pub fn set_params(&mut self, params: &[T]) -> Result<(), ParamCountError> {
         if params.len() != self.params.len() {
-            return Err(ParamCountError {
-                expected: self.params.len(),
-                found: params.len(),
-            });
+            return Err(ParamCountError { expected: self.params.len(), found: params.len() });
         }
         self.params.copy_from_slice(params);
         Ok(())
@@ -769,9 +733,7 @@ impl<T: Scalar> DynamicNet<T> {
     pub fn init_with<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         for (layer, spec) in self.layers.iter().zip(&self.specs) {
             let w = &mut self.params[layer.weight_range()];
-            spec.activation
-                .init()
-                .fill(w, layer.fan_in, layer.width, rng);
+            spec.activation.init().fill(w, layer.fan_in, layer.width, rng);
             if let Some(b) = layer.bias {
                 self.params[b..b + layer.width].fill(T::ZERO);
             }
@@ -799,13 +761,7 @@ impl<T: Scalar> DynamicNet<T> {
     #[track_caller]
     pub fn forward_into(&mut self, x: &[T], out: &mut [T]) {
         let y = self.forward(x);
-        assert_eq!(
-            out.len(),
-            y.len(),
-            "output buffer holds {}, the network has {} outputs",
-            out.len(),
-            y.len()
-        );
+        assert_eq!(out.len(), y.len(), "output buffer holds {}, the network has {} outputs", out.len(), y.len());
         out.copy_from_slice(y);
     }
 
@@ -842,13 +798,7 @@ impl<T: Scalar> DynamicNet<T> {
         let last = self.last();
         let r = last.slot_range();
         // The loss writes its error into `delta` as a by-product; that is scratch.
-        self.loss.eval(
-            last.act,
-            &self.z[r.clone()],
-            &self.y[r.clone()],
-            t,
-            &mut self.delta[r],
-        )
+        self.loss.eval(last.act, &self.z[r.clone()], &self.y[r.clone()], t, &mut self.delta[r])
     }
 
     /// The mean loss over a batch stored row-major: `xs` holds the inputs one sample after
@@ -962,12 +912,7 @@ impl<T: Scalar> DynamicNet<T> {
     /// # Panics
     /// If the lengths of `xs` and `ts` are not whole, equal numbers of samples.
     #[track_caller]
-    pub fn train_batch<O: Optimizer<[T]> + ?Sized>(
-        &mut self,
-        xs: &[T],
-        ts: &[T],
-        opt: &mut O,
-    ) -> T {
+    pub fn train_batch<O: Optimizer<[T]> + ?Sized>(&mut self, xs: &[T], ts: &[T], opt: &mut O) -> T {
         if self.batch_len(xs, ts) == 0 {
             return T::ZERO;
         }
@@ -986,60 +931,29 @@ impl<T: Scalar> DynamicNet<T> {
 
     #[track_caller]
     fn check_input(&self, x: &[T]) {
-        assert_eq!(
-            x.len(),
-            self.input,
-            "input holds {}, the network has {} inputs",
-            x.len(),
-            self.input
-        );
+        assert_eq!(x.len(), self.input, "input holds {}, the network has {} inputs", x.len(), self.input);
     }
 
     #[track_caller]
     fn check_sample(&self, x: &[T], t: &[T]) {
         self.check_input(x);
         let n = self.output_len();
-        assert_eq!(
-            t.len(),
-            n,
-            "target holds {}, the network has {} outputs",
-            t.len(),
-            n
-        );
+        assert_eq!(t.len(), n, "target holds {}, the network has {} outputs", t.len(), n);
     }
 
     #[track_caller]
     fn check_input_grad(&self, dx: &[T]) {
-        assert_eq!(
-            dx.len(),
-            self.input,
-            "input gradient holds {}, the network has {} inputs",
-            dx.len(),
-            self.input
-        );
+        assert_eq!(dx.len(), self.input, "input gradient holds {}, the network has {} inputs", dx.len(), self.input);
     }
 
     /// Number of samples in a row-major batch.
     #[track_caller]
     fn batch_len(&self, xs: &[T], ts: &[T]) -> usize {
         let (ni, no) = (self.input, self.output_len());
-        assert!(
-            xs.len().is_multiple_of(ni),
-            "batch inputs hold {}, not a multiple of {ni} inputs",
-            xs.len()
-        );
-        assert!(
-            ts.len().is_multiple_of(no),
-            "batch targets hold {}, not a multiple of {no} outputs",
-            ts.len()
-        );
+        assert!(xs.len().is_multiple_of(ni), "batch inputs hold {}, not a multiple of {ni} inputs", xs.len());
+        assert!(ts.len().is_multiple_of(no), "batch targets hold {}, not a multiple of {no} outputs", ts.len());
         let n = xs.len() / ni;
-        assert_eq!(
-            n,
-            ts.len() / no,
-            "batch has {n} inputs but {} targets",
-            ts.len() / no
-        );
+        assert_eq!(n, ts.len() / no, "batch has {n} inputs but {} targets", ts.len() / no);
         n
     }
 
@@ -1070,23 +984,10 @@ impl<T: Scalar> DynamicNet<T> {
     }
 
     /// Backward over the scratch filled by [`run_forward`](Self::run_forward).
-    fn run_backward(
-        &mut self,
-        x: &[T],
-        t: &[T],
-        scale: T,
-        grad: &mut [T],
-        mut input_grad: Option<&mut [T]>,
-    ) -> T {
+    fn run_backward(&mut self, x: &[T], t: &[T], scale: T, grad: &mut [T], mut input_grad: Option<&mut [T]>) -> T {
         let last = self.last();
         let r = last.slot_range();
-        let loss = self.loss.eval(
-            last.act,
-            &self.z[r.clone()],
-            &self.y[r.clone()],
-            t,
-            &mut self.delta[r],
-        );
+        let loss = self.loss.eval(last.act, &self.z[r.clone()], &self.y[r.clone()], t, &mut self.delta[r]);
 
         for (l, layer) in self.layers.iter().enumerate().rev() {
             let below = l.checked_sub(1).map(|k| &self.layers[k]);
@@ -1148,23 +1049,16 @@ fn check_spec(input: usize, layers: &[LayerSpec], loss: Loss) -> Result<(), Spec
         if let Activation::LeakyRelu(p) | Activation::Elu(p) = spec.activation
             && !p.is_finite()
         {
-            return Err(SpecError::InvalidActivation {
-                layer,
-                activation: spec.activation,
-            });
+            return Err(SpecError::InvalidActivation { layer, activation: spec.activation });
         }
     }
     match loss {
         Loss::Huber(d) if !(d.is_finite() && d > 0.0) => Err(SpecError::InvalidLoss(loss)),
         Loss::CrossEntropy if output.activation != Activation::Softmax => {
-            Err(SpecError::CrossEntropyNeedsSoftmax {
-                found: output.activation,
-            })
+            Err(SpecError::CrossEntropyNeedsSoftmax { found: output.activation })
         }
         Loss::BinaryCrossEntropy if output.activation != Activation::Sigmoid => {
-            Err(SpecError::BinaryCrossEntropyNeedsSigmoid {
-                found: output.activation,
-            })
+            Err(SpecError::BinaryCrossEntropyNeedsSigmoid { found: output.activation })
         }
         _ => Ok(()),
     }

@@ -80,10 +80,7 @@ pub fn grad_norm<T: Scalar>(grads: &[T]) -> f64 {
 /// # Panics
 /// If `max_norm` is negative or NaN.
 pub fn clip_grad_norm<T: Scalar>(grads: &mut [T], max_norm: f64) -> f64 {
-    assert!(
-        max_norm >= 0.0,
-        "`max_norm` must be non-negative, got {max_norm}"
-    );
+    assert!(max_norm >= 0.0, "`max_norm` must be non-negative, got {max_norm}");
     let norm = grad_norm(grads);
     if !norm.is_finite() {
         return norm;
@@ -154,10 +151,7 @@ impl<S: State> GradAccumulator<S> {
     #[inline]
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            sum: S::zeroed(),
-            count: 0,
-        }
+        Self { sum: S::zeroed(), count: 0 }
     }
 
     /// Adds one mini-batch's gradient to the sum.
@@ -171,13 +165,7 @@ impl<S: State> GradAccumulator<S> {
             self.sum.as_mut().fill(S::Elem::ZERO);
         }
         let sum = self.sum.as_mut();
-        assert_eq!(
-            sum.len(),
-            grads.len(),
-            "accumulated {} gradients, but {} were given",
-            sum.len(),
-            grads.len()
-        );
+        assert_eq!(sum.len(), grads.len(), "accumulated {} gradients, but {} were given", sum.len(), grads.len());
         for (s, &g) in sum.iter_mut().zip(grads) {
             *s += g;
         }
@@ -209,13 +197,7 @@ impl<S: State> GradAccumulator<S> {
             return;
         }
         let sum = self.sum.as_ref();
-        assert_eq!(
-            sum.len(),
-            out.len(),
-            "accumulated {} gradients, but the output holds {}",
-            sum.len(),
-            out.len()
-        );
+        assert_eq!(sum.len(), out.len(), "accumulated {} gradients, but the output holds {}", sum.len(), out.len());
         let n = S::Elem::from_usize(self.count);
         for (o, &s) in out.iter_mut().zip(sum) {
             *o = s / n;
@@ -230,11 +212,7 @@ impl<S: State> GradAccumulator<S> {
     ///
     /// # Panics
     /// If `params` differs in length from the gradients added.
-    pub fn step<P: ?Sized, O: Optimizer<P> + ?Sized>(
-        &mut self,
-        params: &mut P,
-        opt: &mut O,
-    ) -> usize
+    pub fn step<P: ?Sized, O: Optimizer<P> + ?Sized>(&mut self, params: &mut P, opt: &mut O) -> usize
     where
         S: Borrow<P>,
     {

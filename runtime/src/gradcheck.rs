@@ -59,12 +59,7 @@ impl Default for GradCheckOptions {
 
 /// Compares the network's parameter and input gradients at `(x, t)` with central
 /// differences. The network's parameters are restored before returning.
-pub fn check_gradients<N: Network>(
-    net: &mut N,
-    x: &N::Input,
-    t: &N::Output,
-    options: GradCheckOptions,
-) -> GradCheck {
+pub fn check_gradients<N: Network>(net: &mut N, x: &N::Input, t: &N::Output, options: GradCheckOptions) -> GradCheck {
     let mut grad = N::Params::zeroed();
     let mut dx = N::Input::zeroed();
     let mut trace = N::Trace::zeroed();

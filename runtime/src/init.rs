@@ -26,13 +26,7 @@ impl Init {
     }
 
     /// Fills `weights` with draws for a layer of the given fans.
-    pub fn fill<T: Scalar, R: Rng + ?Sized>(
-        self,
-        weights: &mut [T],
-        fan_in: usize,
-        fan_out: usize,
-        rng: &mut R,
-    ) {
+    pub fn fill<T: Scalar, R: Rng + ?Sized>(self, weights: &mut [T], fan_in: usize, fan_out: usize, rng: &mut R) {
         let a = self.bound(fan_in, fan_out);
         for w in weights {
             *w = T::from_f64(symmetric(rng, a));

@@ -209,12 +209,7 @@ pub trait Network: Sized {
     }
 
     /// Adds `∂L/∂θ` for one sample into `grad`; returns the loss.
-    fn gradient<G: Target<Self::Output>>(
-        &self,
-        x: &Self::Input,
-        t: &G,
-        grad: &mut Self::Params,
-    ) -> Self::Scalar {
+    fn gradient<G: Target<Self::Output>>(&self, x: &Self::Input, t: &G, grad: &mut Self::Params) -> Self::Scalar {
         let mut trace = Self::Trace::zeroed();
         self.forward_trace(x, &mut trace);
         self.backward(x, &trace, &t.to_target(), Self::Scalar::ONE, grad, None)

@@ -241,22 +241,54 @@ macro_rules! impl_scalar {
 
 /// Maps a libm function name to its `f32` variant (`exp` → `expf`).
 macro_rules! paste_f {
-    (exp) => { libm::expf };
-    (expm1) => { libm::expm1f };
-    (log) => { libm::logf };
-    (log1p) => { libm::log1pf };
-    (log2) => { libm::log2f };
-    (log10) => { libm::log10f };
-    (sqrt) => { libm::sqrtf };
-    (cbrt) => { libm::cbrtf };
-    (tanh) => { libm::tanhf };
-    (sinh) => { libm::sinhf };
-    (cosh) => { libm::coshf };
-    (sin) => { libm::sinf };
-    (cos) => { libm::cosf };
-    (atan) => { libm::atanf };
-    (erf) => { libm::erff };
-    (pow) => { libm::powf };
+    (exp) => {
+        libm::expf
+    };
+    (expm1) => {
+        libm::expm1f
+    };
+    (log) => {
+        libm::logf
+    };
+    (log1p) => {
+        libm::log1pf
+    };
+    (log2) => {
+        libm::log2f
+    };
+    (log10) => {
+        libm::log10f
+    };
+    (sqrt) => {
+        libm::sqrtf
+    };
+    (cbrt) => {
+        libm::cbrtf
+    };
+    (tanh) => {
+        libm::tanhf
+    };
+    (sinh) => {
+        libm::sinhf
+    };
+    (cosh) => {
+        libm::coshf
+    };
+    (sin) => {
+        libm::sinf
+    };
+    (cos) => {
+        libm::cosf
+    };
+    (atan) => {
+        libm::atanf
+    };
+    (erf) => {
+        libm::erff
+    };
+    (pow) => {
+        libm::powf
+    };
 }
 
 impl_scalar!(f32, "f32", f);

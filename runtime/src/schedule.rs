@@ -53,12 +53,7 @@ pub trait Schedule {
     /// `&dyn Schedule` call it as `Schedule::apply(&schedule, ...)` (through the impl for
     /// references).
     #[inline]
-    fn apply<P: ?Sized, O: Optimizer<P> + ?Sized>(
-        &self,
-        opt: &mut O,
-        step: usize,
-        base_lr: f64,
-    ) -> f64
+    fn apply<P: ?Sized, O: Optimizer<P> + ?Sized>(&self, opt: &mut O, step: usize, base_lr: f64) -> f64
     where
         Self: Sized,
     {
@@ -156,12 +151,7 @@ impl<M: AsRef<[usize]>> MultiStepLr<M> {
 impl<M: AsRef<[usize]>> Schedule for MultiStepLr<M> {
     #[inline]
     fn lr(&self, step: usize, base_lr: f64) -> f64 {
-        let passed = self
-            .milestones
-            .as_ref()
-            .iter()
-            .filter(|&&m| m <= step)
-            .count();
+        let passed = self.milestones.as_ref().iter().filter(|&&m| m <= step).count();
         base_lr * powf(self.gamma, passed as f64)
     }
 }
@@ -220,10 +210,7 @@ impl CosineAnnealingLr {
     #[must_use]
     pub const fn new(t_max: usize) -> Self {
         assert!(t_max > 0, "`t_max` must be positive");
-        Self {
-            t_max,
-            eta_min: 0.0,
-        }
+        Self { t_max, eta_min: 0.0 }
     }
 
     /// Sets the lowest rate `eta_min` (default 0).
@@ -276,11 +263,7 @@ impl CosineAnnealingWarmRestarts {
     #[must_use]
     pub const fn new(t_0: usize) -> Self {
         assert!(t_0 > 0, "`t_0` must be positive");
-        Self {
-            t_0,
-            t_mult: 1,
-            eta_min: 0.0,
-        }
+        Self { t_0, t_mult: 1, eta_min: 0.0 }
     }
 
     /// Sets the growth factor `t_mult` of the cycle length (default 1).
@@ -309,10 +292,7 @@ impl CosineAnnealingWarmRestarts {
     /// If `t_0` or `t_mult` is 0 (only possible by setting the fields directly).
     #[must_use]
     pub fn cycle_position(&self, step: usize) -> (usize, usize) {
-        assert!(
-            self.t_0 > 0 && self.t_mult > 0,
-            "`t_0` and `t_mult` must be positive"
-        );
+        assert!(self.t_0 > 0 && self.t_mult > 0, "`t_0` and `t_mult` must be positive");
         if self.t_mult == 1 {
             return (step % self.t_0, self.t_0);
         }
@@ -428,10 +408,7 @@ impl OneCycleLr {
     #[inline]
     #[must_use]
     pub fn pct_start(mut self, pct_start: f64) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&pct_start),
-            "`pct_start` must be within [0, 1]"
-        );
+        assert!((0.0..=1.0).contains(&pct_start), "`pct_start` must be within [0, 1]");
         self.pct_start = pct_start;
         self
     }
@@ -495,11 +472,7 @@ impl Schedule for OneCycleLr {
         let two = [(rise_end, initial, max), (last, max, min)];
         let three = [
             (rise_end, initial, max),
-            (
-                2.0 * self.pct_start * self.total_steps as f64 - 2.0,
-                max,
-                initial,
-            ),
+            (2.0 * self.pct_start * self.total_steps as f64 - 2.0, max, initial),
             (last, initial, min),
         ];
         let phases: &[(f64, f64, f64)] = if self.three_phase { &three } else { &two };
@@ -508,11 +481,7 @@ impl Schedule for OneCycleLr {
         for (i, &(end_step, start_lr, end_lr)) in phases.iter().enumerate() {
             if step <= end_step || i == phases.len() - 1 {
                 let span = end_step - start_step;
-                let pct = if span == 0.0 {
-                    1.0
-                } else {
-                    (step - start_step) / span
-                };
+                let pct = if span == 0.0 { 1.0 } else { (step - start_step) / span };
                 return self.anneal.interpolate(start_lr, end_lr, pct);
             }
             start_step = end_step;
@@ -552,11 +521,7 @@ impl<S: Schedule> Warmup<S> {
     #[inline]
     #[must_use]
     pub const fn new(steps: usize, start_factor: f64, inner: S) -> Self {
-        Self {
-            steps,
-            start_factor,
-            inner,
-        }
+        Self { steps, start_factor, inner }
     }
 }
 
@@ -566,8 +531,7 @@ impl<S: Schedule> Schedule for Warmup<S> {
         if step >= self.steps {
             return self.inner.lr(step - self.steps, base_lr);
         }
-        let factor =
-            self.start_factor + (1.0 - self.start_factor) * step as f64 / self.steps as f64;
+        let factor = self.start_factor + (1.0 - self.start_factor) * step as f64 / self.steps as f64;
         self.inner.lr(0, base_lr) * factor
     }
 }
@@ -777,11 +741,7 @@ impl ReduceLrOnPlateau {
 
     /// [`observe`](Self::observe)s `metric` and sets `opt`'s learning rate to the result.
     #[inline]
-    pub fn observe_and_apply<P: ?Sized, O: Optimizer<P> + ?Sized>(
-        &mut self,
-        metric: f64,
-        opt: &mut O,
-    ) -> f64 {
+    pub fn observe_and_apply<P: ?Sized, O: Optimizer<P> + ?Sized>(&mut self, metric: f64, opt: &mut O) -> f64 {
         let lr = self.observe(metric);
         opt.set_learning_rate(lr);
         lr

@@ -6,11 +6,7 @@ use stackprop_runtime::data::{ConfusionMatrix, DataError, accuracy, argmax};
 fn argmax_takes_the_first_maximum_and_skips_nan() {
     assert_eq!(argmax(&[0.1_f32, 0.7, 0.2]), 1);
     assert_eq!(argmax(&[3.0_f64, 1.0, 3.0]), 0, "first on ties");
-    assert_eq!(
-        argmax(&[f64::NAN, 1.0, 2.0]),
-        2,
-        "a leading NaN does not win"
-    );
+    assert_eq!(argmax(&[f64::NAN, 1.0, 2.0]), 2, "a leading NaN does not win");
     assert_eq!(argmax(&[1.0, f64::NAN, 0.5]), 0);
     assert_eq!(argmax(&[f64::NEG_INFINITY, -1e300]), 1);
     assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
@@ -21,20 +17,8 @@ fn argmax_takes_the_first_maximum_and_skips_nan() {
 fn accuracy_and_its_errors() {
     assert_eq!(accuracy(&[0, 1, 2, 1], &[0, 1, 1, 1]).unwrap(), 0.75);
     let e = accuracy(&[0, 1], &[0]).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::LengthMismatch {
-                predictions: 2,
-                labels: 1
-            }
-        ),
-        "{e:?}"
-    );
-    assert_eq!(
-        e.to_string(),
-        "2 predictions but 1 labels, expected as many"
-    );
+    assert!(matches!(e, DataError::LengthMismatch { predictions: 2, labels: 1 }), "{e:?}");
+    assert_eq!(e.to_string(), "2 predictions but 1 labels, expected as many");
     assert!(matches!(accuracy(&[], &[]), Err(DataError::Empty)));
 }
 
@@ -61,10 +45,7 @@ fn counts_precision_recall() {
     assert_eq!((m.precision(3), m.recall(3)), (None, None));
 
     let empty = ConfusionMatrix::new(2);
-    assert_eq!(
-        (empty.accuracy(), empty.precision(0), empty.recall(1)),
-        (None, None, None)
-    );
+    assert_eq!((empty.accuracy(), empty.precision(0), empty.recall(1)), (None, None, None));
 }
 
 #[test]
@@ -77,57 +58,26 @@ fn from_predictions_matches_adding_one_by_one() {
         n.add(l, p).unwrap();
     }
     assert_eq!(m, n);
-    assert_eq!(
-        m.count(1, 2),
-        1,
-        "rows are actual classes, columns predicted"
-    );
+    assert_eq!(m.count(1, 2), 1, "rows are actual classes, columns predicted");
 }
 
 #[test]
 fn out_of_range_classes_are_errors() {
     let mut m = ConfusionMatrix::new(2);
     let e = m.add(0, 2).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::ClassOutOfRange {
-                line: None,
-                label: 2,
-                classes: 2
-            }
-        ),
-        "{e:?}"
-    );
-    assert!(matches!(
-        m.add(5, 0),
-        Err(DataError::ClassOutOfRange { label: 5, .. })
-    ));
+    assert!(matches!(e, DataError::ClassOutOfRange { line: None, label: 2, classes: 2 }), "{e:?}");
+    assert!(matches!(m.add(5, 0), Err(DataError::ClassOutOfRange { label: 5, .. })));
     assert_eq!(m.total(), 0, "a rejected pair is not counted");
     assert!(matches!(
         ConfusionMatrix::from_predictions(2, &[0, 1], &[0]),
-        Err(DataError::LengthMismatch {
-            predictions: 2,
-            labels: 1
-        })
+        Err(DataError::LengthMismatch { predictions: 2, labels: 1 })
     ));
     assert!(matches!(
         ConfusionMatrix::from_predictions(2, &[0, 3], &[0, 1]),
         Err(DataError::ClassOutOfRange { label: 3, .. })
     ));
-    let e = ConfusionMatrix::new(3)
-        .with_class_names(&["a", "b"])
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::ClassNames {
-                expected: 3,
-                found: 2
-            }
-        ),
-        "{e:?}"
-    );
+    let e = ConfusionMatrix::new(3).with_class_names(&["a", "b"]).unwrap_err();
+    assert!(matches!(e, DataError::ClassNames { expected: 3, found: 2 }), "{e:?}");
     assert_eq!(e.to_string(), "expected 3 class names, found 2");
 }
 
@@ -139,9 +89,7 @@ fn count_out_of_range_panics() {
 
 #[test]
 fn display_prints_an_aligned_table() {
-    let m = iris_like()
-        .with_class_names(&["setosa", "versicolor", "virginica"])
-        .unwrap();
+    let m = iris_like().with_class_names(&["setosa", "versicolor", "virginica"]).unwrap();
     let expected = "\
 actual \\ predicted  setosa  versicolor  virginica  recall
 setosa                  50           0          0   1.000

@@ -15,11 +15,7 @@ fn counting(n: usize) -> Dataset<f64> {
 fn assert_intact(part: &Dataset<f64>) {
     for (row, label) in part.iter() {
         let i = row[0] as usize;
-        assert_eq!(
-            (row[1], label),
-            (10.0 * i as f64, i % 3),
-            "row {row:?} torn apart"
-        );
+        assert_eq!((row[1], label), (10.0 * i as f64, i % 3), "row {row:?} torn apart");
     }
 }
 
@@ -30,21 +26,8 @@ fn ids(part: &Dataset<f64>) -> Vec<usize> {
 #[test]
 fn new_checks_the_shape() {
     let e = Dataset::new(vec![1.0_f32; 5], 2, vec![0, 1]).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::Shape {
-                features: 5,
-                n_features: 2,
-                labels: 2
-            }
-        ),
-        "{e:?}"
-    );
-    assert_eq!(
-        e.to_string(),
-        "5 feature values do not make 2 samples of 2 features"
-    );
+    assert!(matches!(e, DataError::Shape { features: 5, n_features: 2, labels: 2 }), "{e:?}");
+    assert_eq!(e.to_string(), "5 feature values do not make 2 samples of 2 features");
     let e = Dataset::<f32>::new(vec![], 0, vec![]).unwrap_err();
     assert!(matches!(e, DataError::Shape { n_features: 0, .. }));
     let empty = Dataset::<f32>::new(vec![], 3, vec![]).unwrap();
@@ -56,17 +39,7 @@ fn class_names_must_cover_the_labels() {
     let data = counting(4).with_class_names(&["a", "b", "c"]).unwrap();
     assert_eq!((data.n_classes(), data.class_names().len()), (3, 3));
     let e = counting(4).with_class_names(&["a", "b"]).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::ClassOutOfRange {
-                line: None,
-                label: 2,
-                classes: 2
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DataError::ClassOutOfRange { line: None, label: 2, classes: 2 }), "{e:?}");
     assert_eq!(e.to_string(), "label 2 is out of range for 2 classes");
 }
 
@@ -108,87 +81,23 @@ fn permutation_is_uniform_enough() {
 #[test]
 fn split_by_counts() {
     let data = counting(10);
-    let parts = data
-        .split(
-            Split::Counts {
-                validation: 3,
-                test: 2,
-            },
-            9,
-        )
-        .unwrap();
-    assert_eq!(
-        (parts.train.len(), parts.validation.len(), parts.test.len()),
-        (5, 3, 2)
-    );
-    let mut all: Vec<usize> = [&parts.train, &parts.validation, &parts.test]
-        .iter()
-        .flat_map(|p| ids(p))
-        .collect();
+    let parts = data.split(Split::Counts { validation: 3, test: 2 }, 9).unwrap();
+    assert_eq!((parts.train.len(), parts.validation.len(), parts.test.len()), (5, 3, 2));
+    let mut all: Vec<usize> = [&parts.train, &parts.validation, &parts.test].iter().flat_map(|p| ids(p)).collect();
     all.sort_unstable();
-    assert_eq!(
-        all,
-        (0..10).collect::<Vec<_>>(),
-        "every sample in exactly one part"
-    );
+    assert_eq!(all, (0..10).collect::<Vec<_>>(), "every sample in exactly one part");
     for p in [&parts.train, &parts.validation, &parts.test] {
         assert_intact(p);
         assert_eq!(p.n_features(), 2);
     }
-    assert_eq!(
-        data.split(
-            Split::Counts {
-                validation: 3,
-                test: 2
-            },
-            9
-        )
-        .unwrap(),
-        parts
-    );
+    assert_eq!(data.split(Split::Counts { validation: 3, test: 2 }, 9).unwrap(), parts);
 
-    let all_test = data
-        .split(
-            Split::Counts {
-                validation: 0,
-                test: 10,
-            },
-            1,
-        )
-        .unwrap();
+    let all_test = data.split(Split::Counts { validation: 0, test: 10 }, 1).unwrap();
     assert_eq!((all_test.train.len(), all_test.test.len()), (0, 10));
-    let e = data
-        .split(
-            Split::Counts {
-                validation: 6,
-                test: 5,
-            },
-            1,
-        )
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::SplitTooLarge {
-                requested: 11,
-                available: 10
-            }
-        ),
-        "{e:?}"
-    );
-    assert_eq!(
-        e.to_string(),
-        "split asks for 11 validation and test samples, but there are 10"
-    );
-    let e = data
-        .split(
-            Split::Counts {
-                validation: usize::MAX,
-                test: 1,
-            },
-            1,
-        )
-        .unwrap_err();
+    let e = data.split(Split::Counts { validation: 6, test: 5 }, 1).unwrap_err();
+    assert!(matches!(e, DataError::SplitTooLarge { requested: 11, available: 10 }), "{e:?}");
+    assert_eq!(e.to_string(), "split asks for 11 validation and test samples, but there are 10");
+    let e = data.split(Split::Counts { validation: usize::MAX, test: 1 }, 1).unwrap_err();
     assert!(matches!(e, DataError::SplitTooLarge { .. }));
 }
 
@@ -196,65 +105,22 @@ fn split_by_counts() {
 fn split_by_fractions_keeps_class_names() {
     let data = counting(3).with_class_names(&["a", "b", "c"]).unwrap();
     // 1.5 rounds to 2 for the test set; validation + test = 3 leaves 1 for validation.
-    let parts = data
-        .split(
-            Split::Fractions {
-                validation: 0.5,
-                test: 0.5,
-            },
-            2,
-        )
-        .unwrap();
-    assert_eq!(
-        (parts.train.len(), parts.validation.len(), parts.test.len()),
-        (0, 1, 2)
-    );
+    let parts = data.split(Split::Fractions { validation: 0.5, test: 0.5 }, 2).unwrap();
+    assert_eq!((parts.train.len(), parts.validation.len(), parts.test.len()), (0, 1, 2));
     assert_eq!(parts.test.class_names(), data.class_names());
 
     let data = counting(100);
-    let parts = data
-        .split(
-            Split::Fractions {
-                validation: 0.15,
-                test: 0.2,
-            },
-            2,
-        )
-        .unwrap();
-    assert_eq!(
-        (parts.train.len(), parts.validation.len(), parts.test.len()),
-        (65, 15, 20)
-    );
-    let parts = data
-        .split(
-            Split::Fractions {
-                validation: 0.7,
-                test: 0.3,
-            },
-            2,
-        )
-        .unwrap();
+    let parts = data.split(Split::Fractions { validation: 0.15, test: 0.2 }, 2).unwrap();
+    assert_eq!((parts.train.len(), parts.validation.len(), parts.test.len()), (65, 15, 20));
+    let parts = data.split(Split::Fractions { validation: 0.7, test: 0.3 }, 2).unwrap();
     assert_eq!(parts.train.len(), 0);
 
     for (validation, test) in [(-0.1, 0.2), (0.2, 1.5), (0.6, 0.6), (f64::NAN, 0.1)] {
-        let e = data
-            .split(Split::Fractions { validation, test }, 1)
-            .unwrap_err();
-        assert!(
-            matches!(e, DataError::InvalidSplit { .. }),
-            "{validation}, {test}: {e:?}"
-        );
+        let e = data.split(Split::Fractions { validation, test }, 1).unwrap_err();
+        assert!(matches!(e, DataError::InvalidSplit { .. }), "{validation}, {test}: {e:?}");
     }
     assert_eq!(
-        data.split(
-            Split::Fractions {
-                validation: 0.6,
-                test: 0.6
-            },
-            1
-        )
-        .unwrap_err()
-        .to_string(),
+        data.split(Split::Fractions { validation: 0.6, test: 0.6 }, 1).unwrap_err().to_string(),
         "split fractions (validation 0.6, test 0.6) must lie in [0, 1] and sum to at most 1"
     );
 }
@@ -305,99 +171,42 @@ fn scaler_errors() {
     let mut wide = Dataset::new(vec![0.0; 3], 3, vec![0]).unwrap();
     let s = Standardizer::fit(&data).unwrap();
     let e = s.transform(&mut wide).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::FeatureCount {
-                expected: 2,
-                found: 3
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DataError::FeatureCount { expected: 2, found: 3 }), "{e:?}");
     assert_eq!(e.to_string(), "expected 2 features, found 3");
-    assert!(matches!(
-        s.transform_row(&mut [0.0]),
-        Err(DataError::FeatureCount { .. })
-    ));
+    assert!(matches!(s.transform_row(&mut [0.0]), Err(DataError::FeatureCount { .. })));
     let m = MinMaxScaler::fit(&data).unwrap();
-    assert!(matches!(
-        m.transform(&mut wide),
-        Err(DataError::FeatureCount { .. })
-    ));
-    assert!(matches!(
-        m.transform_row(&mut [0.0; 4]),
-        Err(DataError::FeatureCount { .. })
-    ));
+    assert!(matches!(m.transform(&mut wide), Err(DataError::FeatureCount { .. })));
+    assert!(matches!(m.transform_row(&mut [0.0; 4]), Err(DataError::FeatureCount { .. })));
 }
 
 #[test]
 fn min_max_scaler() {
-    let mut train =
-        Dataset::new(vec![-1.0_f32, 3.0, 1.0, 3.0, 3.0, 3.0], 2, vec![0, 0, 1]).unwrap();
+    let mut train = Dataset::new(vec![-1.0_f32, 3.0, 1.0, 3.0, 3.0, 3.0], 2, vec![0, 0, 1]).unwrap();
     let scaler = MinMaxScaler::fit(&train).unwrap();
-    assert_eq!(
-        (scaler.min(), scaler.range()),
-        (&[-1.0, 3.0][..], &[4.0, 1.0][..])
-    );
+    assert_eq!((scaler.min(), scaler.range()), (&[-1.0, 3.0][..], &[4.0, 1.0][..]));
     scaler.transform(&mut train).unwrap();
     assert_eq!(train.features(), [0.0, 0.0, 0.5, 0.0, 1.0, 0.0]);
     let mut row = [5.0, 4.0];
     scaler.transform_row(&mut row).unwrap();
-    assert_eq!(
-        row,
-        [1.5, 1.0],
-        "values outside the fitted range fall outside [0, 1]"
-    );
+    assert_eq!(row, [1.5, 1.0], "values outside the fitted range fall outside [0, 1]");
 }
 
 #[test]
 fn one_hot_arrays() {
     assert_eq!(one_hot::<f32, 3>(1).unwrap(), [0.0, 1.0, 0.0]);
     let e = one_hot::<f64, 3>(3).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::ClassOutOfRange {
-                line: None,
-                label: 3,
-                classes: 3
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DataError::ClassOutOfRange { line: None, label: 3, classes: 3 }), "{e:?}");
 
     let data = counting(4);
     let targets: Vec<[f64; 3]> = data.one_hot_targets().unwrap();
-    assert_eq!(
-        targets,
-        [
-            [1.0, 0.0, 0.0],
-            [0.0, 1.0, 0.0],
-            [0.0, 0.0, 1.0],
-            [1.0, 0.0, 0.0]
-        ]
-    );
-    assert!(matches!(
-        data.one_hot_targets::<2>(),
-        Err(DataError::ClassOutOfRange { label: 2, .. })
-    ));
+    assert_eq!(targets, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]);
+    assert!(matches!(data.one_hot_targets::<2>(), Err(DataError::ClassOutOfRange { label: 2, .. })));
 
     let flat = data.one_hot_flat(4).unwrap();
     assert_eq!(flat.len(), 16);
     assert_eq!(&flat[4..8], [0.0, 1.0, 0.0, 0.0]);
-    assert!(matches!(
-        data.one_hot_flat(2),
-        Err(DataError::ClassOutOfRange {
-            label: 2,
-            classes: 2,
-            ..
-        })
-    ));
-    assert!(matches!(
-        data.one_hot_flat(0),
-        Err(DataError::ClassOutOfRange { classes: 0, .. })
-    ));
+    assert!(matches!(data.one_hot_flat(2), Err(DataError::ClassOutOfRange { label: 2, classes: 2, .. })));
+    assert!(matches!(data.one_hot_flat(0), Err(DataError::ClassOutOfRange { classes: 0, .. })));
 }
 
 #[test]
@@ -406,16 +215,7 @@ fn rows_as_fixed_size_arrays() {
     let rows: Vec<[f64; 2]> = data.rows().unwrap();
     assert_eq!(rows, [[0.0, 0.0], [1.0, 10.0], [2.0, 20.0]]);
     let e = data.rows::<3>().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::FeatureCount {
-                expected: 3,
-                found: 2
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DataError::FeatureCount { expected: 3, found: 2 }), "{e:?}");
 }
 
 #[test]
@@ -432,14 +232,7 @@ fn subset_and_gather() {
 #[test]
 fn mini_batches_cover_every_sample_once_per_epoch() {
     let mut batches = MiniBatches::new(10, 3, 5).unwrap();
-    assert_eq!(
-        (
-            batches.len(),
-            batches.batch_size(),
-            batches.batches_per_epoch()
-        ),
-        (10, 3, 4)
-    );
+    assert_eq!((batches.len(), batches.batch_size(), batches.batches_per_epoch()), (10, 3, 4));
     let first: Vec<Vec<usize>> = batches.epoch().map(<[usize]>::to_vec).collect();
     assert_eq!(first.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 3, 1]);
     let mut seen: Vec<usize> = first.concat();
@@ -448,12 +241,7 @@ fn mini_batches_cover_every_sample_once_per_epoch() {
     let second: Vec<usize> = batches.epoch().flatten().copied().collect();
     assert_ne!(second, first.concat(), "each epoch is reshuffled");
 
-    let again: Vec<usize> = MiniBatches::new(10, 3, 5)
-        .unwrap()
-        .epoch()
-        .flatten()
-        .copied()
-        .collect();
+    let again: Vec<usize> = MiniBatches::new(10, 3, 5).unwrap().epoch().flatten().copied().collect();
     assert_eq!(again, first.concat(), "same seed, same batches");
 
     let mut none = MiniBatches::new(0, 4, 1).unwrap();

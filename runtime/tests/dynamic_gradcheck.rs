@@ -27,9 +27,7 @@ const ELEMENTWISE: [Activation; 11] = [
 
 /// A deterministic input of length `n` with entries of both signs in `[-1.2, 1.2]`.
 fn input(n: usize, phase: f64) -> Vec<f64> {
-    (0..n)
-        .map(|i| 1.2 * ((i as f64 + 1.0) * 1.7 + phase).sin())
-        .collect()
+    (0..n).map(|i| 1.2 * ((i as f64 + 1.0) * 1.7 + phase).sin()).collect()
 }
 
 /// The largest relative error over all parameters and inputs, with where it occurred.
@@ -42,15 +40,9 @@ fn max_rel_error(net: &mut DynamicNet<f64>, x: &[f64], t: &[f64]) -> (f64, Strin
     let mut record = |what: String, analytic: f64, numeric: f64| {
         let denom = analytic.abs().max(numeric.abs()).max(FLOOR);
         let err = (analytic - numeric).abs() / denom;
-        assert!(
-            err.is_finite(),
-            "{what}: analytic {analytic}, numeric {numeric}"
-        );
+        assert!(err.is_finite(), "{what}: analytic {analytic}, numeric {numeric}");
         if err > worst.0 {
-            worst = (
-                err,
-                format!("{what}: analytic {analytic}, numeric {numeric}"),
-            );
+            worst = (err, format!("{what}: analytic {analytic}, numeric {numeric}"));
         }
     };
     for (i, &analytic) in grad.iter().enumerate() {
@@ -79,16 +71,10 @@ fn max_rel_error(net: &mut DynamicNet<f64>, x: &[f64], t: &[f64]) -> (f64, Strin
 fn assert_clear_of_kinks(net: &mut DynamicNet<f64>, x: &[f64], margin: f64) {
     net.forward(x);
     for (l, spec) in net.layers().iter().enumerate() {
-        let kinked = matches!(
-            spec.activation,
-            Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_)
-        );
+        let kinked = matches!(spec.activation, Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_));
         if kinked {
             for &z in net.pre_activations(l) {
-                assert!(
-                    z.abs() > margin,
-                    "layer {l}: pre-activation {z} too close to the kink"
-                );
+                assert!(z.abs() > margin, "layer {l}: pre-activation {z} too close to the kink");
             }
         }
     }
@@ -103,10 +89,7 @@ fn assert_gradients(net: &mut DynamicNet<f64>, x: &[f64], t: &[f64], label: &str
 #[test]
 fn every_elementwise_activation_as_hidden_layer() {
     for (k, &act) in ELEMENTWISE.iter().enumerate() {
-        let layers = [
-            LayerSpec::dense(5, act),
-            LayerSpec::dense(2, Activation::Identity),
-        ];
+        let layers = [LayerSpec::dense(5, act), LayerSpec::dense(2, Activation::Identity)];
         let mut net = DynamicNet::seeded(3, &layers, Loss::Mse, 11 + k as u64).unwrap();
         let x = input(3, 0.3);
         assert_gradients(&mut net, &x, &[0.4, -0.7], &format!("hidden {act}"));
@@ -116,10 +99,7 @@ fn every_elementwise_activation_as_hidden_layer() {
 #[test]
 fn every_elementwise_activation_as_output_layer() {
     for (k, &act) in ELEMENTWISE.iter().enumerate() {
-        let layers = [
-            LayerSpec::dense(4, Activation::Tanh),
-            LayerSpec::dense(3, act),
-        ];
+        let layers = [LayerSpec::dense(4, Activation::Tanh), LayerSpec::dense(3, act)];
         let mut net = DynamicNet::seeded(3, &layers, Loss::HalfSse, 40 + k as u64).unwrap();
         let x = input(3, 1.1);
         assert_gradients(&mut net, &x, &[0.2, -0.5, 0.9], &format!("output {act}"));
@@ -128,22 +108,14 @@ fn every_elementwise_activation_as_output_layer() {
 
 #[test]
 fn softmax_as_hidden_and_output_layer_with_a_plain_loss() {
-    let layers = [
-        LayerSpec::dense(4, Activation::Softmax),
-        LayerSpec::dense(3, Activation::Softmax),
-    ];
+    let layers = [LayerSpec::dense(4, Activation::Softmax), LayerSpec::dense(3, Activation::Softmax)];
     for loss in [Loss::Mse, Loss::HalfSse] {
         let mut net = DynamicNet::seeded(3, &layers, loss, 5).unwrap();
         // Larger weights than the initializer draws make the softmax far from uniform.
         for p in net.params_mut() {
             *p *= 3.0;
         }
-        assert_gradients(
-            &mut net,
-            &input(3, 0.7),
-            &[0.1, 0.7, 0.2],
-            &format!("softmax {loss}"),
-        );
+        assert_gradients(&mut net, &input(3, 0.7), &[0.1, 0.7, 0.2], &format!("softmax {loss}"));
     }
 }
 
@@ -173,27 +145,16 @@ fn wide_layers_take_the_chunked_dot_path() {
 
 #[test]
 fn mse_and_half_sse() {
-    let layers = [
-        LayerSpec::dense(4, Activation::Tanh),
-        LayerSpec::dense(3, Activation::Identity),
-    ];
+    let layers = [LayerSpec::dense(4, Activation::Tanh), LayerSpec::dense(3, Activation::Identity)];
     for loss in [Loss::Mse, Loss::HalfSse] {
         let mut net = DynamicNet::seeded(2, &layers, loss, 21).unwrap();
-        assert_gradients(
-            &mut net,
-            &[0.3, -0.8],
-            &[1.0, 0.0, -2.0],
-            &format!("{loss}"),
-        );
+        assert_gradients(&mut net, &[0.3, -0.8], &[1.0, 0.0, -2.0], &format!("{loss}"));
     }
 }
 
 #[test]
 fn mae_away_from_zero_error() {
-    let layers = [
-        LayerSpec::dense(4, Activation::Tanh),
-        LayerSpec::dense(3, Activation::Identity),
-    ];
+    let layers = [LayerSpec::dense(4, Activation::Tanh), LayerSpec::dense(3, Activation::Identity)];
     let mut net = DynamicNet::seeded(2, &layers, Loss::Mae, 22).unwrap();
     let x = [0.3, -0.8];
     let y = net.forward(&x).to_vec();
@@ -204,62 +165,36 @@ fn mae_away_from_zero_error() {
 
 #[test]
 fn huber_in_both_regimes() {
-    let layers = [
-        LayerSpec::dense(4, Activation::Tanh),
-        LayerSpec::dense(4, Activation::Identity),
-    ];
+    let layers = [LayerSpec::dense(4, Activation::Tanh), LayerSpec::dense(4, Activation::Identity)];
     let mut net = DynamicNet::seeded(2, &layers, Loss::Huber(0.5), 23).unwrap();
     let x = [0.3, -0.8];
     let y = net.forward(&x).to_vec();
     // Two errors inside δ = 0.5 (quadratic), two outside (linear), none near |d| = δ.
-    let t: Vec<f64> = y
-        .iter()
-        .zip([0.2, -0.3, 1.5, -2.0])
-        .map(|(y, o)| y + o)
-        .collect();
+    let t: Vec<f64> = y.iter().zip([0.2, -0.3, 1.5, -2.0]).map(|(y, o)| y + o).collect();
     assert_gradients(&mut net, &x, &t, "huber");
 }
 
 #[test]
 fn cross_entropy_with_one_hot_and_soft_targets() {
-    let layers = [
-        LayerSpec::dense(5, Activation::Relu),
-        LayerSpec::dense(4, Activation::Softmax),
-    ];
+    let layers = [LayerSpec::dense(5, Activation::Relu), LayerSpec::dense(4, Activation::Softmax)];
     let mut net = DynamicNet::seeded(3, &layers, Loss::CrossEntropy, 31).unwrap();
     let x = input(3, 0.4);
     assert_gradients(&mut net, &x, &[0.0, 0.0, 1.0, 0.0], "cross-entropy one-hot");
     assert_gradients(&mut net, &x, &[0.1, 0.2, 0.3, 0.4], "cross-entropy soft");
     // Targets that do not sum to 1: the fused error y·Σt − t still is the gradient.
-    assert_gradients(
-        &mut net,
-        &x,
-        &[0.5, 0.0, 1.0, 0.25],
-        "cross-entropy unnormalized",
-    );
+    assert_gradients(&mut net, &x, &[0.5, 0.0, 1.0, 0.25], "cross-entropy unnormalized");
 }
 
 #[test]
 fn binary_cross_entropy() {
-    let layers = [
-        LayerSpec::dense(5, Activation::Silu),
-        LayerSpec::dense(3, Activation::Sigmoid),
-    ];
+    let layers = [LayerSpec::dense(5, Activation::Silu), LayerSpec::dense(3, Activation::Sigmoid)];
     let mut net = DynamicNet::seeded(3, &layers, Loss::BinaryCrossEntropy, 32).unwrap();
-    assert_gradients(
-        &mut net,
-        &input(3, 0.9),
-        &[1.0, 0.0, 0.3],
-        "binary cross-entropy",
-    );
+    assert_gradients(&mut net, &input(3, 0.9), &[1.0, 0.0, 0.3], "binary cross-entropy");
 }
 
 #[test]
 fn scale_multiplies_and_accumulates() {
-    let layers = [
-        LayerSpec::dense(3, Activation::Sigmoid),
-        LayerSpec::dense(2, Activation::Softmax),
-    ];
+    let layers = [LayerSpec::dense(3, Activation::Sigmoid), LayerSpec::dense(2, Activation::Softmax)];
     let mut net = DynamicNet::seeded(2, &layers, Loss::CrossEntropy, 4).unwrap();
     let (x, t) = ([0.5, -0.25], [1.0, 0.0]);
     let n = net.param_count();
@@ -269,11 +204,7 @@ fn scale_multiplies_and_accumulates() {
     let l2 = net.accumulate_gradient(&x, &t, 0.5, &mut twice, Some(&mut dx_twice));
     net.accumulate_gradient(&x, &t, 0.5, &mut twice, Some(&mut dx_twice));
     assert_eq!(l1, l2, "the returned loss is not scaled");
-    for (a, b) in once
-        .iter()
-        .chain(&dx_once)
-        .zip(twice.iter().chain(&dx_twice))
-    {
+    for (a, b) in once.iter().chain(&dx_once).zip(twice.iter().chain(&dx_twice)) {
         assert!((a - b).abs() <= 1e-15 * a.abs().max(1.0), "{a} vs {b}");
     }
     let mut dx = [9.0; 2];

@@ -43,10 +43,7 @@ fn softmax_of_equal_huge_logits_is_uniform() {
             assert!((y - 1.0 / 3.0).abs() < 1e-15, "logits {v}: {y}");
         }
         let (loss, grad, _) = gradient(&mut net, &[0.0, 1.0, 0.0]);
-        assert!(
-            (loss - 3.0_f64.ln()).abs() < 1e-12,
-            "logits {v}: loss {loss}"
-        );
+        assert!((loss - 3.0_f64.ln()).abs() < 1e-12, "logits {v}: loss {loss}");
         assert!(grad.iter().all(|g| g.is_finite()));
     }
 }
@@ -71,11 +68,7 @@ fn f32_softmax_cross_entropy_on_huge_logits() {
 
 #[test]
 fn sigmoid_binary_cross_entropy_on_huge_logits() {
-    let mut net = logit_net(
-        &[1000.0, -1000.0],
-        Activation::Sigmoid,
-        Loss::BinaryCrossEntropy,
-    );
+    let mut net = logit_net(&[1000.0, -1000.0], Activation::Sigmoid, Loss::BinaryCrossEntropy);
     assert_eq!(net.forward(&[1.0]), &[1.0, 0.0]);
     // Right on both: loss 0; wrong on both: softplus(1000) = 1000 each, mean 1000.
     let (loss, grad, _) = gradient(&mut net, &[1.0, 0.0]);

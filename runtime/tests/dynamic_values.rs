@@ -11,10 +11,7 @@ fn close(a: f64, b: f64) -> bool {
 fn assert_all_close(found: &[f64], expected: &[f64]) {
     assert_eq!(found.len(), expected.len());
     for (i, (&f, &e)) in found.iter().zip(expected).enumerate() {
-        assert!(
-            close(f, e),
-            "element {i}: found {f}, expected {e} (in {found:?})"
-        );
+        assert!(close(f, e), "element {i}: found {f}, expected {e} (in {found:?})");
     }
 }
 
@@ -33,13 +30,11 @@ const Z: [f64; 3] = [2.5, -1.0, -0.5];
 
 #[test]
 fn weight_is_out_by_in_row_major_then_bias() {
-    let mut net =
-        DynamicNet::new(2, &[LayerSpec::dense(3, Activation::Identity)], Loss::Mse).unwrap();
+    let mut net = DynamicNet::new(2, &[LayerSpec::dense(3, Activation::Identity)], Loss::Mse).unwrap();
     assert_eq!(net.param_count(), 9);
     assert_eq!(net.weight_range(0), 0..6);
     assert_eq!(net.bias_range(0), Some(6..9));
-    net.set_params(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.5, -0.5, 1.0])
-        .unwrap();
+    net.set_params(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.5, -0.5, 1.0]).unwrap();
     // Row o holds the weights into output o: z_o = W[o][0]·x₀ + W[o][1]·x₁ + b_o.
     assert_eq!(net.forward(&[1.0, -1.0]), &[-0.5, -1.5, 0.0]);
     let mut out = [0.0; 3];
@@ -69,9 +64,8 @@ fn layers_are_laid_out_one_after_another() {
 
 #[test]
 fn elementwise_activation_values() {
-    let gelu_tanh = |z: f64| {
-        0.5 * z * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (z + 0.044715 * z.powi(3))).tanh())
-    };
+    let gelu_tanh =
+        |z: f64| 0.5 * z * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (z + 0.044715 * z.powi(3))).tanh());
     let gelu = |z: f64| 0.5 * z * (1.0 + libm::erf(z / 2.0_f64.sqrt()));
     let cases: [(Activation, &dyn Fn(f64) -> f64); 11] = [
         (Activation::Identity, &|z| z),
@@ -148,11 +142,7 @@ fn plain_loss_gradients_by_hand() {
         assert_all_close(&grad[3..], &expected);
         // ∂L/∂x = Σ_o W_o·δ_o.
         let dx_expected = 2.0 * expected[0] - expected[1] + 0.5 * expected[2];
-        assert!(
-            close(dx[0], dx_expected),
-            "{loss}: {} vs {dx_expected}",
-            dx[0]
-        );
+        assert!(close(dx[0], dx_expected), "{loss}: {} vs {dx_expected}", dx[0]);
     }
 }
 
@@ -166,8 +156,7 @@ fn mae_has_zero_gradient_where_the_error_is_zero() {
 
 #[test]
 fn relu_derivative_is_zero_at_zero() {
-    let mut net =
-        DynamicNet::new(1, &[LayerSpec::dense(1, Activation::Relu)], Loss::HalfSse).unwrap();
+    let mut net = DynamicNet::new(1, &[LayerSpec::dense(1, Activation::Relu)], Loss::HalfSse).unwrap();
     net.set_params(&[1.0, 0.0]).unwrap();
     let mut grad = [0.0; 2];
     let mut dx = [0.0];
@@ -197,28 +186,17 @@ fn binary_cross_entropy_by_hand() {
     let mut net = one_to_three(Activation::Sigmoid, Loss::BinaryCrossEntropy);
     let y = Z.map(logistic);
     let t = [1.0, 0.0, 0.5];
-    let expected: f64 = -t
-        .iter()
-        .zip(&y)
-        .map(|(t, y)| t * y.ln() + (1.0 - t) * (1.0 - y).ln())
-        .sum::<f64>()
-        / 3.0;
+    let expected: f64 = -t.iter().zip(&y).map(|(t, y)| t * y.ln() + (1.0 - t) * (1.0 - y).ln()).sum::<f64>() / 3.0;
     assert!(close(net.loss(&[1.0], &t), expected));
     let mut grad = [0.0; 6];
     net.accumulate_gradient(&[1.0], &t, 1.0, &mut grad, None);
-    assert_all_close(
-        &grad[3..],
-        &[(y[0] - 1.0) / 3.0, y[1] / 3.0, (y[2] - 0.5) / 3.0],
-    );
+    assert_all_close(&grad[3..], &[(y[0] - 1.0) / 3.0, y[1] / 3.0, (y[2] - 0.5) / 3.0]);
 }
 
 #[test]
 fn two_layer_gradient_by_hand() {
     // 1 → 1 sigmoid → 1 identity, half_sse: the classic chain rule written out.
-    let layers = [
-        LayerSpec::dense(1, Activation::Sigmoid),
-        LayerSpec::dense(1, Activation::Identity),
-    ];
+    let layers = [LayerSpec::dense(1, Activation::Sigmoid), LayerSpec::dense(1, Activation::Identity)];
     let mut net = DynamicNet::new(1, &layers, Loss::HalfSse).unwrap();
     let (w1, b1, w2, b2) = (0.8, -0.2, 1.5, 0.1);
     net.set_params(&[w1, b1, w2, b2]).unwrap();
@@ -251,11 +229,7 @@ fn init_draws_layer_by_layer_like_generated_networks() {
     Init::HeUniform.fill(&mut expected[0..12], 3, 4, &mut rng);
     Init::GlorotUniform.fill(&mut expected[16..28], 4, 3, &mut rng);
     Init::GlorotUniform.fill(&mut expected[28..34], 3, 2, &mut rng);
-    assert_eq!(
-        net.params(),
-        &expected[..],
-        "biases 0, weights in draw order"
-    );
+    assert_eq!(net.params(), &expected[..], "biases 0, weights in draw order");
 
     let seeded = DynamicNet::<f32>::seeded(3, &layers, Loss::CrossEntropy, 42).unwrap();
     assert_eq!(seeded.params(), net.params());
@@ -266,15 +240,7 @@ fn init_draws_layer_by_layer_like_generated_networks() {
 #[test]
 fn init_rule_per_activation() {
     use Activation::*;
-    for a in [
-        Relu,
-        LeakyRelu(0.2),
-        Elu(1.0),
-        Silu,
-        Gelu,
-        GeluTanh,
-        Softplus,
-    ] {
+    for a in [Relu, LeakyRelu(0.2), Elu(1.0), Silu, Gelu, GeluTanh, Softplus] {
         assert_eq!(a.init(), Init::HeUniform, "{a}");
     }
     for a in [Identity, Sigmoid, Tanh, Softsign, Softmax] {
@@ -285,10 +251,7 @@ fn init_rule_per_activation() {
 
 #[test]
 fn batch_methods_take_the_mean_over_samples() {
-    let layers = [
-        LayerSpec::dense(4, Activation::Tanh),
-        LayerSpec::dense(2, Activation::Identity),
-    ];
+    let layers = [LayerSpec::dense(4, Activation::Tanh), LayerSpec::dense(2, Activation::Identity)];
     let mut net = DynamicNet::<f64>::seeded(3, &layers, Loss::Mse, 8).unwrap();
     let xs = [0.1, 0.2, 0.3, -0.5, 0.4, 0.0, 1.0, -1.0, 0.5];
     let ts = [1.0, 0.0, 0.0, 1.0, -1.0, 0.5];
@@ -333,10 +296,7 @@ fn empty_batches_change_nothing() {
 
 #[test]
 fn train_step_is_one_sgd_step_with_any_optimizer_object() {
-    let layers = [
-        LayerSpec::dense(3, Activation::Sigmoid),
-        LayerSpec::dense(1, Activation::Sigmoid),
-    ];
+    let layers = [LayerSpec::dense(3, Activation::Sigmoid), LayerSpec::dense(1, Activation::Sigmoid)];
     let mut net = DynamicNet::<f64>::seeded(2, &layers, Loss::HalfSse, 2).unwrap();
     let mut grad = vec![0.0; net.param_count()];
     let loss = net.accumulate_gradient(&[1.0, 0.0], &[1.0], 1.0, &mut grad, None);

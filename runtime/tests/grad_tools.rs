@@ -92,11 +92,7 @@ fn accumulator_yields_the_mean() {
     acc.reset();
     assert_eq!(acc.count(), 0);
     acc.add(&[1.0, 1.0, 1.0]);
-    assert_eq!(
-        acc.sum(),
-        &[1.0, 1.0, 1.0],
-        "a new accumulation starts from zero"
-    );
+    assert_eq!(acc.sum(), &[1.0, 1.0, 1.0], "a new accumulation starts from zero");
 }
 
 #[test]

@@ -80,14 +80,7 @@ struct SgdRef {
 
 impl SgdRef {
     fn new(momentum: f64, dampening: f64, wd: f64, nesterov: bool) -> Self {
-        Self {
-            momentum,
-            dampening,
-            wd,
-            nesterov,
-            t: 0,
-            b: vec![0.0; N],
-        }
+        Self { momentum, dampening, wd, nesterov, t: 0, b: vec![0.0; N] }
     }
 }
 
@@ -132,18 +125,7 @@ struct AdamRef {
 
 impl AdamRef {
     fn new(b1: f64, b2: f64, eps: f64, wd: f64, amsgrad: bool, decoupled: bool) -> Self {
-        Self {
-            b1,
-            b2,
-            eps,
-            wd,
-            amsgrad,
-            decoupled,
-            t: 0,
-            m: vec![0.0; N],
-            v: vec![0.0; N],
-            vmax: vec![0.0; N],
-        }
+        Self { b1, b2, eps, wd, amsgrad, decoupled, t: 0, m: vec![0.0; N], v: vec![0.0; N], vmax: vec![0.0; N] }
     }
 }
 
@@ -188,17 +170,7 @@ struct NAdamRef {
 
 impl NAdamRef {
     fn new(wd: f64, psi: f64, decoupled: bool) -> Self {
-        Self {
-            b1: 0.9,
-            b2: 0.999,
-            eps: 1e-8,
-            wd,
-            psi,
-            decoupled,
-            t: 0,
-            m: vec![0.0; N],
-            v: vec![0.0; N],
-        }
+        Self { b1: 0.9, b2: 0.999, eps: 1e-8, wd, psi, decoupled, t: 0, m: vec![0.0; N], v: vec![0.0; N] }
     }
 
     fn mu(&self, t: u64) -> f64 {
@@ -249,17 +221,7 @@ struct RAdamRef {
 
 impl RAdamRef {
     fn new(b2: f64, wd: f64, decoupled: bool) -> Self {
-        Self {
-            b1: 0.9,
-            b2,
-            eps: 1e-8,
-            wd,
-            decoupled,
-            t: 0,
-            m: vec![0.0; N],
-            v: vec![0.0; N],
-            rectified_steps: 0,
-        }
+        Self { b1: 0.9, b2, eps: 1e-8, wd, decoupled, t: 0, m: vec![0.0; N], v: vec![0.0; N], rectified_steps: 0 }
     }
 }
 
@@ -286,9 +248,7 @@ impl Reference for RAdamRef {
             let m_hat = self.m[i] / (1.0 - powi(self.b1, t));
             if rho_t > 5.0 {
                 let l = (1.0 - powi(self.b2, t)).sqrt() / (self.v[i].sqrt() + self.eps);
-                let r = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
-                    / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-                    .sqrt();
+                let r = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
                 theta[i] -= lr * m_hat * r * l;
             } else {
                 theta[i] -= lr * m_hat;
@@ -309,15 +269,7 @@ struct AdamaxRef {
 
 impl AdamaxRef {
     fn new(b1: f64, b2: f64, wd: f64) -> Self {
-        Self {
-            b1,
-            b2,
-            eps: 1e-8,
-            wd,
-            t: 0,
-            m: vec![0.0; N],
-            u: vec![0.0; N],
-        }
+        Self { b1, b2, eps: 1e-8, wd, t: 0, m: vec![0.0; N], u: vec![0.0; N] }
     }
 }
 
@@ -349,16 +301,7 @@ struct RmsPropRef {
 
 impl RmsPropRef {
     fn new(alpha: f64, wd: f64, momentum: f64, centered: bool) -> Self {
-        Self {
-            alpha,
-            eps: 1e-8,
-            wd,
-            momentum,
-            centered,
-            v: vec![0.0; N],
-            b: vec![0.0; N],
-            g_ave: vec![0.0; N],
-        }
+        Self { alpha, eps: 1e-8, wd, momentum, centered, v: vec![0.0; N], b: vec![0.0; N], g_ave: vec![0.0; N] }
     }
 }
 
@@ -395,13 +338,7 @@ struct AdagradRef {
 
 impl AdagradRef {
     fn new(wd: f64, initial_accumulator_value: f64, lr_decay: f64) -> Self {
-        Self {
-            wd,
-            lr_decay,
-            eps: 1e-10,
-            t: 0,
-            state_sum: vec![initial_accumulator_value; N],
-        }
+        Self { wd, lr_decay, eps: 1e-10, t: 0, state_sum: vec![initial_accumulator_value; N] }
     }
 }
 
@@ -430,13 +367,7 @@ struct AdadeltaRef {
 
 impl AdadeltaRef {
     fn new(rho: f64, wd: f64) -> Self {
-        Self {
-            rho,
-            eps: 1e-6,
-            wd,
-            v: vec![0.0; N],
-            u: vec![0.0; N],
-        }
+        Self { rho, eps: 1e-6, wd, v: vec![0.0; N], u: vec![0.0; N] }
     }
 }
 
@@ -513,12 +444,7 @@ struct LionRef {
 
 impl LionRef {
     fn new(b1: f64, b2: f64, wd: f64) -> Self {
-        Self {
-            b1,
-            b2,
-            wd,
-            m: vec![0.0; N],
-        }
+        Self { b1, b2, wd, m: vec![0.0; N] }
     }
 }
 
@@ -658,11 +584,7 @@ macro_rules! check {
             $lr_matters,
             "{}: changing the learning rate half-way {}",
             $name,
-            if $lr_matters {
-                "had no effect"
-            } else {
-                "changed the result"
-            }
+            if $lr_matters { "had no effect" } else { "changed the result" }
         );
         reference
     }};
@@ -670,90 +592,48 @@ macro_rules! check {
 
 #[test]
 fn sgd() {
-    check!(
-        "sgd plain",
-        |S| Sgd::<S>::new(0.05),
-        SgdRef::new(0.0, 0.0, 0.0, false)
-    );
-    check!(
-        "sgd momentum",
-        |S| Sgd::<S>::new(0.05).momentum(0.9),
-        SgdRef::new(0.9, 0.0, 0.0, false)
-    );
+    check!("sgd plain", |S| Sgd::<S>::new(0.05), SgdRef::new(0.0, 0.0, 0.0, false));
+    check!("sgd momentum", |S| Sgd::<S>::new(0.05).momentum(0.9), SgdRef::new(0.9, 0.0, 0.0, false));
     check!(
         "sgd momentum dampening weight decay",
-        |S| Sgd::<S>::new(0.05)
-            .momentum(0.8)
-            .dampening(0.3)
-            .weight_decay(0.05),
+        |S| Sgd::<S>::new(0.05).momentum(0.8).dampening(0.3).weight_decay(0.05),
         SgdRef::new(0.8, 0.3, 0.05, false)
     );
     check!(
         "sgd nesterov weight decay",
-        |S| Sgd::<S>::new(0.03)
-            .momentum(0.9)
-            .nesterov(true)
-            .weight_decay(0.1),
+        |S| Sgd::<S>::new(0.03).momentum(0.9).nesterov(true).weight_decay(0.1),
         SgdRef::new(0.9, 0.0, 0.1, true)
     );
-    check!(
-        "sgd weight decay only",
-        |S| Sgd::<S>::new(0.05).weight_decay(0.2),
-        SgdRef::new(0.0, 0.0, 0.2, false)
-    );
+    check!("sgd weight decay only", |S| Sgd::<S>::new(0.05).weight_decay(0.2), SgdRef::new(0.0, 0.0, 0.2, false));
 }
 
 #[test]
 fn adam() {
-    check!(
-        "adam",
-        |S| Adam::<S>::new(0.05),
-        AdamRef::new(0.9, 0.999, 1e-8, 0.0, false, false)
-    );
+    check!("adam", |S| Adam::<S>::new(0.05), AdamRef::new(0.9, 0.999, 1e-8, 0.0, false, false));
     check!(
         "adam betas eps weight decay",
-        |S| Adam::<S>::new(0.05)
-            .betas(0.8, 0.99)
-            .eps(1e-3)
-            .weight_decay(0.1),
+        |S| Adam::<S>::new(0.05).betas(0.8, 0.99).eps(1e-3).weight_decay(0.1),
         AdamRef::new(0.8, 0.99, 1e-3, 0.1, false, false)
     );
-    check!(
-        "adam amsgrad",
-        |S| Adam::<S>::new(0.05).amsgrad(true),
-        AdamRef::new(0.9, 0.999, 1e-8, 0.0, true, false)
-    );
+    check!("adam amsgrad", |S| Adam::<S>::new(0.05).amsgrad(true), AdamRef::new(0.9, 0.999, 1e-8, 0.0, true, false));
     check!(
         "adam amsgrad weight decay",
-        |S| Adam::<S>::new(0.05)
-            .amsgrad(true)
-            .weight_decay(0.05)
-            .betas(0.5, 0.9),
+        |S| Adam::<S>::new(0.05).amsgrad(true).weight_decay(0.05).betas(0.5, 0.9),
         AdamRef::new(0.5, 0.9, 1e-8, 0.05, true, false)
     );
     check!(
         "adam decoupled",
-        |S| Adam::<S>::new(0.05)
-            .weight_decay(0.3)
-            .decoupled_weight_decay(true),
+        |S| Adam::<S>::new(0.05).weight_decay(0.3).decoupled_weight_decay(true),
         AdamRef::new(0.9, 0.999, 1e-8, 0.3, false, true)
     );
 }
 
 #[test]
 fn adamw() {
-    check!(
-        "adamw default decay",
-        |S| AdamW::<S>::new(0.05),
-        AdamRef::new(0.9, 0.999, 1e-8, 1e-2, false, true)
-    );
+    check!("adamw default decay", |S| AdamW::<S>::new(0.05), AdamRef::new(0.9, 0.999, 1e-8, 1e-2, false, true));
     check!(
         "adamw amsgrad",
-        |S| AdamW::<S>::new(0.05)
-            .weight_decay(0.4)
-            .amsgrad(true)
-            .betas(0.7, 0.95)
-            .eps(1e-6),
+        |S| AdamW::<S>::new(0.05).weight_decay(0.4).amsgrad(true).betas(0.7, 0.95).eps(1e-6),
         AdamRef::new(0.7, 0.95, 1e-6, 0.4, true, true)
     );
     check!(
@@ -765,87 +645,44 @@ fn adamw() {
 
 #[test]
 fn adamw_equals_adam_with_decoupled_decay() {
-    let adamw = run_array(
-        AdamW::<[f64; N]>::new(0.02).weight_decay(0.1).amsgrad(true),
-        true,
-    );
-    let adam = run_array(
-        Adam::<[f64; N]>::new(0.02)
-            .weight_decay(0.1)
-            .amsgrad(true)
-            .decoupled_weight_decay(true),
-        true,
-    );
+    let adamw = run_array(AdamW::<[f64; N]>::new(0.02).weight_decay(0.1).amsgrad(true), true);
+    let adam =
+        run_array(Adam::<[f64; N]>::new(0.02).weight_decay(0.1).amsgrad(true).decoupled_weight_decay(true), true);
     assert_eq!(adamw, adam);
-    let coupled = run_array(
-        Adam::<[f64; N]>::new(0.02).weight_decay(0.1).amsgrad(true),
-        true,
-    );
+    let coupled = run_array(Adam::<[f64; N]>::new(0.02).weight_decay(0.1).amsgrad(true), true);
     assert_ne!(adamw, coupled);
 }
 
 #[test]
 fn nadam() {
-    check!(
-        "nadam",
-        |S| NAdam::<S>::new(0.05),
-        NAdamRef::new(0.0, 4e-3, false)
-    );
-    check!(
-        "nadam weight decay",
-        |S| NAdam::<S>::new(0.05).weight_decay(0.1),
-        NAdamRef::new(0.1, 4e-3, false)
-    );
+    check!("nadam", |S| NAdam::<S>::new(0.05), NAdamRef::new(0.0, 4e-3, false));
+    check!("nadam weight decay", |S| NAdam::<S>::new(0.05).weight_decay(0.1), NAdamRef::new(0.1, 4e-3, false));
     check!(
         "nadam decoupled",
-        |S| NAdam::<S>::new(0.05)
-            .weight_decay(0.2)
-            .decoupled_weight_decay(true),
+        |S| NAdam::<S>::new(0.05).weight_decay(0.2).decoupled_weight_decay(true),
         NAdamRef::new(0.2, 4e-3, true)
     );
-    check!(
-        "nadam momentum decay",
-        |S| NAdam::<S>::new(0.05).momentum_decay(0.3),
-        NAdamRef::new(0.0, 0.3, false)
-    );
+    check!("nadam momentum decay", |S| NAdam::<S>::new(0.05).momentum_decay(0.3), NAdamRef::new(0.0, 0.3, false));
 }
 
 #[test]
 fn radam() {
-    let r = check!(
-        "radam",
-        |S| RAdam::<S>::new(0.05),
-        RAdamRef::new(0.999, 0.0, false)
-    );
+    let r = check!("radam", |S| RAdam::<S>::new(0.05), RAdamRef::new(0.999, 0.0, false));
     // Both branches ran: steps 1-5 un-rectified (ρ_t ≤ 5), the rest rectified.
     assert_eq!(r.rectified_steps, K - 5);
-    check!(
-        "radam weight decay",
-        |S| RAdam::<S>::new(0.05).weight_decay(0.1),
-        RAdamRef::new(0.999, 0.1, false)
-    );
+    check!("radam weight decay", |S| RAdam::<S>::new(0.05).weight_decay(0.1), RAdamRef::new(0.999, 0.1, false));
     check!(
         "radam decoupled",
-        |S| RAdam::<S>::new(0.05)
-            .weight_decay(0.1)
-            .decoupled_weight_decay(true),
+        |S| RAdam::<S>::new(0.05).weight_decay(0.1).decoupled_weight_decay(true),
         RAdamRef::new(0.999, 0.1, true)
     );
-    let r = check!(
-        "radam beta2 0.9",
-        |S| RAdam::<S>::new(0.05).betas(0.9, 0.9),
-        RAdamRef::new(0.9, 0.0, false)
-    );
+    let r = check!("radam beta2 0.9", |S| RAdam::<S>::new(0.05).betas(0.9, 0.9), RAdamRef::new(0.9, 0.0, false));
     assert!(r.rectified_steps > 0 && r.rectified_steps < K);
 }
 
 #[test]
 fn adamax() {
-    check!(
-        "adamax",
-        |S| Adamax::<S>::new(0.05),
-        AdamaxRef::new(0.9, 0.999, 0.0)
-    );
+    check!("adamax", |S| Adamax::<S>::new(0.05), AdamaxRef::new(0.9, 0.999, 0.0));
     check!(
         "adamax betas weight decay",
         |S| Adamax::<S>::new(0.05).betas(0.7, 0.8).weight_decay(0.2),
@@ -855,56 +692,29 @@ fn adamax() {
 
 #[test]
 fn rmsprop() {
-    check!(
-        "rmsprop",
-        |S| RmsProp::<S>::new(0.01),
-        RmsPropRef::new(0.99, 0.0, 0.0, false)
-    );
-    check!(
-        "rmsprop centered",
-        |S| RmsProp::<S>::new(0.01).centered(true),
-        RmsPropRef::new(0.99, 0.0, 0.0, true)
-    );
-    check!(
-        "rmsprop momentum",
-        |S| RmsProp::<S>::new(0.01).momentum(0.9),
-        RmsPropRef::new(0.99, 0.0, 0.9, false)
-    );
+    check!("rmsprop", |S| RmsProp::<S>::new(0.01), RmsPropRef::new(0.99, 0.0, 0.0, false));
+    check!("rmsprop centered", |S| RmsProp::<S>::new(0.01).centered(true), RmsPropRef::new(0.99, 0.0, 0.0, true));
+    check!("rmsprop momentum", |S| RmsProp::<S>::new(0.01).momentum(0.9), RmsPropRef::new(0.99, 0.0, 0.9, false));
     check!(
         "rmsprop centered momentum weight decay alpha",
-        |S| RmsProp::<S>::new(0.01)
-            .centered(true)
-            .momentum(0.5)
-            .weight_decay(0.1)
-            .alpha(0.9),
+        |S| RmsProp::<S>::new(0.01).centered(true).momentum(0.5).weight_decay(0.1).alpha(0.9),
         RmsPropRef::new(0.9, 0.1, 0.5, true)
     );
 }
 
 #[test]
 fn adagrad() {
-    check!(
-        "adagrad",
-        |S| Adagrad::<S>::new(0.1),
-        AdagradRef::new(0.0, 0.0, 0.0)
-    );
+    check!("adagrad", |S| Adagrad::<S>::new(0.1), AdagradRef::new(0.0, 0.0, 0.0));
     check!(
         "adagrad decay, initial accumulator, weight decay",
-        |S| Adagrad::<S>::new(0.1)
-            .lr_decay(0.05)
-            .initial_accumulator_value(0.5)
-            .weight_decay(0.1),
+        |S| Adagrad::<S>::new(0.1).lr_decay(0.05).initial_accumulator_value(0.5).weight_decay(0.1),
         AdagradRef::new(0.1, 0.5, 0.05)
     );
 }
 
 #[test]
 fn adadelta() {
-    check!(
-        "adadelta",
-        |S| Adadelta::<S>::new(1.0),
-        AdadeltaRef::new(0.9, 0.0)
-    );
+    check!("adadelta", |S| Adadelta::<S>::new(1.0), AdadeltaRef::new(0.9, 0.0));
     check!(
         "adadelta rho weight decay",
         |S| Adadelta::<S>::new(0.5).rho(0.5).weight_decay(0.1),
@@ -914,12 +724,7 @@ fn adadelta() {
 
 #[test]
 fn rprop() {
-    let r = check!(
-        "rprop",
-        |S| Rprop::<S>::new(0.01),
-        RpropRef::new((0.5, 1.2), (1e-6, 50.0)),
-        lr_matters = false
-    );
+    let r = check!("rprop", |S| Rprop::<S>::new(0.01), RpropRef::new((0.5, 1.2), (1e-6, 50.0)), lr_matters = false);
     // The problem exercises all three cases: sign kept, sign flipped, zero gradient.
     assert!(r.flips > 5, "only {} sign flips", r.flips);
     assert!(r.zero_moves > r.flips, "no zero gradients besides flips");
@@ -936,19 +741,7 @@ fn rprop() {
 
 #[test]
 fn lion() {
-    check!(
-        "lion",
-        |S| Lion::<S>::new(0.01),
-        LionRef::new(0.9, 0.99, 0.0)
-    );
-    check!(
-        "lion weight decay",
-        |S| Lion::<S>::new(0.01).weight_decay(0.5),
-        LionRef::new(0.9, 0.99, 0.5)
-    );
-    check!(
-        "lion betas",
-        |S| Lion::<S>::new(0.01).betas(0.5, 0.95).weight_decay(0.1),
-        LionRef::new(0.5, 0.95, 0.1)
-    );
+    check!("lion", |S| Lion::<S>::new(0.01), LionRef::new(0.9, 0.99, 0.0));
+    check!("lion weight decay", |S| Lion::<S>::new(0.01).weight_decay(0.5), LionRef::new(0.9, 0.99, 0.5));
+    check!("lion betas", |S| Lion::<S>::new(0.01).betas(0.5, 0.95).weight_decay(0.1), LionRef::new(0.5, 0.95, 0.1));
 }

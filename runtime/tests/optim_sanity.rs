@@ -8,10 +8,7 @@ use stackprop_runtime::optim::{
 
 fn assert_all_close(got: &[f64], want: &[f64], tol: f64) {
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol,
-            "element {i}: got {g}, want {w} (all: {got:?})"
-        );
+        assert!((g - w).abs() <= tol, "element {i}: got {g}, want {w} (all: {got:?})");
     }
 }
 
@@ -38,21 +35,15 @@ fn adam_moves_each_parameter_by_lr_sign_g_on_a_constant_gradient() {
 fn adam_l2_decay_moves_a_zero_gradient_parameter_but_adamw_only_shrinks_it() {
     // Adam, L2: g' = 0 + 0.1·1 > 0, so the first step is a full γ·sign(g') = 0.1.
     let mut p = [1.0];
-    Adam::<[f64; 1]>::new(0.1)
-        .weight_decay(0.1)
-        .step(&mut p, &[0.0]);
+    Adam::<[f64; 1]>::new(0.1).weight_decay(0.1).step(&mut p, &[0.0]);
     assert_all_close(&p, &[0.9], 1e-7);
     // AdamW: θ ← (1 − 0.1·0.1)·θ = 0.99, and the zero gradient moves nothing.
     let mut p = [1.0];
-    AdamW::<[f64; 1]>::new(0.1)
-        .weight_decay(0.1)
-        .step(&mut p, &[0.0]);
+    AdamW::<[f64; 1]>::new(0.1).weight_decay(0.1).step(&mut p, &[0.0]);
     assert_all_close(&p, &[0.99], 1e-15);
     // AdamW with a gradient: 0.99 − 0.1·sign(g).
     let mut p = [1.0, 1.0];
-    AdamW::<[f64; 2]>::new(0.1)
-        .weight_decay(0.1)
-        .step(&mut p, &[2.0, -0.5]);
+    AdamW::<[f64; 2]>::new(0.1).weight_decay(0.1).step(&mut p, &[2.0, -0.5]);
     assert_all_close(&p, &[0.89, 1.09], 1e-8);
 }
 
@@ -134,9 +125,7 @@ fn rprop_step_size_is_clamped() {
 fn lion_first_step_by_hand() {
     // c = 0.1·g, so sign(c) = sign(g); θ ← θ − 0.1·(sign(g) + 0.5·θ).
     let mut p = [1.0, 1.0, 1.0];
-    Lion::<[f64; 3]>::new(0.1)
-        .weight_decay(0.5)
-        .step(&mut p, &[0.3, -2.0, 0.0]);
+    Lion::<[f64; 3]>::new(0.1).weight_decay(0.5).step(&mut p, &[0.3, -2.0, 0.0]);
     assert_all_close(&p, &[0.85, 1.05, 0.95], 1e-15);
 }
 
@@ -185,9 +174,7 @@ fn adagrad_by_hand() {
     assert_all_close(&p, &[-0.1 - 0.1 / 2.0_f64.sqrt()], 1e-10);
     // Starting from τ = 1 with g = 1: s = 2, step γ/√2. With lr_decay 1, step 2 uses γ/2.
     let mut p = [0.0];
-    let mut opt = Adagrad::<[f64; 1]>::new(0.1)
-        .initial_accumulator_value(1.0)
-        .lr_decay(1.0);
+    let mut opt = Adagrad::<[f64; 1]>::new(0.1).initial_accumulator_value(1.0).lr_decay(1.0);
     opt.step(&mut p, &[1.0]);
     assert_all_close(&p, &[-0.1 / 2.0_f64.sqrt()], 1e-10);
     opt.step(&mut p, &[1.0]);

@@ -19,14 +19,8 @@ macro_rules! all_optimizers {
         $check!("nadam", NAdam::<$S>::new(0.1));
         $check!("radam", RAdam::<$S>::new(0.1).betas(0.9, 0.5));
         $check!("adamax", Adamax::<$S>::new(0.1));
-        $check!(
-            "rmsprop",
-            RmsProp::<$S>::new(0.1).centered(true).momentum(0.5)
-        );
-        $check!(
-            "adagrad",
-            Adagrad::<$S>::new(0.1).initial_accumulator_value(0.2)
-        );
+        $check!("rmsprop", RmsProp::<$S>::new(0.1).centered(true).momentum(0.5));
+        $check!("adagrad", Adagrad::<$S>::new(0.1).initial_accumulator_value(0.2));
         $check!("adadelta", Adadelta::<$S>::new(0.1));
         $check!("rprop", Rprop::<$S>::new(0.1));
         $check!("lion", Lion::<$S>::new(0.1));
@@ -200,25 +194,14 @@ fn f32_state_trains_a_quadratic() {
                 opt.set_learning_rate(1.0);
             }
             let mut p = [0.0_f32; 3];
-            let loss = |p: &[f32; 3]| {
-                p.iter()
-                    .zip(C)
-                    .map(|(p, c)| 0.5 * (p - c) * (p - c))
-                    .sum::<f32>()
-            };
+            let loss = |p: &[f32; 3]| p.iter().zip(C).map(|(p, c)| 0.5 * (p - c) * (p - c)).sum::<f32>();
             let start = loss(&p);
             for _ in 0..50 {
                 let g: [f32; 3] = core::array::from_fn(|i| p[i] - C[i]);
                 opt.step(&mut p, &g);
             }
             assert!(p.iter().all(|x| x.is_finite()), "{}", $name);
-            assert!(
-                loss(&p) < 0.9 * start,
-                "{}: loss {} from {}",
-                $name,
-                loss(&p),
-                start
-            );
+            assert!(loss(&p) < 0.9 * start, "{}: loss {} from {}", $name, loss(&p), start);
         }};
     }
     all_optimizers!([f32; 3], check);

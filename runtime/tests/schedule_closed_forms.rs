@@ -4,8 +4,8 @@
 
 use stackprop_runtime::optim::{Adam, Optimizer, Sgd};
 use stackprop_runtime::schedule::{
-    Anneal, Constant, CosineAnnealingLr, CosineAnnealingWarmRestarts, ExponentialLr, MultiStepLr,
-    OneCycleLr, Schedule, StepLr, Warmup,
+    Anneal, Constant, CosineAnnealingLr, CosineAnnealingWarmRestarts, ExponentialLr, MultiStepLr, OneCycleLr, Schedule,
+    StepLr, Warmup,
 };
 
 use std::f64::consts::PI;
@@ -30,12 +30,7 @@ fn constant() {
 #[test]
 fn step_lr_by_hand() {
     let s = StepLr::new(3, 0.5);
-    assert_seq(
-        &s,
-        0.1,
-        &[0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125],
-        1e-15,
-    );
+    assert_seq(&s, 0.1, &[0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125], 1e-15);
 }
 
 #[test]
@@ -65,11 +60,7 @@ fn multi_step_lr_torch_docs_example() {
         } else {
             0.0005
         };
-        for got in [
-            fixed.lr(step, 0.05),
-            array.lr(step, 0.05),
-            vec.lr(step, 0.05),
-        ] {
+        for got in [fixed.lr(step, 0.05), array.lr(step, 0.05), vec.lr(step, 0.05)] {
             assert!(close(got, want, 1e-14), "step {step}: {got} vs {want}");
         }
     }
@@ -101,11 +92,7 @@ fn cosine_annealing_by_hand() {
     assert!(close(s.lr(50, 0.1), 0.055, 1e-15));
     assert!(close(s.lr(100, 0.1), 0.01, 1e-15));
     // A quarter: η_min + (base − η_min)·(1 + cos(π/4))/2 = 0.01 + 0.09·0.853553390593...
-    assert!(close(
-        s.lr(25, 0.1),
-        0.01 + 0.09 * 0.853_553_390_593_273_8,
-        1e-14
-    ));
+    assert!(close(s.lr(25, 0.1), 0.01 + 0.09 * 0.853_553_390_593_273_8, 1e-14));
     // Past T_max it rises again, with period 2·T_max, as torch's does.
     assert!(close(s.lr(150, 0.1), 0.055, 1e-14));
     assert!(close(s.lr(200, 0.1), 0.1, 1e-15));
@@ -126,14 +113,9 @@ fn cosine_annealing_matches_torch_recursive_form() {
         lr = if (step as i64 - 1 - t_max as i64).rem_euclid(2 * t_max as i64) == 0 {
             lr + (base - eta_min) * (1.0 - (PI / t).cos()) / 2.0
         } else {
-            (1.0 + (PI * e / t).cos()) / (1.0 + (PI * (e - 1.0) / t).cos()) * (lr - eta_min)
-                + eta_min
+            (1.0 + (PI * e / t).cos()) / (1.0 + (PI * (e - 1.0) / t).cos()) * (lr - eta_min) + eta_min
         };
-        assert!(
-            (s.lr(step, base) - lr).abs() < 1e-12,
-            "step {step}: {} vs {lr}",
-            s.lr(step, base)
-        );
+        assert!((s.lr(step, base) - lr).abs() < 1e-12, "step {step}: {} vs {lr}", s.lr(step, base));
     }
 }
 
@@ -154,14 +136,7 @@ fn warm_restarts_by_hand() {
     assert_seq(
         &s,
         1.0,
-        &[
-            1.0,
-            0.853_553_390_593_273_8,
-            0.5,
-            0.146_446_609_406_726_2,
-            1.0,
-            0.853_553_390_593_273_8,
-        ],
+        &[1.0, 0.853_553_390_593_273_8, 0.5, 0.146_446_609_406_726_2, 1.0, 0.853_553_390_593_273_8],
         1e-14,
     );
 }
@@ -170,9 +145,7 @@ fn warm_restarts_by_hand() {
 fn warm_restarts_match_torch_stepping() {
     // torch's `step()` without an epoch: T_cur += 1; on reaching T_i, wrap and grow T_i.
     for (t_0, t_mult) in [(5usize, 1usize), (3, 2), (4, 3)] {
-        let s = CosineAnnealingWarmRestarts::new(t_0)
-            .t_mult(t_mult)
-            .eta_min(0.002);
+        let s = CosineAnnealingWarmRestarts::new(t_0).t_mult(t_mult).eta_min(0.002);
         let (mut t_cur, mut t_i) = (0usize, t_0);
         for step in 0..300 {
             if step > 0 {
@@ -183,10 +156,7 @@ fn warm_restarts_match_torch_stepping() {
                 }
             }
             let want = 0.002 + (0.3 - 0.002) * (1.0 + (PI * t_cur as f64 / t_i as f64).cos()) / 2.0;
-            assert!(
-                close(s.lr(step, 0.3), want, 1e-14),
-                "T_0 {t_0}, T_mult {t_mult}, step {step}"
-            );
+            assert!(close(s.lr(step, 0.3), want, 1e-14), "T_0 {t_0}, T_mult {t_mult}, step {step}");
         }
     }
 }
@@ -207,17 +177,10 @@ fn one_cycle_reference(cycle: Cycle, step: usize) -> f64 {
             (total_f - 1.0, initial, min),
         ]
     } else {
-        vec![
-            (pct * total_f - 1.0, initial, max_lr),
-            (total_f - 1.0, max_lr, min),
-        ]
+        vec![(pct * total_f - 1.0, initial, max_lr), (total_f - 1.0, max_lr, min)]
     };
     let anneal = |start: f64, end: f64, pct: f64| {
-        if cos {
-            end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0)
-        } else {
-            (end - start) * pct + start
-        }
+        if cos { end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0) } else { (end - start) * pct + start }
     };
     let mut start_step = 0.0;
     for (i, &(end_step, s, e)) in phases.iter().enumerate() {
@@ -272,10 +235,7 @@ fn one_cycle_matches_torch_get_lr() {
         // torch accepts step == total_steps too (extrapolating the last phase).
         for step in 0..=total {
             let want = one_cycle_reference(cycle, step);
-            assert!(
-                close(s.lr(step, 0.0), want, 1e-13),
-                "{total} steps, three phase {three}, step {step}"
-            );
+            assert!(close(s.lr(step, 0.0), want, 1e-13), "{total} steps, three phase {three}, step {step}");
         }
     }
 }
@@ -283,20 +243,11 @@ fn one_cycle_matches_torch_get_lr() {
 #[test]
 fn warmup_by_hand() {
     // Factor 0.25 → 1 over 4 steps: 0.25, 0.4375, 0.625, 0.8125, then the inner schedule.
-    let w = Warmup {
-        steps: 4,
-        start_factor: 0.25,
-        inner: Constant,
-    };
+    let w = Warmup { steps: 4, start_factor: 0.25, inner: Constant };
     assert_seq(&w, 2.0, &[0.5, 0.875, 1.25, 1.625, 2.0, 2.0, 2.0], 1e-15);
     // The inner schedule counts from the end of the warm-up.
     let w = Warmup::new(4, 0.25, StepLr::new(2, 0.5));
-    assert_seq(
-        &w,
-        2.0,
-        &[0.5, 0.875, 1.25, 1.625, 2.0, 2.0, 1.0, 1.0, 0.5],
-        1e-15,
-    );
+    assert_seq(&w, 2.0, &[0.5, 0.875, 1.25, 1.625, 2.0, 2.0, 1.0, 1.0, 0.5], 1e-15);
     let w = Warmup::new(10, 0.0, CosineAnnealingLr::new(20));
     assert_eq!(w.lr(0, 1.0), 0.0);
     assert!(close(w.lr(5, 1.0), 0.5, 1e-15));

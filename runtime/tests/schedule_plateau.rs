@@ -57,34 +57,19 @@ impl TorchPlateau {
 fn metric(k: usize) -> f64 {
     let base = 1.0 + 0.3 * ((k / 17) as f64).recip().min(1.0);
     let wobble = 0.01 * (1.7 * k as f64).sin();
-    if k % 23 == 11 {
-        f64::NAN
-    } else {
-        base + wobble - 0.002 * (k % 5) as f64
-    }
+    if k % 23 == 11 { f64::NAN } else { base + wobble - 0.002 * (k % 5) as f64 }
 }
 
 #[test]
 fn matches_torch_step_for_many_settings() {
     for max_mode in [false, true] {
         for rel in [true, false] {
-            for (patience, cooldown, threshold, min_lr, eps) in [
-                (10, 0, 1e-4, 0.0, 1e-8),
-                (0, 0, 0.0, 0.0, 1e-8),
-                (2, 3, 1e-3, 1e-3, 1e-8),
-                (1, 1, 0.01, 0.0, 0.05),
-            ] {
+            for (patience, cooldown, threshold, min_lr, eps) in
+                [(10, 0, 1e-4, 0.0, 1e-8), (0, 0, 0.0, 0.0, 1e-8), (2, 3, 1e-3, 1e-3, 1e-8), (1, 1, 0.01, 0.0, 0.05)]
+            {
                 let mut ours = ReduceLrOnPlateau::new(1.0)
-                    .mode(if max_mode {
-                        PlateauMode::Max
-                    } else {
-                        PlateauMode::Min
-                    })
-                    .threshold_mode(if rel {
-                        ThresholdMode::Rel
-                    } else {
-                        ThresholdMode::Abs
-                    })
+                    .mode(if max_mode { PlateauMode::Max } else { PlateauMode::Min })
+                    .threshold_mode(if rel { ThresholdMode::Rel } else { ThresholdMode::Abs })
                     .factor(0.5)
                     .patience(patience)
                     .cooldown(cooldown)
@@ -101,11 +86,7 @@ fn matches_torch_step_for_many_settings() {
                     cooldown,
                     min_lr,
                     eps,
-                    best: if max_mode {
-                        f64::NEG_INFINITY
-                    } else {
-                        f64::INFINITY
-                    },
+                    best: if max_mode { f64::NEG_INFINITY } else { f64::INFINITY },
                     num_bad_epochs: 0,
                     cooldown_counter: 0,
                 };
@@ -116,10 +97,7 @@ fn matches_torch_step_for_many_settings() {
                     let before = ours.lr();
                     let got = ours.observe(m);
                     let want = torch.step(m);
-                    assert_eq!(
-                        got, want,
-                        "max {max_mode}, rel {rel}, patience {patience}, step {k}"
-                    );
+                    assert_eq!(got, want, "max {max_mode}, rel {rel}, patience {patience}, step {k}");
                     reductions += usize::from(got < before);
                 }
                 assert!(reductions > 0, "no reduction with patience {patience}");
@@ -132,10 +110,7 @@ fn matches_torch_step_for_many_settings() {
 fn patience_by_hand() {
     // patience 2: the third bad observation in a row reduces the rate.
     let mut p = ReduceLrOnPlateau::new(0.1).factor(0.5).patience(2);
-    let lrs: Vec<f64> = [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.8]
-        .iter()
-        .map(|&m| p.observe(m))
-        .collect();
+    let lrs: Vec<f64> = [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.8].iter().map(|&m| p.observe(m)).collect();
     assert_eq!(lrs, [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]);
     assert_eq!(p.best(), 0.8);
     assert_eq!(p.num_bad_epochs(), 0);
@@ -175,10 +150,7 @@ fn threshold_makes_small_improvements_count_as_bad() {
 #[test]
 fn cooldown_min_lr_and_eps() {
     // cooldown 2: the two observations after a reduction cannot reduce again.
-    let mut p = ReduceLrOnPlateau::new(1.0)
-        .patience(0)
-        .cooldown(2)
-        .min_lr(0.005);
+    let mut p = ReduceLrOnPlateau::new(1.0).patience(0).cooldown(2).min_lr(0.005);
     p.observe(1.0);
     assert_eq!(p.observe(2.0), 0.1);
     assert!(p.in_cooldown());
@@ -216,11 +188,7 @@ fn reset_and_apply() {
     p.reset();
     assert_eq!(p.best(), f64::INFINITY);
     assert_eq!(p.lr(), 0.001);
-    assert_eq!(
-        p.observe(5.0),
-        0.001,
-        "after a reset the next metric is a new baseline"
-    );
+    assert_eq!(p.observe(5.0), 0.001, "after a reset the next metric is a new baseline");
 }
 
 #[test]

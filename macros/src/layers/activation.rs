@@ -503,4 +503,3 @@ pub fn emit_backprop(
         }
     }
 }
-

@@ -40,11 +40,7 @@ impl Expr {
     /// `lit(1) / lit(0)`). `var(v)` gives the tokens of a variable: an identifier, or
     /// anything that binds as tightly (a field or an index), since it is emitted as an
     /// operand without parentheses and may appear twice (`y * y`).
-    pub fn to_tokens(
-        &self,
-        lit: &dyn Fn(f64) -> TokenStream,
-        var: &dyn Fn(Var) -> TokenStream,
-    ) -> TokenStream {
+    pub fn to_tokens(&self, lit: &dyn Fn(f64) -> TokenStream, var: &dyn Fn(Var) -> TokenStream) -> TokenStream {
         Emitter { lit, var }.bare(self).0
     }
 }
@@ -58,11 +54,7 @@ impl Emitter<'_> {
     /// The expression at the given minimum precedence, parenthesized if weaker.
     fn at(&self, e: &Expr, min: Prec) -> TokenStream {
         let (tokens, prec) = self.bare(e);
-        if prec < min {
-            quote!((#tokens))
-        } else {
-            tokens
-        }
+        if prec < min { quote!((#tokens)) } else { tokens }
     }
 
     fn constant(&self, c: f64) -> (TokenStream, Prec) {
@@ -137,13 +129,7 @@ impl Emitter<'_> {
                 let (u, v) = (self.at(u, Prec::Block), self.at(v, Prec::Block));
                 (quote!(#rt::min(#u, #v)), Prec::Atom)
             }
-            Expr::Select {
-                cmp,
-                lhs,
-                rhs,
-                then,
-                otherwise,
-            } => {
+            Expr::Select { cmp, lhs, rhs, then, otherwise } => {
                 // Comparison operands bind weaker than arithmetic: no parens for sums,
                 // but an `if` must not appear bare in a condition.
                 let (l, r) = (self.at(lhs, Prec::Sum), self.at(rhs, Prec::Sum));
@@ -190,11 +176,7 @@ mod tests {
             Err(err) => panic!("emitted code does not parse: {err}\n{body}"),
         };
         let text = prettyplease::unparse(&file);
-        let inner = text
-            .trim()
-            .strip_prefix("fn f() -> f64 {")
-            .and_then(|s| s.strip_suffix('}'))
-            .unwrap_or(&text);
+        let inner = text.trim().strip_prefix("fn f() -> f64 {").and_then(|s| s.strip_suffix('}')).unwrap_or(&text);
         inner.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
@@ -223,46 +205,25 @@ mod tests {
         };
         let e = c(0.5) * x() - c(-2.0) + x().powf(-1.5);
         let t = e.to_tokens(&lit, &var).to_string();
-        assert_eq!(
-            t,
-            "C * x - - C + :: stackprop :: __private :: Scalar :: powf (x , - C)"
-        );
+        assert_eq!(t, "C * x - - C + :: stackprop :: __private :: Scalar :: powf (x , - C)");
         assert_eq!(*calls.borrow(), vec![0.5, 2.0, 1.5]);
     }
 
     #[test]
     fn calls_go_through_the_scalar_trait() {
         assert_eq!(pretty(&x().exp()), "::stackprop::__private::Scalar::exp(x)");
-        assert_eq!(
-            pretty(&(-x()).exp()),
-            "::stackprop::__private::Scalar::exp(-x)"
-        );
-        assert_eq!(
-            pretty(&(x() + c(1.0)).powi(3)),
-            "::stackprop::__private::Scalar::powi(x + 1.0_f64, 3)"
-        );
-        assert_eq!(
-            pretty(&x().powi(-2)),
-            "::stackprop::__private::Scalar::powi(x, -2)"
-        );
+        assert_eq!(pretty(&(-x()).exp()), "::stackprop::__private::Scalar::exp(-x)");
+        assert_eq!(pretty(&(x() + c(1.0)).powi(3)), "::stackprop::__private::Scalar::powi(x + 1.0_f64, 3)");
+        assert_eq!(pretty(&x().powi(-2)), "::stackprop::__private::Scalar::powi(x, -2)");
         assert_eq!(
             pretty(&x().abs().powf(1.5)),
             "::stackprop::__private::Scalar::powf(::stackprop::__private::Scalar::abs(x), 1.5_f64)"
         );
-        assert_eq!(
-            pretty(&x().max_c(0.0)),
-            "::stackprop::__private::Scalar::max(x, 0.0_f64)"
-        );
-        assert_eq!(
-            pretty(&x().min_c(-1.0)),
-            "::stackprop::__private::Scalar::min(x, -1.0_f64)"
-        );
+        assert_eq!(pretty(&x().max_c(0.0)), "::stackprop::__private::Scalar::max(x, 0.0_f64)");
+        assert_eq!(pretty(&x().min_c(-1.0)), "::stackprop::__private::Scalar::min(x, -1.0_f64)");
         for f in [Expr::logistic, Expr::softplus, Expr::erf, Expr::cbrt] {
             let text = pretty(&f(x()));
-            assert!(
-                text.starts_with("::stackprop::__private::Scalar::"),
-                "{text}"
-            );
+            assert!(text.starts_with("::stackprop::__private::Scalar::"), "{text}");
         }
     }
 
@@ -285,23 +246,14 @@ mod tests {
     fn selects_are_if_expressions() {
         let relu = Expr::select(Cmp::Gt, y(), c(0.0), c(1.0), c(0.0));
         assert_eq!(pretty(&relu), "if y > 0.0_f64 { 1.0_f64 } else { 0.0_f64 }");
-        assert_eq!(
-            pretty(&(relu.clone() * x())),
-            "(if y > 0.0_f64 { 1.0_f64 } else { 0.0_f64 }) * x"
-        );
-        assert_eq!(
-            pretty(&(x() * relu)),
-            "x * (if y > 0.0_f64 { 1.0_f64 } else { 0.0_f64 })"
-        );
+        assert_eq!(pretty(&(relu.clone() * x())), "(if y > 0.0_f64 { 1.0_f64 } else { 0.0_f64 }) * x");
+        assert_eq!(pretty(&(x() * relu)), "x * (if y > 0.0_f64 { 1.0_f64 } else { 0.0_f64 })");
         assert_eq!(
             pretty(&Expr::sign(x() - c(1.0))),
             "if x - 1.0_f64 > 0.0_f64 { 1.0_f64 } else if x - 1.0_f64 < 0.0_f64 { -1.0_f64 } else { 0.0_f64 }"
         );
         let ge = Expr::select(Cmp::Ge, x(), y(), x().exp(), c(2.0) * y());
-        assert_eq!(
-            pretty(&ge),
-            "if x >= y { ::stackprop::__private::Scalar::exp(x) } else { 2.0_f64 * y }"
-        );
+        assert_eq!(pretty(&ge), "if x >= y { ::stackprop::__private::Scalar::exp(x) } else { 2.0_f64 * y }");
     }
 
     #[test]

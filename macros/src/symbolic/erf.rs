@@ -91,10 +91,7 @@ fn erfc_tail(ix: u32, x: f64) -> f64 {
         // |x| < 1/0.35
         (
             RA0 + s * (RA1 + s * (RA2 + s * (RA3 + s * (RA4 + s * (RA5 + s * (RA6 + s * RA7)))))),
-            1.0 + s
-                * (SA1
-                    + s * (SA2
-                        + s * (SA3 + s * (SA4 + s * (SA5 + s * (SA6 + s * (SA7 + s * SA8))))))),
+            1.0 + s * (SA1 + s * (SA2 + s * (SA3 + s * (SA4 + s * (SA5 + s * (SA6 + s * (SA7 + s * SA8))))))),
         )
     } else {
         (
@@ -161,10 +158,7 @@ mod tests {
         ];
         for (x, want) in cases {
             let got = erf(x);
-            assert!(
-                (got - want).abs() <= 2e-16 * want.abs().max(1e-300) + 1e-17,
-                "erf({x}) = {got}, want {want}"
-            );
+            assert!((got - want).abs() <= 2e-16 * want.abs().max(1e-300) + 1e-17, "erf({x}) = {got}, want {want}");
             assert_eq!(erf(-x), -got);
         }
         assert_eq!(erf(f64::INFINITY), 1.0);

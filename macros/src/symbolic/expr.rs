@@ -230,9 +230,7 @@ pub struct SymError {
 impl SymError {
     /// An error with this message (lower case, no final period, code in backticks).
     pub fn new(message: impl Into<String>) -> Self {
-        SymError {
-            message: message.into(),
-        }
+        SymError { message: message.into() }
     }
 
     /// The message.
@@ -423,33 +421,16 @@ impl Expr {
 
     /// `Some(u)` if `self` is [`Expr::sign`]`(u)`.
     pub fn as_sign(&self) -> Option<&Expr> {
-        let Expr::Select {
-            cmp: Cmp::Gt,
-            lhs,
-            rhs,
-            then,
-            otherwise,
-        } = self
-        else {
+        let Expr::Select { cmp: Cmp::Gt, lhs, rhs, then, otherwise } = self else {
             return None;
         };
-        let Expr::Select {
-            cmp: Cmp::Lt,
-            lhs: lhs2,
-            rhs: rhs2,
-            then: then2,
-            otherwise: otherwise2,
-        } = &**otherwise
+        let Expr::Select { cmp: Cmp::Lt, lhs: lhs2, rhs: rhs2, then: then2, otherwise: otherwise2 } = &**otherwise
         else {
             return None;
         };
         let is = |e: &Expr, v: f64| matches!(e, Expr::Const(c) if *c == v);
-        let shape = is(rhs, 0.0)
-            && is(then, 1.0)
-            && lhs2 == lhs
-            && is(rhs2, 0.0)
-            && is(then2, -1.0)
-            && is(otherwise2, 0.0);
+        let shape =
+            is(rhs, 0.0) && is(then, 1.0) && lhs2 == lhs && is(rhs2, 0.0) && is(then2, -1.0) && is(otherwise2, 0.0);
         shape.then_some(&**lhs)
     }
 
@@ -475,13 +456,7 @@ impl Expr {
             | Expr::Div(u, v)
             | Expr::Max(u, v)
             | Expr::Min(u, v) => vec![u, v],
-            Expr::Select {
-                lhs,
-                rhs,
-                then,
-                otherwise,
-                ..
-            } => vec![lhs, rhs, then, otherwise],
+            Expr::Select { lhs, rhs, then, otherwise, .. } => vec![lhs, rhs, then, otherwise],
         }
     }
 
@@ -518,23 +493,11 @@ impl Expr {
                 let u = b(u);
                 Expr::Min(u, b(v))
             }
-            Expr::Select {
-                cmp,
-                lhs,
-                rhs,
-                then,
-                otherwise,
-            } => {
+            Expr::Select { cmp, lhs, rhs, then, otherwise } => {
                 let lhs = b(lhs);
                 let rhs = b(rhs);
                 let then = b(then);
-                Expr::Select {
-                    cmp: *cmp,
-                    lhs,
-                    rhs,
-                    then,
-                    otherwise: b(otherwise),
-                }
+                Expr::Select { cmp: *cmp, lhs, rhs, then, otherwise: b(otherwise) }
             }
         }
     }
@@ -572,23 +535,11 @@ impl Expr {
                 let u = b(u);
                 Expr::Min(u, b(v))
             }
-            Expr::Select {
-                cmp,
-                lhs,
-                rhs,
-                then,
-                otherwise,
-            } => {
+            Expr::Select { cmp, lhs, rhs, then, otherwise } => {
                 let lhs = b(lhs);
                 let rhs = b(rhs);
                 let then = b(then);
-                Expr::Select {
-                    cmp,
-                    lhs,
-                    rhs,
-                    then,
-                    otherwise: b(otherwise),
-                }
+                Expr::Select { cmp, lhs, rhs, then, otherwise: b(otherwise) }
             }
         }
     }
@@ -596,11 +547,7 @@ impl Expr {
     /// Replaces every subtree structurally equal to `from` by `to` (outermost first, so a
     /// replaced subtree is not searched again).
     pub fn substitute(&self, from: &Expr, to: &Expr) -> Expr {
-        if self == from {
-            to.clone()
-        } else {
-            self.map_children(&mut |c| c.substitute(from, to))
-        }
+        if self == from { to.clone() } else { self.map_children(&mut |c| c.substitute(from, to)) }
     }
 
     /// Renames every variable by `f`, in one pass (so a permutation of saved indices works).
@@ -655,13 +602,7 @@ impl Expr {
             Expr::Call(f, u) => f.apply(u.eval(env)),
             Expr::Max(u, v) => u.eval(env).max(v.eval(env)),
             Expr::Min(u, v) => u.eval(env).min(v.eval(env)),
-            Expr::Select {
-                cmp,
-                lhs,
-                rhs,
-                then,
-                otherwise,
-            } => {
+            Expr::Select { cmp, lhs, rhs, then, otherwise } => {
                 if cmp.holds(lhs.eval(env), rhs.eval(env)) {
                     then.eval(env)
                 } else {
@@ -675,20 +616,12 @@ impl Expr {
     /// select counts its comparison and both branches), to report code size.
     pub fn op_count(&self) -> usize {
         let own = usize::from(!matches!(self, Expr::Const(_) | Expr::Var(_)));
-        own + self
-            .children()
-            .into_iter()
-            .map(Expr::op_count)
-            .sum::<usize>()
+        own + self.children().into_iter().map(Expr::op_count).sum::<usize>()
     }
 
     /// The number of nodes, leaves included.
     pub fn node_count(&self) -> usize {
-        1 + self
-            .children()
-            .into_iter()
-            .map(Expr::node_count)
-            .sum::<usize>()
+        1 + self.children().into_iter().map(Expr::node_count).sum::<usize>()
     }
 
     /// Every subtree, parents before children.

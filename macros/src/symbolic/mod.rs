@@ -29,10 +29,7 @@
 
 // The algebra is complete on purpose (a constructor and a rule for every primitive);
 // the code generator calls the part its layers need.
-#![allow(
-    dead_code,
-    reason = "a complete algebra; the code generator uses part of it"
-)]
+#![allow(dead_code, reason = "a complete algebra; the code generator uses part of it")]
 
 mod emit;
 mod erf;
@@ -45,10 +42,7 @@ mod reuse;
 mod rules;
 mod simplify;
 
-#[allow(
-    unused_imports,
-    reason = "the code generator names only the items it needs"
-)]
+#[allow(unused_imports, reason = "the code generator names only the items it needs")]
 pub use {
     expr::{Cmp, Expr, Func, SymError, Var},
     parse::{CONSTANTS, parse},

@@ -58,9 +58,7 @@ pub const CONSTANTS: [(&str, f64); 19] = {
 };
 
 /// The methods besides the [`Func`] ones.
-const EXTRA_METHODS: [&str; 8] = [
-    "exp_m1", "ln_1p", "recip", "powi", "powf", "max", "min", "mul_add",
-];
+const EXTRA_METHODS: [&str; 8] = ["exp_m1", "ln_1p", "recip", "powi", "powf", "max", "min", "mul_add"];
 
 /// Parses `expr`, a Rust expression of the variable `var_name`.
 ///
@@ -126,30 +124,15 @@ fn error(tokens: &dyn ToTokens, message: String) -> syn::Error {
 }
 
 fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    names
-        .into_iter()
-        .map(|n| format!("`{}`", n.as_ref()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.into_iter().map(|n| format!("`{}`", n.as_ref())).collect::<Vec<_>>().join(", ")
 }
 
 fn supported_methods() -> String {
-    list(
-        Func::ALL
-            .iter()
-            .map(|f| f.name())
-            .chain(EXTRA_METHODS.iter().copied()),
-    )
+    list(Func::ALL.iter().map(|f| f.name()).chain(EXTRA_METHODS.iter().copied()))
 }
 
 fn supported_functions() -> String {
-    list(
-        Func::ALL
-            .iter()
-            .map(|f| f.name())
-            .chain(["sigmoid"])
-            .chain(EXTRA_METHODS.iter().copied()),
-    )
+    list(Func::ALL.iter().map(|f| f.name()).chain(["sigmoid"]).chain(EXTRA_METHODS.iter().copied()))
 }
 
 impl Parser<'_> {
@@ -157,20 +140,12 @@ impl Parser<'_> {
         if depth > MAX_DEPTH {
             return Err(error(
                 e,
-                format!(
-                    "expression is nested too deeply in {CONTEXT}; the limit is {MAX_DEPTH} levels"
-                ),
+                format!("expression is nested too deeply in {CONTEXT}; the limit is {MAX_DEPTH} levels"),
             ));
         }
         let depth = depth + 1;
         if let Some(attr) = attrs(e).first() {
-            return Err(error(
-                attr,
-                format!(
-                    "attributes are not supported in {CONTEXT}, found `{}`",
-                    code(attr)
-                ),
-            ));
+            return Err(error(attr, format!("attributes are not supported in {CONTEXT}, found `{}`", code(attr))));
         }
         match e {
             syn::Expr::Lit(lit) => self.literal(&lit.lit),
@@ -181,10 +156,7 @@ impl Parser<'_> {
                 syn::UnOp::Neg(_) => Ok(-self.expr(&u.expr, depth)?),
                 _ => Err(error(
                     &u.op,
-                    format!(
-                        "unsupported operator `{}` in {CONTEXT}; supported: unary `-`",
-                        code(&u.op)
-                    ),
+                    format!("unsupported operator `{}` in {CONTEXT}; supported: unary `-`", code(&u.op)),
                 )),
             },
             syn::Expr::Binary(b) => self.binary(b, depth),
@@ -210,44 +182,25 @@ impl Parser<'_> {
             syn::Lit::Float(f) => (f.base10_parse::<f64>(), f.suffix()),
             syn::Lit::Int(i) => (i.base10_parse::<f64>(), i.suffix()),
             _ => {
-                return Err(error(
-                    lit,
-                    format!(
-                        "unsupported literal `{}` in {CONTEXT}; expected a number",
-                        code(lit)
-                    ),
-                ));
+                return Err(error(lit, format!("unsupported literal `{}` in {CONTEXT}; expected a number", code(lit))));
             }
         };
         if !matches!(suffix, "" | "f32" | "f64") {
             return Err(error(
                 lit,
-                format!(
-                    "unsupported literal suffix `{suffix}` in {CONTEXT}; expected `f32`, `f64` or none"
-                ),
+                format!("unsupported literal suffix `{suffix}` in {CONTEXT}; expected `f32`, `f64` or none"),
             ));
         }
         match value {
             Ok(v) if v.is_finite() => Ok(Expr::c(v)),
-            _ => Err(error(
-                lit,
-                format!("literal `{}` is not a finite number", code(lit)),
-            )),
+            _ => Err(error(lit, format!("literal `{}` is not a finite number", code(lit)))),
         }
     }
 
     fn path(&self, p: &syn::ExprPath) -> syn::Result<Expr> {
-        let segments: Vec<String> = p
-            .path
-            .segments
-            .iter()
-            .map(|s| s.ident.to_string())
-            .collect();
-        let plain = p.qself.is_none()
-            && p.path
-                .segments
-                .iter()
-                .all(|s| matches!(s.arguments, syn::PathArguments::None));
+        let segments: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let plain =
+            p.qself.is_none() && p.path.segments.iter().all(|s| matches!(s.arguments, syn::PathArguments::None));
         if let ([name], true, None) = (segments.as_slice(), plain, p.path.leading_colon) {
             if name == self.var {
                 return Ok(Expr::x());
@@ -255,13 +208,7 @@ impl Parser<'_> {
             if let Some(value) = constant(name) {
                 return Ok(Expr::c(value));
             }
-            return Err(error(
-                p,
-                format!(
-                    "unknown variable `{name}` in {CONTEXT}; the argument is `{}`",
-                    self.var
-                ),
-            ));
+            return Err(error(p, format!("unknown variable `{name}` in {CONTEXT}; the argument is `{}`", self.var)));
         }
         let names: Vec<&str> = segments.iter().map(String::as_str).collect();
         let prefix_ok = match names.as_slice() {
@@ -294,10 +241,7 @@ impl Parser<'_> {
             _ => {
                 let found = error(
                     &b.op,
-                    format!(
-                        "unsupported operator `{}` in {CONTEXT}; supported: `+`, `-`, `*`, `/`",
-                        code(&b.op)
-                    ),
+                    format!("unsupported operator `{}` in {CONTEXT}; supported: `+`, `-`, `*`, `/`", code(&b.op)),
                 );
                 // Still report mistakes inside the operands.
                 let operands = both(self.expr(&b.left, depth), self.expr(&b.right, depth));
@@ -318,10 +262,7 @@ impl Parser<'_> {
     fn method(&self, m: &syn::ExprMethodCall, depth: usize) -> syn::Result<Expr> {
         let name = m.method.to_string();
         if let Some(turbofish) = &m.turbofish {
-            return Err(error(
-                turbofish,
-                format!("unexpected generic arguments on `{name}` in {CONTEXT}"),
-            ));
+            return Err(error(turbofish, format!("unexpected generic arguments on `{name}` in {CONTEXT}")));
         }
         let args: Vec<&syn::Expr> = m.args.iter().collect();
         let call = Call {
@@ -339,24 +280,13 @@ impl Parser<'_> {
         let syn::Expr::Path(p) = &*c.func else {
             return Err(error(
                 &c.func,
-                format!(
-                    "unsupported call of `{}` in {CONTEXT}; expected a function such as `exp`",
-                    code(&c.func)
-                ),
+                format!("unsupported call of `{}` in {CONTEXT}; expected a function such as `exp`", code(&c.func)),
             ));
         };
-        let names: Vec<String> = p
-            .path
-            .segments
-            .iter()
-            .map(|s| s.ident.to_string())
-            .collect();
+        let names: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
         let plain = p.qself.is_none()
             && p.path.leading_colon.is_none()
-            && p.path
-                .segments
-                .iter()
-                .all(|s| matches!(s.arguments, syn::PathArguments::None));
+            && p.path.segments.iter().all(|s| matches!(s.arguments, syn::PathArguments::None));
         let name = match names.as_slice() {
             [name] => Some(name.as_str()),
             [ty, name] if ty == "f32" || ty == "f64" => Some(name.as_str()),
@@ -365,23 +295,13 @@ impl Parser<'_> {
         let Some(name) = name.filter(|_| plain) else {
             return Err(error(
                 p,
-                format!(
-                    "unsupported function `{}` in {CONTEXT}; supported: {}",
-                    code(p),
-                    supported_functions()
-                ),
+                format!("unsupported function `{}` in {CONTEXT}; supported: {}", code(p), supported_functions()),
             ));
         };
         let name = if name == "sigmoid" { "logistic" } else { name };
         let args: Vec<&syn::Expr> = c.args.iter().collect();
         let Some((first, rest)) = args.split_first() else {
-            return Err(error(
-                c,
-                format!(
-                    "`{name}` takes {} in {CONTEXT}, found none",
-                    arity_text(name, false)
-                ),
-            ));
+            return Err(error(c, format!("`{name}` takes {} in {CONTEXT}, found none", arity_text(name, false))));
         };
         let rest_tokens: TokenStream = rest.iter().map(|a| a.to_token_stream()).collect();
         let call = Call {
@@ -397,14 +317,7 @@ impl Parser<'_> {
 
     /// A method or function applied to its receiver (first argument) and further ones.
     fn apply(&self, call: Call<'_>, depth: usize) -> syn::Result<Expr> {
-        let Call {
-            name,
-            name_tokens,
-            receiver,
-            args,
-            args_tokens,
-            is_method,
-        } = call;
+        let Call { name, name_tokens, receiver, args, args_tokens, is_method } = call;
         let wanted = match name {
             "powi" | "powf" | "max" | "min" => 1,
             "mul_add" => 2,
@@ -412,26 +325,16 @@ impl Parser<'_> {
         };
         let known = Func::from_name(name).is_some() || EXTRA_METHODS.contains(&name);
         if !known {
-            let (kind, supported) = if is_method {
-                ("method", supported_methods())
-            } else {
-                ("function", supported_functions())
-            };
-            let mut e = error(
-                name_tokens,
-                format!("unsupported {kind} `{name}` in {CONTEXT}; supported: {supported}"),
-            );
+            let (kind, supported) =
+                if is_method { ("method", supported_methods()) } else { ("function", supported_functions()) };
+            let mut e = error(name_tokens, format!("unsupported {kind} `{name}` in {CONTEXT}; supported: {supported}"));
             if let Err(inner) = receiver {
                 e.combine(inner);
             }
             return Err(e);
         }
         if args.len() != wanted {
-            let tokens: &dyn ToTokens = if args.is_empty() {
-                name_tokens
-            } else {
-                args_tokens
-            };
+            let tokens: &dyn ToTokens = if args.is_empty() { name_tokens } else { args_tokens };
             let mut e = error(
                 tokens,
                 format!(
@@ -474,50 +377,25 @@ impl Parser<'_> {
             }
             _ => Err(error(
                 name_tokens,
-                format!(
-                    "unsupported method `{name}` in {CONTEXT}; supported: {}",
-                    supported_methods()
-                ),
+                format!("unsupported method `{name}` in {CONTEXT}; supported: {}", supported_methods()),
             )),
         }
     }
 
     fn integer_exponent(&self, n: &syn::Expr) -> syn::Result<i32> {
-        let found = || {
-            error(
-                n,
-                format!(
-                    "`powi` needs an integer literal exponent, found `{}`",
-                    code(n)
-                ),
-            )
-        };
+        let found = || error(n, format!("`powi` needs an integer literal exponent, found `{}`", code(n)));
         let value = int_literal(n).ok_or_else(found)?;
-        i32::try_from(value).map_err(|_| {
-            error(
-                n,
-                format!("`powi` exponent `{}` is out of range for `i32`", code(n)),
-            )
-        })
+        i32::try_from(value).map_err(|_| error(n, format!("`powi` exponent `{}` is out of range for `i32`", code(n))))
     }
 
     fn constant_exponent(&self, c: &syn::Expr, depth: usize) -> syn::Result<f64> {
         let e = self.expr(c, depth)?;
         if !e.vars().is_empty() {
-            return Err(error(
-                c,
-                format!("`powf` needs a constant exponent, found `{}`", code(c)),
-            ));
+            return Err(error(c, format!("`powf` needs a constant exponent, found `{}`", code(c))));
         }
         match e.simplify() {
             Expr::Const(v) => Ok(v),
-            _ => Err(error(
-                c,
-                format!(
-                    "`powf` needs a finite constant exponent, found `{}`",
-                    code(c)
-                ),
-            )),
+            _ => Err(error(c, format!("`powf` needs a finite constant exponent, found `{}`", code(c)))),
         }
     }
 
@@ -526,10 +404,7 @@ impl Parser<'_> {
         let then = self.block(&i.then_branch, depth);
         let otherwise = match &i.else_branch {
             Some((_, e)) => self.expr(e, depth),
-            None => Err(error(
-                i,
-                format!("`if` needs an `else` branch in {CONTEXT}"),
-            )),
+            None => Err(error(i, format!("`if` needs an `else` branch in {CONTEXT}"))),
         };
         let ((cmp, lhs, rhs), (then, otherwise)) = both(cond, both(then, otherwise))?;
         Ok(Expr::select(cmp, lhs, rhs, then, otherwise))
@@ -566,10 +441,7 @@ impl Parser<'_> {
     fn block(&self, b: &syn::Block, depth: usize) -> syn::Result<Expr> {
         match b.stmts.as_slice() {
             [syn::Stmt::Expr(e, None)] => self.expr(e, depth),
-            _ => Err(error(
-                b,
-                format!("expected a single expression in this block in {CONTEXT}"),
-            )),
+            _ => Err(error(b, format!("expected a single expression in this block in {CONTEXT}"))),
         }
     }
 }
@@ -597,15 +469,12 @@ fn constant(name: &str) -> Option<f64> {
 /// An integer literal, possibly negated or parenthesized: `3`, `-2`, `(-1)`.
 fn int_literal(e: &syn::Expr) -> Option<i64> {
     match e {
-        syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Int(i),
-            ..
-        }) if matches!(i.suffix(), "" | "i32") => i.base10_parse::<i64>().ok(),
-        syn::Expr::Unary(syn::ExprUnary {
-            op: syn::UnOp::Neg(_),
-            expr,
-            ..
-        }) => int_literal(expr).and_then(i64::checked_neg),
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) if matches!(i.suffix(), "" | "i32") => {
+            i.base10_parse::<i64>().ok()
+        }
+        syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => {
+            int_literal(expr).and_then(i64::checked_neg)
+        }
         syn::Expr::Paren(p) => int_literal(&p.expr),
         syn::Expr::Group(g) => int_literal(&g.expr),
         _ => None,
@@ -651,35 +520,17 @@ mod tests {
             ("2.5f32 * x", Box::new(|x| 2.5 * x)),
             ("1e-3 * x + 1_000.0", Box::new(|x| 1e-3 * x + 1000.0)),
             ("-x", Box::new(|x| -x)),
-            (
-                "(x + 1.0) * (x - 2.0) / 3.0",
-                Box::new(|x| (x + 1.0) * (x - 2.0) / 3.0),
-            ),
+            ("(x + 1.0) * (x - 2.0) / 3.0", Box::new(|x| (x + 1.0) * (x - 2.0) / 3.0)),
             ("x - 1.0 - 2.0", Box::new(|x| x - 1.0 - 2.0)),
             ("x.exp()", Box::new(f64::exp)),
             ("x.ln()", Box::new(f64::ln)),
-            (
-                "x.log2() + x.log10()",
-                Box::new(|x: f64| x.log2() + x.log10()),
-            ),
-            (
-                "x.sqrt() * x.cbrt()",
-                Box::new(|x: f64| x.sqrt() * x.cbrt()),
-            ),
-            (
-                "x.tanh() + x.sinh() - x.cosh()",
-                Box::new(|x: f64| x.tanh() + x.sinh() - x.cosh()),
-            ),
-            (
-                "x.sin() * x.cos() + x.atan()",
-                Box::new(|x: f64| x.sin() * x.cos() + x.atan()),
-            ),
+            ("x.log2() + x.log10()", Box::new(|x: f64| x.log2() + x.log10())),
+            ("x.sqrt() * x.cbrt()", Box::new(|x: f64| x.sqrt() * x.cbrt())),
+            ("x.tanh() + x.sinh() - x.cosh()", Box::new(|x: f64| x.tanh() + x.sinh() - x.cosh())),
+            ("x.sin() * x.cos() + x.atan()", Box::new(|x: f64| x.sin() * x.cos() + x.atan())),
             ("(-x).abs()", Box::new(f64::abs)),
             ("x.erf()", Box::new(erf)),
-            (
-                "x.logistic() + sigmoid(x)",
-                Box::new(move |x| 2.0 * sigmoid(x)),
-            ),
+            ("x.logistic() + sigmoid(x)", Box::new(move |x| 2.0 * sigmoid(x))),
             ("x.softplus()", Box::new(|x: f64| (1.0 + x.exp()).ln())),
             ("x.powi(3)", Box::new(|x: f64| x.powi(3))),
             ("x.powi(-2)", Box::new(|x: f64| x.powi(-2))),
@@ -689,54 +540,21 @@ mod tests {
             ("0.0.max(x)", Box::new(|x: f64| x.max(0.0))),
             ("x.min(1.0)", Box::new(|x: f64| x.min(1.0))),
             ("x.max(0.01 * x)", Box::new(|x: f64| x.max(0.01 * x))),
-            (
-                "x.exp_m1() + x.ln_1p() + x.recip()",
-                Box::new(|x: f64| x.exp_m1() + x.ln_1p() + x.recip()),
-            ),
-            (
-                "x.mul_add(2.0, 1.0)",
-                Box::new(|x: f64| x.mul_add(2.0, 1.0)),
-            ),
-            (
-                "exp(x) + erf(x) + f64::tanh(x)",
-                Box::new(|x: f64| x.exp() + erf(x) + x.tanh()),
-            ),
-            (
-                "max(x, 0.0) + min(x, 1.0)",
-                Box::new(|x: f64| x.max(0.0) + x.min(1.0)),
-            ),
-            (
-                "powi(x, 2) + f32::powf(x, 0.5)",
-                Box::new(|x: f64| x.powi(2) + x.powf(0.5)),
-            ),
+            ("x.exp_m1() + x.ln_1p() + x.recip()", Box::new(|x: f64| x.exp_m1() + x.ln_1p() + x.recip())),
+            ("x.mul_add(2.0, 1.0)", Box::new(|x: f64| x.mul_add(2.0, 1.0))),
+            ("exp(x) + erf(x) + f64::tanh(x)", Box::new(|x: f64| x.exp() + erf(x) + x.tanh())),
+            ("max(x, 0.0) + min(x, 1.0)", Box::new(|x: f64| x.max(0.0) + x.min(1.0))),
+            ("powi(x, 2) + f32::powf(x, 0.5)", Box::new(|x: f64| x.powi(2) + x.powf(0.5))),
             ("PI * x + E", Box::new(|x| PI * x + std::f64::consts::E)),
             ("core::f64::consts::PI", Box::new(|_| PI)),
             ("std::f32::consts::E", Box::new(|_| std::f64::consts::E)),
             ("f64::consts::PI", Box::new(|_| PI)),
-            (
-                "consts::FRAC_2_SQRT_PI",
-                Box::new(|_| std::f64::consts::FRAC_2_SQRT_PI),
-            ),
-            (
-                "::core::f64::consts::LN_2",
-                Box::new(|_| std::f64::consts::LN_2),
-            ),
-            (
-                "0.5 * x * (1.0 + (x / 2f64.sqrt()).erf())",
-                Box::new(|x: f64| 0.5 * x * (1.0 + erf(x / 2f64.sqrt()))),
-            ),
-            (
-                "x * (1.0 / (1.0 + (-1.702 * x).exp()))",
-                Box::new(|x: f64| x * (1.0 / (1.0 + (-1.702 * x).exp()))),
-            ),
-            (
-                "if x > 0.0 { x } else { x.exp() - 1.0 }",
-                Box::new(|x: f64| if x > 0.0 { x } else { x.exp_m1() }),
-            ),
-            (
-                "if x < -1.0 { -1.0 } else if x <= 1.0 { x } else { 1.0 }",
-                Box::new(|x: f64| x.clamp(-1.0, 1.0)),
-            ),
+            ("consts::FRAC_2_SQRT_PI", Box::new(|_| std::f64::consts::FRAC_2_SQRT_PI)),
+            ("::core::f64::consts::LN_2", Box::new(|_| std::f64::consts::LN_2)),
+            ("0.5 * x * (1.0 + (x / 2f64.sqrt()).erf())", Box::new(|x: f64| 0.5 * x * (1.0 + erf(x / 2f64.sqrt())))),
+            ("x * (1.0 / (1.0 + (-1.702 * x).exp()))", Box::new(|x: f64| x * (1.0 / (1.0 + (-1.702 * x).exp())))),
+            ("if x > 0.0 { x } else { x.exp() - 1.0 }", Box::new(|x: f64| if x > 0.0 { x } else { x.exp_m1() })),
+            ("if x < -1.0 { -1.0 } else if x <= 1.0 { x } else { 1.0 }", Box::new(|x: f64| x.clamp(-1.0, 1.0))),
             ("{ (x) }", Box::new(|x| x)),
         ];
         for (src, f) in cases {
@@ -746,10 +564,7 @@ mod tests {
             };
             for at in [0.25, 0.7, 1.3, 2.9] {
                 let (got, want) = (e.eval(&|_| at), f(at));
-                assert!(
-                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
-                    "`{src}` at {at}: {got} vs {want}"
-                );
+                assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "`{src}` at {at}: {got} vs {want}");
             }
         }
     }
@@ -758,10 +573,7 @@ mod tests {
     fn structure() {
         assert_eq!(parse_str("x.max(0.0)").ok(), Some(Expr::x().max_c(0.0)));
         assert_eq!(parse_str("x.powi(3)").ok(), Some(Expr::x().powi(3)));
-        assert_eq!(
-            parse_str("x.powf(2.0 * 0.75)").ok(),
-            Some(Expr::x().powf(1.5))
-        );
+        assert_eq!(parse_str("x.powf(2.0 * 0.75)").ok(), Some(Expr::x().powf(1.5)));
         // another argument name
         let e: syn::Expr = syn::parse_quote!(z.tanh());
         assert_eq!(parse(&e, "z").ok(), Some(Expr::x().tanh()));
@@ -861,11 +673,6 @@ mod tests {
             .spawn(run)
             .map(|h| h.join().unwrap_or_default())
             .unwrap_or_default();
-        assert_eq!(
-            msgs,
-            vec![
-                "expression is nested too deeply in activation; the limit is 200 levels".to_owned()
-            ]
-        );
+        assert_eq!(msgs, vec!["expression is nested too deeply in activation; the limit is 200 levels".to_owned()]);
     }
 }

@@ -21,25 +21,13 @@ struct Case {
 const KINK_MARGIN: f64 = 1e-3;
 
 const fn case(src: &'static str, lo: f64, hi: f64, kinks: &'static [f64]) -> Case {
-    Case {
-        src,
-        lo,
-        hi,
-        kinks,
-        margin: KINK_MARGIN,
-    }
+    Case { src, lo, hi, kinks, margin: KINK_MARGIN }
 }
 
 /// A case whose derivatives grow without bound near its kinks (`∛x'' ~ x^(−5/3)`), where
 /// finite differences lose their accuracy: keep further away.
 const fn singular(src: &'static str, lo: f64, hi: f64, kinks: &'static [f64], margin: f64) -> Case {
-    Case {
-        src,
-        lo,
-        hi,
-        kinks,
-        margin,
-    }
+    Case { src, lo, hi, kinks, margin }
 }
 
 fn cases() -> Vec<Case> {
@@ -52,22 +40,12 @@ fn cases() -> Vec<Case> {
         case("x.softplus()", -6.0, 6.0, &[]),
         case("x / (1.0 + x.abs())", -4.0, 4.0, &[0.0]),
         case("x * x.logistic()", -6.0, 6.0, &[]),
-        case(
-            "0.5 * x * (1.0 + ((2.0 / PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())",
-            -4.0,
-            4.0,
-            &[],
-        ),
+        case("0.5 * x * (1.0 + ((2.0 / PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())", -4.0, 4.0, &[]),
         case("0.5 * x * (1.0 + (x / 2f64.sqrt()).erf())", -4.0, 4.0, &[]),
         case("x * (1.0 / (1.0 + (-1.702 * x).exp()))", -5.0, 5.0, &[]),
         case("1.0 / (1.0 + (-x).exp())", -8.0, 8.0, &[]),
         case("if x > 0.0 { x } else { x.exp() - 1.0 }", -3.0, 3.0, &[0.0]),
-        case(
-            "1.0507 * if x > 0.0 { x } else { 1.67326 * x.exp_m1() }",
-            -3.0,
-            3.0,
-            &[0.0],
-        ),
+        case("1.0507 * if x > 0.0 { x } else { 1.67326 * x.exp_m1() }", -3.0, 3.0, &[0.0]),
         case("x * x.softplus().tanh()", -5.0, 5.0, &[]),
         case("x.powi(3) - 2 * x", -3.0, 3.0, &[]),
         case("(x * x + 1.0).sqrt()", -4.0, 4.0, &[]),
@@ -82,12 +60,7 @@ fn cases() -> Vec<Case> {
         case("x.sin() * x.cos()", -4.0, 4.0, &[]),
         case("x.tanh().powi(2)", -4.0, 4.0, &[]),
         case("x.min(1.0).max(-1.0)", -3.0, 3.0, &[-1.0, 1.0]),
-        case(
-            "(x.exp() - (-x).exp()) / (x.exp() + (-x).exp())",
-            -4.0,
-            4.0,
-            &[],
-        ),
+        case("(x.exp() - (-x).exp()) / (x.exp() + (-x).exp())", -4.0, 4.0, &[]),
         case("x.cos().exp() / (2.0 + x.sin())", -4.0, 4.0, &[]),
         case("x.powf(-0.5)", 0.1, 5.0, &[]),
         case("x * (x * x + 1.0).sqrt().recip()", -4.0, 4.0, &[]),
@@ -115,20 +88,10 @@ fn compile(c: &Case) -> Compiled {
         Ok(f) => f,
         Err(e) => panic!("`{}`: {e}", c.src),
     };
-    let d = f
-        .diff(Var::X)
-        .unwrap_or_else(|e| panic!("`{}`: {e}", c.src));
-    let d2 = d
-        .diff(Var::X)
-        .unwrap_or_else(|e| panic!("`{}`: {e}", c.src));
+    let d = f.diff(Var::X).unwrap_or_else(|e| panic!("`{}`: {e}", c.src));
+    let d2 = d.diff(Var::X).unwrap_or_else(|e| panic!("`{}`: {e}", c.src));
     let reuse = compile_activation(&f).unwrap_or_else(|e| panic!("`{}`: {e}", c.src));
-    Compiled {
-        src: c.src,
-        f,
-        d,
-        d2,
-        reuse,
-    }
+    Compiled { src: c.src, f, d, d2, reuse }
 }
 
 /// The environment the backward pass sees at `x`: `Y = f(x)` and the saved values.
@@ -170,20 +133,10 @@ fn check_point(c: &Compiled, x: f64) -> Result<(), TestCaseError> {
     let plain = |e: &Expr| e.eval(&|_| x);
     let checks = [
         ("f'", plain(&c.d), fd1, REL_FIRST),
-        (
-            "f' with reuse",
-            c.reuse.derivative.eval(&env),
-            fd1,
-            REL_FIRST,
-        ),
+        ("f' with reuse", c.reuse.derivative.eval(&env), fd1, REL_FIRST),
         ("f''", plain(&c.d2), fd2, REL_SECOND),
         ("f'' with reuse", c.reuse.second.eval(&env), fd2, REL_SECOND),
-        (
-            "forward with saved",
-            c.reuse.forward_with_saved.eval(&env),
-            fx,
-            1e-12,
-        ),
+        ("forward with saved", c.reuse.forward_with_saved.eval(&env), fx, 1e-12),
     ];
     for (what, got, want, rel) in checks {
         let tol = rel * want.abs().max(fx.abs()).max(1.0);
@@ -201,11 +154,7 @@ fn derivatives_match_finite_differences() {
     let cases = cases();
     assert!(cases.len() >= 25);
     let compiled: Vec<(Compiled, &Case)> = cases.iter().map(|c| (compile(c), c)).collect();
-    let mut runner = TestRunner::new(Config {
-        cases: 1000,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = TestRunner::new(Config { cases: 1000, failure_persistence: None, ..Config::default() });
     let result = runner.run(&(0.0f64..1.0), |u| {
         for (c, case) in &compiled {
             let x = case.lo + u * (case.hi - case.lo);
@@ -224,11 +173,7 @@ fn derivatives_match_finite_differences() {
 /// Random expression trees of `x` and `t`, with the shapes the simplifier rewrites
 /// (`u − u`, `u·u`, `u/u`, `u·sign(u)`) made likely.
 fn arb_expr(with_t: bool) -> impl Strategy<Value = Expr> {
-    let var = if with_t {
-        prop_oneof![Just(Expr::x()), Just(Expr::t())].boxed()
-    } else {
-        Just(Expr::x()).boxed()
-    };
+    let var = if with_t { prop_oneof![Just(Expr::x()), Just(Expr::t())].boxed() } else { Just(Expr::x()).boxed() };
     let leaf = prop_oneof![
         (-3.0f64..3.0).prop_map(Expr::c),
         (-3i32..=3).prop_map(|i| Expr::c(f64::from(i))),
@@ -249,13 +194,7 @@ fn arb_expr(with_t: bool) -> impl Strategy<Value = Expr> {
             (inner.clone(), inner.clone()).prop_map(|(a, b)| a / b),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| a.max(b)),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| a.min(b)),
-            (
-                cmp,
-                inner.clone(),
-                inner.clone(),
-                inner.clone(),
-                inner.clone()
-            )
+            (cmp, inner.clone(), inner.clone(), inner.clone(), inner.clone())
                 .prop_map(|(c, l, r, a, b)| Expr::select(c, l, r, a, b)),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| (a.clone() + b.clone()) - (b + a)),
             inner.clone().prop_map(|a| a.clone() * a),
@@ -290,22 +229,13 @@ impl Tracked {
 
     /// Whether rounding alone cannot explain a difference larger than `1e-9·largest`.
     fn well_conditioned(&self) -> bool {
-        !self.non_finite
-            && self.largest < 1e12
-            && self.closest_comparison > 1e-9
-            && self.closest_singularity > 1e-6
+        !self.non_finite && self.largest < 1e12 && self.closest_comparison > 1e-9 && self.closest_singularity > 1e-6
     }
 }
 
 fn eval_tracked(e: &Expr, env: &dyn Fn(Var) -> f64, t: &mut Tracked) -> f64 {
     let v = match e {
-        Expr::Select {
-            cmp,
-            lhs,
-            rhs,
-            then,
-            otherwise,
-        } => {
+        Expr::Select { cmp, lhs, rhs, then, otherwise } => {
             let (l, r) = (eval_tracked(lhs, env, t), eval_tracked(rhs, env, t));
             let gap = (l - r).abs() / l.abs().max(r.abs()).max(1.0);
             if gap.is_finite() {
@@ -316,15 +246,9 @@ fn eval_tracked(e: &Expr, env: &dyn Fn(Var) -> f64, t: &mut Tracked) -> f64 {
         }
         _ => {
             // children first, so their intermediates are tracked; then the node itself
-            let args: Vec<f64> = e
-                .children()
-                .into_iter()
-                .map(|c| eval_tracked(c, env, t))
-                .collect();
+            let args: Vec<f64> = e.children().into_iter().map(|c| eval_tracked(c, env, t)).collect();
             let singular_arg = match e {
-                Expr::Call(Func::Sqrt | Func::Ln | Func::Log2 | Func::Log10 | Func::Cbrt, _) => {
-                    args.first()
-                }
+                Expr::Call(Func::Sqrt | Func::Ln | Func::Log2 | Func::Log10 | Func::Cbrt, _) => args.first(),
                 Expr::Powf(_, c) if c.fract() != 0.0 || *c < 0.0 => args.first(),
                 Expr::Powi(_, n) if *n < 0 => args.first(),
                 Expr::Div(..) => args.get(1),
@@ -368,13 +292,7 @@ fn rust_source(e: &Expr) -> String {
         Expr::Call(f, u) => format!("{}.{}()", rust_source(u), f.name()),
         Expr::Max(u, v) => format!("{}.max({})", rust_source(u), rust_source(v)),
         Expr::Min(u, v) => format!("min({}, {})", rust_source(u), rust_source(v)),
-        Expr::Select {
-            cmp,
-            lhs,
-            rhs,
-            then,
-            otherwise,
-        } => format!(
+        Expr::Select { cmp, lhs, rhs, then, otherwise } => format!(
             "(if {} {} {} {{ {} }} else {{ {} }})",
             rust_source(lhs),
             cmp.rust(),

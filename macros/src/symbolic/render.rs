@@ -40,11 +40,7 @@ struct Renderer<'a> {
 impl Renderer<'_> {
     fn at(&self, e: &Expr, min: Prec) -> String {
         let (text, prec) = self.bare(e);
-        if prec < min {
-            format!("({text})")
-        } else {
-            text
-        }
+        if prec < min { format!("({text})") } else { text }
     }
 
     /// A factor of a product: quotients are parenthesized inside products.
@@ -61,29 +57,17 @@ impl Renderer<'_> {
             Expr::Var(v) => ((self.name)(*v), Prec::Atom),
             Expr::Neg(u) => {
                 let u = self.at(u, Prec::Product);
-                let u = if u.starts_with('−') {
-                    format!("({u})")
-                } else {
-                    u
-                };
+                let u = if u.starts_with('−') { format!("({u})") } else { u };
                 (format!("−{u}"), Prec::Unary)
             }
             Expr::Add(u, v) => {
                 let rhs = self.at(v, Prec::Sum);
-                let rhs = if rhs.starts_with('−') {
-                    format!("({rhs})")
-                } else {
-                    rhs
-                };
+                let rhs = if rhs.starts_with('−') { format!("({rhs})") } else { rhs };
                 (format!("{} + {rhs}", self.at(u, Prec::Sum)), Prec::Sum)
             }
             Expr::Sub(u, v) => {
                 let rhs = self.at(v, Prec::Product);
-                let rhs = if rhs.starts_with('−') {
-                    format!("({rhs})")
-                } else {
-                    rhs
-                };
+                let rhs = if rhs.starts_with('−') { format!("({rhs})") } else { rhs };
                 (format!("{} − {rhs}", self.at(u, Prec::Sum)), Prec::Sum)
             }
             Expr::Mul(u, v) => {
@@ -94,21 +78,11 @@ impl Renderer<'_> {
                 let (l, r) = (self.factor(u, Prec::Product), self.at(v, Prec::Power));
                 (format!("{l} / {r}"), Prec::Product)
             }
-            Expr::Powi(u, n) => (
-                format!("{}{}", self.at(u, Prec::Atom), superscript(&n.to_string())),
-                Prec::Power,
-            ),
+            Expr::Powi(u, n) => (format!("{}{}", self.at(u, Prec::Atom), superscript(&n.to_string())), Prec::Power),
             Expr::Powf(u, c) => {
                 let (exponent, prec) = number(*c);
-                let exponent = if prec < Prec::Atom {
-                    format!("({exponent})")
-                } else {
-                    exponent
-                };
-                (
-                    format!("{}^{exponent}", self.at(u, Prec::Atom)),
-                    Prec::Power,
-                )
+                let exponent = if prec < Prec::Atom { format!("({exponent})") } else { exponent };
+                (format!("{}^{exponent}", self.at(u, Prec::Atom)), Prec::Power)
             }
             Expr::Call(Func::Abs, u) => (format!("|{}|", self.bare(u).0), Prec::Atom),
             Expr::Call(Func::Sqrt, u) => (format!("√{}", self.at(u, Prec::Atom)), Prec::Atom),
@@ -122,21 +96,9 @@ impl Renderer<'_> {
                 };
                 (format!("{name}({})", self.bare(u).0), Prec::Atom)
             }
-            Expr::Max(u, v) => (
-                format!("max({}, {})", self.bare(u).0, self.bare(v).0),
-                Prec::Atom,
-            ),
-            Expr::Min(u, v) => (
-                format!("min({}, {})", self.bare(u).0, self.bare(v).0),
-                Prec::Atom,
-            ),
-            Expr::Select {
-                cmp,
-                lhs,
-                rhs,
-                then,
-                otherwise,
-            } => {
+            Expr::Max(u, v) => (format!("max({}, {})", self.bare(u).0, self.bare(v).0), Prec::Atom),
+            Expr::Min(u, v) => (format!("min({}, {})", self.bare(u).0, self.bare(v).0), Prec::Atom),
+            Expr::Select { cmp, lhs, rhs, then, otherwise } => {
                 if let Some(u) = e.as_sign() {
                     return (format!("sign({})", self.bare(u).0), Prec::Atom);
                 }
@@ -207,21 +169,13 @@ fn number(c: f64) -> (String, Prec) {
     if c < 0.0 {
         (format!("−{text}"), Prec::Unary)
     } else {
-        let prec = if text.contains('·') {
-            Prec::Product
-        } else {
-            Prec::Atom
-        };
+        let prec = if text.contains('·') { Prec::Product } else { Prec::Atom };
         (text, prec)
     }
 }
 
 fn trim_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s.to_owned()
-    }
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s.to_owned() }
 }
 
 fn superscript(s: &str) -> String {
@@ -265,15 +219,9 @@ mod tests {
     fn derivatives_read_like_the_textbook() {
         assert_eq!(show(&(y() * (c(1.0) - y()))), "y·(1 − y)");
         assert_eq!(show(&(c(1.0) - y().powi(2))), "1 − y²");
-        assert_eq!(
-            show(&(c(1.0) / (c(1.0) + x().abs()).powi(2))),
-            "1 / (1 + |x|)²"
-        );
+        assert_eq!(show(&(c(1.0) / (c(1.0) + x().abs()).powi(2))), "1 / (1 + |x|)²");
         assert_eq!(show(&(x() - Expr::t())), "x − t");
-        assert_eq!(
-            show(&Expr::select(Cmp::Gt, y(), c(0.0), c(1.0), c(0.0))),
-            "1 if y > 0 else 0"
-        );
+        assert_eq!(show(&Expr::select(Cmp::Gt, y(), c(0.0), c(1.0), c(0.0))), "1 if y > 0 else 0");
         assert_eq!(show(&(c(2.0) * x().logistic())), "2·σ(x)");
         assert_eq!(show(&x().sqrt()), "√x");
         assert_eq!(show(&(c(1.0) + x()).sqrt()), "√(1 + x)");
@@ -318,8 +266,8 @@ mod tests {
 
     #[test]
     fn markdown_safe() {
-        let e = (x() * y() - c(0.5)).exp() / (x().powi(2) + c(1.0)).sqrt()
-            + Expr::select(Cmp::Lt, x(), c(0.0), x(), y());
+        let e =
+            (x() * y() - c(0.5)).exp() / (x().powi(2) + c(1.0)).sqrt() + Expr::select(Cmp::Lt, x(), c(0.0), x(), y());
         let text = show(&e);
         for bad in ['*', '_', '`', '[', ']'] {
             assert!(!text.contains(bad), "{text}");

@@ -38,9 +38,10 @@ impl Elementwise {
     pub fn saved_in_x(&self) -> Vec<Expr> {
         let mut out: Vec<Expr> = Vec::with_capacity(self.saved.len());
         for s in &self.saved {
-            let expanded = out.iter().enumerate().fold(s.clone(), |e, (j, earlier)| {
-                e.substitute(&Expr::var(Var::Saved(j)), earlier)
-            });
+            let expanded = out
+                .iter()
+                .enumerate()
+                .fold(s.clone(), |e, (j, earlier)| e.substitute(&Expr::var(Var::Saved(j)), earlier));
             out.push(expanded);
         }
         out
@@ -68,9 +69,7 @@ fn cost(e: &Expr) -> u32 {
         Expr::Powi(_, n) => 2 * (32 - n.unsigned_abs().leading_zeros()),
         Expr::Powf(..) | Expr::Call(..) => 20,
     };
-    e.children()
-        .into_iter()
-        .fold(own, |acc, c| acc.saturating_add(cost(c)))
+    e.children().into_iter().fold(own, |acc, c| acc.saturating_add(cost(c)))
 }
 
 /// Compiles an element-wise activation `f(X)`: its first and second derivatives,
@@ -81,10 +80,7 @@ fn cost(e: &Expr) -> u32 {
 /// If `forward` uses a variable other than `X`, or cannot be differentiated.
 pub fn compile_activation(forward: &Expr) -> Result<Elementwise, SymError> {
     if let Some(v) = forward.vars().into_iter().find(|v| *v != Var::X) {
-        return Err(SymError::new(format!(
-            "an activation is a function of `x` alone, found `{}`",
-            v.name()
-        )));
+        return Err(SymError::new(format!("an activation is a function of `x` alone, found `{}`", v.name())));
     }
     let f = forward.simplify();
     let first = f.diff(Var::X)?;
@@ -101,11 +97,7 @@ pub fn compile_activation(forward: &Expr) -> Result<Elementwise, SymError> {
             candidates.push(s);
         }
     }
-    candidates.sort_by(|a, b| {
-        cost(b)
-            .cmp(&cost(a))
-            .then(b.node_count().cmp(&a.node_count()))
-    });
+    candidates.sort_by(|a, b| cost(b).cmp(&cost(a)).then(b.node_count().cmp(&a.node_count())));
     let mut chosen: Vec<Expr> = Vec::new();
     for cand in candidates {
         if work[0].contains(cand) {
@@ -123,15 +115,10 @@ pub fn compile_activation(forward: &Expr) -> Result<Elementwise, SymError> {
     let mut rewritten: Vec<Option<Expr>> = (0..chosen.len())
         .map(|i| {
             let inner = chosen.iter().enumerate().skip(i + 1);
-            Some(inner.fold(chosen[i].clone(), |e, (j, c)| {
-                e.substitute(c, &Expr::var(Var::Saved(j)))
-            }))
+            Some(inner.fold(chosen[i].clone(), |e, (j, c)| e.substitute(c, &Expr::var(Var::Saved(j)))))
         })
         .collect();
-    while let Some(i) = rewritten
-        .iter()
-        .position(|r| r.as_ref().is_some_and(|r| cost(r) < SAVE_COST))
-    {
+    while let Some(i) = rewritten.iter().position(|r| r.as_ref().is_some_and(|r| cost(r) < SAVE_COST)) {
         let Some(expr) = rewritten[i].take() else {
             break;
         };
@@ -145,31 +132,19 @@ pub fn compile_activation(forward: &Expr) -> Result<Elementwise, SymError> {
     }
 
     // Number the survivors so that inner values come first: chosen later = inner.
-    let kept: Vec<usize> = (0..chosen.len())
-        .rev()
-        .filter(|i| rewritten[*i].is_some())
-        .collect();
+    let kept: Vec<usize> = (0..chosen.len()).rev().filter(|i| rewritten[*i].is_some()).collect();
     let renumber = |v: Var| match v {
         Var::Saved(old) => Var::Saved(kept.iter().position(|k| *k == old).unwrap_or(old)),
         v => v,
     };
-    let saved: Vec<Expr> = kept
-        .iter()
-        .filter_map(|i| rewritten[*i].as_ref().map(|r| r.rename_vars(&renumber)))
-        .collect();
+    let saved: Vec<Expr> =
+        kept.iter().filter_map(|i| rewritten[*i].as_ref().map(|r| r.rename_vars(&renumber))).collect();
     let mut forward_with_saved = f.clone();
     for (new, old) in kept.iter().enumerate().rev() {
-        forward_with_saved =
-            forward_with_saved.substitute(&chosen[*old], &Expr::var(Var::Saved(new)));
+        forward_with_saved = forward_with_saved.substitute(&chosen[*old], &Expr::var(Var::Saved(new)));
     }
     let [derivative, second] = work.map(|w| w.rename_vars(&renumber).simplify());
-    Ok(Elementwise {
-        forward: f,
-        saved,
-        forward_with_saved,
-        derivative,
-        second,
-    })
+    Ok(Elementwise { forward: f, saved, forward_with_saved, derivative, second })
 }
 
 /// `∂loss/∂X`, simplified; where the loss is taken on an output activation `Y = output(X)`
@@ -181,11 +156,7 @@ pub fn compile_activation(forward: &Expr) -> Result<Elementwise, SymError> {
 /// If the loss uses a variable other than `X` and `T`, the output one other than `X`, or
 /// the loss cannot be differentiated.
 pub fn derive_loss(loss: &Expr, output: Option<&Expr>) -> Result<Expr, SymError> {
-    if let Some(v) = loss
-        .vars()
-        .into_iter()
-        .find(|v| !matches!(v, Var::X | Var::T))
-    {
+    if let Some(v) = loss.vars().into_iter().find(|v| !matches!(v, Var::X | Var::T)) {
         return Err(SymError::new(format!(
             "a loss is a function of the output `x` and the target `t`, found `{}`",
             v.name()
@@ -196,10 +167,7 @@ pub fn derive_loss(loss: &Expr, output: Option<&Expr>) -> Result<Expr, SymError>
         return Ok(d);
     };
     if let Some(v) = output.vars().into_iter().find(|v| *v != Var::X) {
-        return Err(SymError::new(format!(
-            "an output activation is a function of `x` alone, found `{}`",
-            v.name()
-        )));
+        return Err(SymError::new(format!("an output activation is a function of `x` alone, found `{}`", v.name())));
     }
     Ok(reuse_output(&d, &output.simplify()))
 }
@@ -214,21 +182,15 @@ fn reuse_output(e: &Expr, f: &Expr) -> Expr {
     let e = e.substitute(f, &y);
     let (coef, factors) = monomial(f.clone());
     // Worth it only if the product holds something more than bare variables.
-    let target = (coef.is_finite()
-        && coef != 0.0
-        && factors.iter().any(|(b, _)| !matches!(b, Expr::Var(_))))
-    .then_some((coef, factors));
+    let target = (coef.is_finite() && coef != 0.0 && factors.iter().any(|(b, _)| !matches!(b, Expr::Var(_))))
+        .then_some((coef, factors));
     let e = match &target {
         Some(target) => replace_powers(e, target),
         None => e,
     };
     let e = e.simplify();
     // simplification can bring the forward expression back together
-    if e.contains(f) {
-        e.substitute(f, &y).simplify()
-    } else {
-        e
-    }
+    if e.contains(f) { e.substitute(f, &y).simplify() } else { e }
 }
 
 /// Replaces, in every product, the largest power `Πbᵢ^(k·nᵢ)` of the target monomial
@@ -237,10 +199,8 @@ fn replace_powers(e: Expr, target: &(f64, Vec<(Expr, i64)>)) -> Expr {
     match e {
         Expr::Mul(..) | Expr::Div(..) | Expr::Powi(..) | Expr::Neg(_) => {
             let (mut coef, factors) = monomial(e);
-            let mut factors: Vec<(Expr, i64)> = factors
-                .into_iter()
-                .map(|(b, n)| (replace_powers(b, target), n))
-                .collect();
+            let mut factors: Vec<(Expr, i64)> =
+                factors.into_iter().map(|(b, n)| (replace_powers(b, target), n)).collect();
             // Πbᵢ^(k·nᵢ) = (Y/c)ᵏ; skipped if c⁻ᵏ is not a usable number
             let replacement = power_of(&factors, &target.1)
                 .map(|k| (k, target.0.powi(-k as i32)))
@@ -265,10 +225,7 @@ fn replace_powers(e: Expr, target: &(f64, Vec<(Expr, i64)>)) -> Expr {
 fn power_of(factors: &[(Expr, i64)], target: &[(Expr, i64)]) -> Option<i64> {
     let mut k: Option<i64> = None;
     for (b, n) in target {
-        let have = factors
-            .iter()
-            .find(|(fb, _)| same(fb, b))
-            .map(|(_, m)| *m)?;
+        let have = factors.iter().find(|(fb, _)| same(fb, b)).map(|(_, m)| *m)?;
         let q = have.checked_div(*n)?;
         if q == 0 || k.is_some_and(|k| k.signum() != q.signum()) {
             return None;
@@ -329,10 +286,7 @@ mod tests {
                 (a.derivative.eval(&env), d.eval(&|_| at)),
                 (a.second.eval(&env), d2.eval(&|_| at)),
             ] {
-                assert!(
-                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
-                    "{got} vs {want} at {at}: {a:?}"
-                );
+                assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{got} vs {want} at {at}: {a:?}");
             }
             for s in a.saved_in_x() {
                 assert!(s.vars().iter().all(|v| *v == Var::X), "{s:?}");
@@ -397,11 +351,7 @@ mod tests {
         let f = c(0.5) * x() * (c(1.0) + (c(k) * (x() + c(0.044715) * x().powi(3))).tanh());
         let a = compile(f);
         assert_eq!(a.saved.len(), 1, "{:?}", a.saved);
-        assert!(
-            matches!(a.saved[0], Expr::Call(Func::Tanh, _)),
-            "{:?}",
-            a.saved
-        );
+        assert!(matches!(a.saved[0], Expr::Call(Func::Tanh, _)), "{:?}", a.saved);
         assert!(!a.derivative.contains(&a.saved[0]));
         consistent(&a);
     }
@@ -451,10 +401,7 @@ mod tests {
     #[test]
     fn activation_errors() {
         let e = compile_activation(&(x() * Expr::t())).expect_err("uses t");
-        assert_eq!(
-            e.message(),
-            "an activation is a function of `x` alone, found `t`"
-        );
+        assert_eq!(e.message(), "an activation is a function of `x` alone, found `t`");
     }
 
     #[test]
@@ -473,9 +420,6 @@ mod tests {
         let d = derive_loss(&through, Some(&x().logistic())).expect("differentiable");
         assert!(!d.uses(Var::X), "{}", show(&d));
         let e = derive_loss(&(x() * Expr::y()), None).expect_err("uses y");
-        assert_eq!(
-            e.message(),
-            "a loss is a function of the output `x` and the target `t`, found `y`"
-        );
+        assert_eq!(e.message(), "a loss is a function of the output `x` and the target `t`, found `y`");
     }
 }

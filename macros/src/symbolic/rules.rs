@@ -123,24 +123,16 @@ pub(super) fn derivative(e: &Expr, wrt: Var) -> Result<Expr, SymError> {
             Expr::select(Cmp::Lt, own(), v.clone(), d(u)?, d(v)?)
         }
         // select(cond, a, b)' = select(cond, a', b')
-        Expr::Select {
-            cmp,
-            lhs,
-            rhs,
-            then,
-            otherwise,
-        } => Expr::select(*cmp, u_of(lhs), u_of(rhs), d(then)?, d(otherwise)?),
+        Expr::Select { cmp, lhs, rhs, then, otherwise } => {
+            Expr::select(*cmp, u_of(lhs), u_of(rhs), d(then)?, d(otherwise)?)
+        }
     })
 }
 
 /// The arguments of `max`/`min` as (value, threshold): a side without variables is the
 /// threshold, so `0.max(x)` and `x.max(0)` have the same derivative.
 fn threshold_last<'a>(a: &'a Expr, b: &'a Expr) -> (&'a Expr, &'a Expr) {
-    if a.vars().is_empty() && !b.vars().is_empty() {
-        (b, a)
-    } else {
-        (a, b)
-    }
+    if a.vars().is_empty() && !b.vars().is_empty() { (b, a) } else { (a, b) }
 }
 
 #[cfg(test)]
@@ -165,10 +157,7 @@ mod tests {
         );
         let h = 1e-5;
         let fd = (f.eval(&|_| at + h) - f.eval(&|_| at - h)) / (2.0 * h);
-        assert!(
-            (got - fd).abs() <= 1e-7 * fd.abs().max(1.0),
-            "finite difference of {f:?} at {at}: {fd} vs {got}"
-        );
+        assert!((got - fd).abs() <= 1e-7 * fd.abs().max(1.0), "finite difference of {f:?} at {at}: {fd} vs {got}");
     }
 
     #[test]
@@ -243,15 +232,7 @@ mod tests {
     #[test]
     fn rules_reuse_their_own_node() {
         // The rule's result contains the node itself, so the forward value can be reused.
-        for f in [
-            x().exp(),
-            x().tanh(),
-            x().logistic(),
-            x().sqrt(),
-            x().cbrt(),
-            x().max_c(0.0),
-            x().min_c(0.0),
-        ] {
+        for f in [x().exp(), x().tanh(), x().logistic(), x().sqrt(), x().cbrt(), x().max_c(0.0), x().min_c(0.0)] {
             let d = derivative(&f, Var::X).expect("differentiable");
             assert!(d.contains(&f), "{f:?}' = {d:?} does not refer to {f:?}");
         }
@@ -267,9 +248,7 @@ mod tests {
         // y depends on x: refuse rather than silently treating it as a constant.
         let err = (Expr::y() * x()).diff(Var::X).expect_err("y depends on x");
         assert!(err.message().contains("`y`"), "{err}");
-        let err = Expr::var(Var::Saved(0))
-            .diff(Var::X)
-            .expect_err("s0 depends on x");
+        let err = Expr::var(Var::Saved(0)).diff(Var::X).expect_err("s0 depends on x");
         assert!(err.message().contains("`s0`"), "{err}");
         // but y is independent of t
         assert_eq!(Expr::y().diff(Var::T), Ok(c(0.0)));

@@ -92,26 +92,14 @@ fn local(e: Expr) -> Expr {
         Expr::Call(f, u) => call(f, *u),
         Expr::Max(u, v) => extremum(true, *u, *v),
         Expr::Min(u, v) => extremum(false, *u, *v),
-        Expr::Select {
-            cmp,
-            lhs,
-            rhs,
-            then,
-            otherwise,
-        } => {
+        Expr::Select { cmp, lhs, rhs, then, otherwise } => {
             if let (Expr::Const(a), Expr::Const(b)) = (&*lhs, &*rhs) {
                 return if cmp.holds(*a, *b) { *then } else { *otherwise };
             }
             if same(&then, &otherwise) {
                 return *then;
             }
-            Expr::Select {
-                cmp,
-                lhs,
-                rhs,
-                then,
-                otherwise,
-            }
+            Expr::Select { cmp, lhs, rhs, then, otherwise }
         }
     }
 }
@@ -236,10 +224,7 @@ struct Sum {
 
 impl Sum {
     fn new() -> Self {
-        Sum {
-            konst: ExactSum::default(),
-            terms: Vec::new(),
-        }
+        Sum { konst: ExactSum::default(), terms: Vec::new() }
     }
 
     fn add(&mut self, coef: f64, core: Expr) {
@@ -311,12 +296,8 @@ fn build_sum(sum: Sum) -> Expr {
     // (coefficient, term) pieces: positive ones first (NaN counts as positive), the
     // constant at the outer edge of its group: `1 − y²`, `exp(x) − 1`.
     let negative = |c: f64| c < 0.0;
-    let (neg, pos): (Vec<_>, Vec<_>) = sum
-        .terms
-        .into_iter()
-        .map(|(c, t)| (c.value(), t))
-        .filter(|(c, _)| *c != 0.0)
-        .partition(|(c, _)| negative(*c));
+    let (neg, pos): (Vec<_>, Vec<_>) =
+        sum.terms.into_iter().map(|(c, t)| (c.value(), t)).filter(|(c, _)| *c != 0.0).partition(|(c, _)| negative(*c));
     let mut pieces: Vec<(f64, Option<Expr>)> = Vec::with_capacity(pos.len() + neg.len() + 1);
     if k != 0.0 && !negative(k) {
         pieces.push((k, None));
@@ -336,11 +317,7 @@ fn build_sum(sum: Sum) -> Expr {
     };
     let mut acc = term(c0, first);
     for (c, core) in pieces {
-        acc = if negative(c) {
-            acc - term(-c, core)
-        } else {
-            acc + term(c, core)
-        };
+        acc = if negative(c) { acc - term(-c, core) } else { acc + term(c, core) };
     }
     acc
 }
@@ -353,10 +330,7 @@ struct Product {
 
 impl Product {
     fn new() -> Self {
-        Product {
-            coef: 1.0,
-            factors: Vec::new(),
-        }
+        Product { coef: 1.0, factors: Vec::new() }
     }
 
     /// Multiplies by `cᵏ`. Constants are factors like any other until the product is
@@ -529,11 +503,7 @@ fn build_product(coef: f64, factors: Vec<(Expr, i64)>) -> Expr {
     let (num, den): (Vec<_>, Vec<_>) = factors.into_iter().partition(|(_, n)| *n > 0);
     // With |coef| ≠ 1 the sign lives in the constant (`−2·x`), else in a negation (`−x`).
     let start = (coef.abs() != 1.0).then_some(Expr::c(coef));
-    let numerator = num
-        .into_iter()
-        .map(|(b, n)| power(b, n))
-        .fold(start, chain)
-        .unwrap_or(Expr::c(1.0));
+    let numerator = num.into_iter().map(|(b, n)| power(b, n)).fold(start, chain).unwrap_or(Expr::c(1.0));
     let body = match den.into_iter().map(|(b, n)| power(b, -n)).fold(None, chain) {
         None => numerator,
         Some(d) => numerator / d,
@@ -589,20 +559,14 @@ pub(super) fn order(a: &Expr, b: &Expr) -> Ordering {
         (Expr::Call(f, u), Expr::Call(g, v)) => f.cmp(g).then_with(|| order(u, v)),
         (Expr::Powi(u, n), Expr::Powi(v, m)) => order(u, v).then(n.cmp(m)),
         (Expr::Powf(u, n), Expr::Powf(v, m)) => order(u, v).then(n.total_cmp(m)),
-        (Expr::Select { cmp: c, .. }, Expr::Select { cmp: d, .. }) => {
-            c.cmp(d).then_with(|| children_order(a, b))
-        }
+        (Expr::Select { cmp: c, .. }, Expr::Select { cmp: d, .. }) => c.cmp(d).then_with(|| children_order(a, b)),
         _ => children_order(a, b),
     })
 }
 
 fn children_order(a: &Expr, b: &Expr) -> Ordering {
     let (ca, cb) = (a.children(), b.children());
-    ca.iter()
-        .zip(&cb)
-        .map(|(x, y)| order(x, y))
-        .find(|o| o.is_ne())
-        .unwrap_or_else(|| ca.len().cmp(&cb.len()))
+    ca.iter().zip(&cb).map(|(x, y)| order(x, y)).find(|o| o.is_ne()).unwrap_or_else(|| ca.len().cmp(&cb.len()))
 }
 
 /// Structural equality with constants compared bit for bit (so NaN equals NaN and the
@@ -750,34 +714,20 @@ mod tests {
 
     #[test]
     fn values_are_kept() {
-        let e = ((x() + c(1.0)) * (x() - c(2.0)) / (x() * x() + c(3.0))).exp()
-            - x().tanh() * c(0.5)
+        let e = ((x() + c(1.0)) * (x() - c(2.0)) / (x() * x() + c(3.0))).exp() - x().tanh() * c(0.5)
             + Expr::var(Var::T).powi(2) * x().powf(1.5) / c(3.0);
         let s = e.simplify();
         for i in 1..20 {
             let at = f64::from(i) * 0.37;
             let env = |v: Var| if v == Var::T { 0.3 } else { at };
             let (a, b) = (e.eval(&env), s.eval(&env));
-            assert!(
-                (a - b).abs() <= 1e-12 * a.abs().max(1.0),
-                "{a} vs {b} at {at}"
-            );
+            assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{a} vs {b} at {at}");
         }
     }
 
     #[test]
     fn order_is_total_and_consistent() {
-        let es = [
-            c(1.0),
-            c(f64::NAN),
-            x(),
-            y(),
-            x().exp(),
-            x().powi(2),
-            x() + c(1.0),
-            x() * y(),
-            -x(),
-        ];
+        let es = [c(1.0), c(f64::NAN), x(), y(), x().exp(), x().powi(2), x() + c(1.0), x() * y(), -x()];
         for a in &es {
             assert!(same(a, a));
             for b in &es {

@@ -51,15 +51,7 @@ impl<S> Adadelta<S> {
     where
         S: State,
     {
-        Self {
-            lr,
-            rho: 0.9,
-            eps: 1e-6,
-            weight_decay: 0.0,
-            t: 0,
-            square_avg: S::zeroed(),
-            acc_delta: S::zeroed(),
-        }
+        Self { lr, rho: 0.9, eps: 1e-6, weight_decay: 0.0, t: 0, square_avg: S::zeroed(), acc_delta: S::zeroed() }
     }
 
     /// Sets ρ, the decay of both running means (default 0.9).
@@ -118,17 +110,9 @@ impl<S> Adadelta<S> {
         let c = T::from_f64(1.0 - self.rho);
         let eps = T::from_f64(self.eps);
         let wd = T::from_f64(self.weight_decay);
-        let means = self
-            .square_avg
-            .as_mut()
-            .iter_mut()
-            .zip(self.acc_delta.as_mut());
+        let means = self.square_avg.as_mut().iter_mut().zip(self.acc_delta.as_mut());
         for ((p, &g), (v, u)) in params.iter_mut().zip(grads).zip(means) {
-            let g = if self.weight_decay != 0.0 {
-                g + wd * *p
-            } else {
-                g
-            };
+            let g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
             *v = rho * *v + c * g * g;
             let delta = (*u + eps).sqrt() / (*v + eps).sqrt() * g;
             *u = rho * *u + c * delta * delta;

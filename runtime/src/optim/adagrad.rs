@@ -125,11 +125,7 @@ impl<S> Adagrad<S> {
         let eps = T::from_f64(self.eps);
         let wd = T::from_f64(self.weight_decay);
         for ((p, &g), s) in params.iter_mut().zip(grads).zip(self.sum.as_mut()) {
-            let g = if self.weight_decay != 0.0 {
-                g + wd * *p
-            } else {
-                g
-            };
+            let g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
             *s += g * g;
             *p -= clr * (g / (s.sqrt() + eps));
         }

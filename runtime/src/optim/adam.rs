@@ -57,10 +57,7 @@ impl<S> Adam<S> {
     where
         S: State,
     {
-        Self {
-            lr,
-            core: AdamCore::new(0.0, false),
-        }
+        Self { lr, core: AdamCore::new(0.0, false) }
     }
 
     /// Sets the betas (β₁, β₂): decay of the running means of the gradient and its square
@@ -194,15 +191,10 @@ impl<S> AdamCore<S> {
         let b2 = T::from_f64(beta2);
         let c2 = T::from_f64(1.0 - beta2);
         let eps = T::from_f64(self.eps);
-        let l2 =
-            (self.weight_decay != 0.0 && !self.decoupled).then(|| T::from_f64(self.weight_decay));
-        let shrink = (self.weight_decay != 0.0 && self.decoupled)
-            .then(|| T::from_f64(1.0 - lr * self.weight_decay));
+        let l2 = (self.weight_decay != 0.0 && !self.decoupled).then(|| T::from_f64(self.weight_decay));
+        let shrink = (self.weight_decay != 0.0 && self.decoupled).then(|| T::from_f64(1.0 - lr * self.weight_decay));
 
-        let moments = params
-            .iter_mut()
-            .zip(grads)
-            .zip(self.m.as_mut().iter_mut().zip(self.v.as_mut()));
+        let moments = params.iter_mut().zip(grads).zip(self.m.as_mut().iter_mut().zip(self.v.as_mut()));
         if self.amsgrad {
             for (((p, &g), (m, v)), vmax) in moments.zip(self.vmax.as_mut()) {
                 let g = l2.map_or(g, |wd| g + wd * *p);

@@ -52,15 +52,7 @@ impl<S> Adamax<S> {
     where
         S: State,
     {
-        Self {
-            lr,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
-            t: 0,
-            m: S::zeroed(),
-            u: S::zeroed(),
-        }
+        Self { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, t: 0, m: S::zeroed(), u: S::zeroed() }
     }
 
     /// Sets the betas (β₁, β₂) (default (0.9, 0.999)).
@@ -124,11 +116,7 @@ impl<S> Adamax<S> {
 
         let moments = self.m.as_mut().iter_mut().zip(self.u.as_mut());
         for ((p, &g), (m, u)) in params.iter_mut().zip(grads).zip(moments) {
-            let g = if self.weight_decay != 0.0 {
-                g + wd * *p
-            } else {
-                g
-            };
+            let g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
             *m = b1 * *m + c1 * g;
             *u = (b2 * *u).max(g.abs() + eps);
             *p -= step_size * (*m / *u);

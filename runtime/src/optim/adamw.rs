@@ -52,10 +52,7 @@ impl<S> AdamW<S> {
     where
         S: State,
     {
-        Self {
-            lr,
-            core: AdamCore::new(1e-2, true),
-        }
+        Self { lr, core: AdamCore::new(1e-2, true) }
     }
 
     /// Sets the betas (β₁, β₂) (default (0.9, 0.999)).

@@ -50,13 +50,7 @@ impl<S> Lion<S> {
     where
         S: State,
     {
-        Self {
-            lr,
-            betas: (0.9, 0.99),
-            weight_decay: 0.0,
-            t: 0,
-            m: S::zeroed(),
-        }
+        Self { lr, betas: (0.9, 0.99), weight_decay: 0.0, t: 0, m: S::zeroed() }
     }
 
     /// Sets the betas: β₁ interpolates the update direction, β₂ decays the momentum
@@ -104,8 +98,7 @@ impl<S> Lion<S> {
 
         let (beta1, beta2) = self.betas;
         let lr = T::from_f64(self.lr);
-        let shrink =
-            (self.weight_decay != 0.0).then(|| T::from_f64(1.0 - self.lr * self.weight_decay));
+        let shrink = (self.weight_decay != 0.0).then(|| T::from_f64(1.0 - self.lr * self.weight_decay));
         let b1 = T::from_f64(beta1);
         let c1 = T::from_f64(1.0 - beta1);
         let b2 = T::from_f64(beta2);

@@ -116,10 +116,7 @@ impl<T: Scalar, const N: usize> State for [T; N] {
 
     #[inline]
     fn fit(&mut self, len: usize) {
-        assert_eq!(
-            len, N,
-            "optimizer state holds {N} parameters, but {len} were given"
-        );
+        assert_eq!(len, N, "optimizer state holds {N} parameters, but {len} were given");
     }
 }
 
@@ -145,9 +142,7 @@ impl<T: Scalar> State for alloc::vec::Vec<T> {
 /// to its inherent `update(&mut self, params: &mut [T], grads: &[T])`.
 macro_rules! impl_optimizer {
     ($opt:ident) => {
-        impl<T: $crate::scalar::Scalar, const N: usize> $crate::optim::Optimizer<[T; N]>
-            for $opt<[T; N]>
-        {
+        impl<T: $crate::scalar::Scalar, const N: usize> $crate::optim::Optimizer<[T; N]> for $opt<[T; N]> {
             #[inline]
             fn step(&mut self, params: &mut [T; N], grads: &[T; N]) {
                 self.update(params, grads);
@@ -193,13 +188,7 @@ pub(crate) use impl_optimizer;
 #[inline]
 #[track_caller]
 pub(crate) fn check_lengths<T>(params: &[T], grads: &[T]) {
-    assert_eq!(
-        params.len(),
-        grads.len(),
-        "{} parameters but {} gradients",
-        params.len(),
-        grads.len()
-    );
+    assert_eq!(params.len(), grads.len(), "{} parameters but {} gradients", params.len(), grads.len());
 }
 
 /// Sizes one state buffer for `len` parameters; `true` if its length changed (a `Vec` on

@@ -161,10 +161,8 @@ impl<S> NAdam<S> {
         let b2 = T::from_f64(beta2);
         let c2 = T::from_f64(1.0 - beta2);
         let eps = T::from_f64(self.eps);
-        let l2 =
-            (self.weight_decay != 0.0 && !self.decoupled).then(|| T::from_f64(self.weight_decay));
-        let shrink = (self.weight_decay != 0.0 && self.decoupled)
-            .then(|| T::from_f64(1.0 - lr * self.weight_decay));
+        let l2 = (self.weight_decay != 0.0 && !self.decoupled).then(|| T::from_f64(self.weight_decay));
+        let shrink = (self.weight_decay != 0.0 && self.decoupled).then(|| T::from_f64(1.0 - lr * self.weight_decay));
 
         let moments = self.m.as_mut().iter_mut().zip(self.v.as_mut());
         for ((p, &g), (m, v)) in params.iter_mut().zip(grads).zip(moments) {

@@ -144,10 +144,7 @@ impl<S> RAdam<S> {
         // Before the variance of the adaptive rate is tractable (ρ_t ≤ 5) RAdam takes a
         // plain momentum step; `None` marks that case.
         let rect = (rho_t > 5.0).then(|| {
-            T::from_f64(sqrt(
-                (rho_t - 4.0) * (rho_t - 2.0) * rho_inf
-                    / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t),
-            ))
+            T::from_f64(sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)))
         });
         let bias1 = T::from_f64(bias1);
         let bias2_sqrt = T::from_f64(sqrt(bias2));
@@ -157,10 +154,8 @@ impl<S> RAdam<S> {
         let b2 = T::from_f64(beta2);
         let c2 = T::from_f64(1.0 - beta2);
         let eps = T::from_f64(self.eps);
-        let l2 =
-            (self.weight_decay != 0.0 && !self.decoupled).then(|| T::from_f64(self.weight_decay));
-        let shrink = (self.weight_decay != 0.0 && self.decoupled)
-            .then(|| T::from_f64(1.0 - lr * self.weight_decay));
+        let l2 = (self.weight_decay != 0.0 && !self.decoupled).then(|| T::from_f64(self.weight_decay));
+        let shrink = (self.weight_decay != 0.0 && self.decoupled).then(|| T::from_f64(1.0 - lr * self.weight_decay));
 
         let moments = self.m.as_mut().iter_mut().zip(self.v.as_mut());
         for ((p, &g), (m, v)) in params.iter_mut().zip(grads).zip(moments) {

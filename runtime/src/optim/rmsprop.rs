@@ -158,25 +158,13 @@ impl<S> RmsProp<S> {
         let wd = T::from_f64(self.weight_decay);
         let mu = T::from_f64(self.momentum);
         // An empty slice stands for an unused buffer, so one loop serves all four variants.
-        let bufs: &mut [T] = if use_momentum {
-            self.momentum_buf.as_mut()
-        } else {
-            &mut []
-        };
-        let avgs: &mut [T] = if self.centered {
-            self.grad_avg.as_mut()
-        } else {
-            &mut []
-        };
+        let bufs: &mut [T] = if use_momentum { self.momentum_buf.as_mut() } else { &mut [] };
+        let avgs: &mut [T] = if self.centered { self.grad_avg.as_mut() } else { &mut [] };
         let mut bufs = bufs.iter_mut();
         let mut avgs = avgs.iter_mut();
 
         for ((p, &g), v) in params.iter_mut().zip(grads).zip(self.square_avg.as_mut()) {
-            let g = if self.weight_decay != 0.0 {
-                g + wd * *p
-            } else {
-                g
-            };
+            let g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
             *v = alpha * *v + c * g * g;
             let denom = match avgs.next() {
                 Some(ga) => {

@@ -63,14 +63,7 @@ impl<S> Rprop<S> {
     where
         S: State,
     {
-        Self {
-            lr,
-            etas: (0.5, 1.2),
-            step_sizes: (1e-6, 50.0),
-            t: 0,
-            prev: S::zeroed(),
-            step_size: S::zeroed(),
-        }
+        Self { lr, etas: (0.5, 1.2), step_sizes: (1e-6, 50.0), t: 0, prev: S::zeroed(), step_size: S::zeroed() }
     }
 
     /// Sets the step-size factors (η₋, η₊) applied on a sign flip and on a kept sign

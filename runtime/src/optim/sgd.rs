@@ -55,15 +55,7 @@ impl<S> Sgd<S> {
     where
         S: State,
     {
-        Self {
-            lr,
-            momentum: 0.0,
-            dampening: 0.0,
-            weight_decay: 0.0,
-            nesterov: false,
-            started: false,
-            buf: S::zeroed(),
-        }
+        Self { lr, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, started: false, buf: S::zeroed() }
     }
 
     /// Sets the momentum factor μ (default 0).
@@ -113,11 +105,7 @@ impl<S> Sgd<S> {
         let wd = T::from_f64(self.weight_decay);
         if self.momentum == 0.0 {
             for (p, &g) in params.iter_mut().zip(grads) {
-                let g = if self.weight_decay != 0.0 {
-                    g + wd * *p
-                } else {
-                    g
-                };
+                let g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
                 *p -= lr * g;
             }
             return;
@@ -130,11 +118,7 @@ impl<S> Sgd<S> {
         let first = !self.started;
         self.started = true;
         for ((p, &g), b) in params.iter_mut().zip(grads).zip(self.buf.as_mut()) {
-            let g = if self.weight_decay != 0.0 {
-                g + wd * *p
-            } else {
-                g
-            };
+            let g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
             // The first step copies the gradient into the buffer undamped, as torch does.
             *b = if first { g } else { mu * *b + keep * g };
             let d = if self.nesterov { g + mu * *b } else { *b };
