@@ -19,9 +19,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
+use stackprop::SplitMix64;
 use stackprop::dynamic::{Activation, DynamicNet, LayerSpec, Loss};
 use stackprop::prelude::*;
-use stackprop::SplitMix64;
 
 /// 2 inputs → 4 tanh units → 1 sigmoid output, mean squared error.
 #[network(input = 2, loss = mse)]
