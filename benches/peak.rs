@@ -8,9 +8,12 @@
 //! - `mul_add/fused`: the same with [`f32::mul_add`], compiled only when the target has
 //!   FMA (`-C target-cpu=native` here); without it `mul_add` is a slow library call.
 //!
-//! The vector width follows the target: 4 lanes (SSE2, the default `x86_64` target) or
-//! 8 lanes (AVX). Twelve chains of one vector each cover the 3–4 cycle latency of two
-//! pipes per operation, and with the two constants fit in the 16 vector registers.
+//! The vector width follows the target: 4 lanes (SSE2, the default `x86_64` target),
+//! 8 lanes (AVX) or 16 (AVX-512; LLVM may still split them into two 256-bit halves, as
+//! it prefers 256-bit vectors on such cores). Twelve chains of one vector each cover the
+//! 3–4 cycle latency of two pipes per operation. The chains are written out one
+//! statement each: a loop over them lets LLVM's vectorizer run across chains with
+//! gathers and scatters on AVX-512 targets, which measures those instead of arithmetic.
 //! Criterion reports the rate as elements per second; one element is one FLOP.
 //!
 //! Run: `cargo bench --bench peak`, and
@@ -21,13 +24,31 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Lanes of one vector register of `f32` on the target.
-const LANES: usize = if cfg!(target_feature = "avx") { 8 } else { 4 };
+const LANES: usize = if cfg!(target_feature = "avx512f") {
+    16
+} else if cfg!(target_feature = "avx") {
+    8
+} else {
+    4
+};
 /// Independent dependency chains, one vector register each.
 const CHAINS: usize = 12;
 /// Iterations of the chain loop per benchmark iteration.
 const ROUNDS: usize = 4096;
 /// FLOPs per benchmark iteration: a multiply and an add per lane, chain and round.
 const FLOPS: u64 = (2 * LANES * CHAINS * ROUNDS) as u64;
+
+/// Applies `$op` to every lane of each of the twelve chains, one statement per chain.
+macro_rules! chains {
+    ($x:ident, |$v:ident| $op:expr) => {
+        chains!(@each $x, $v, $op, 0 1 2 3 4 5 6 7 8 9 10 11)
+    };
+    (@each $x:ident, $v:ident, $op:expr, $($c:literal)*) => {
+        $(for $v in $x[$c].iter_mut() {
+            $op;
+        })*
+    };
+}
 
 /// `x ← x·a + b` on every lane of every chain, `ROUNDS` times, with a separate
 /// multiply and add. With `a = 0.5`, `b = 1` every value tends to 2 and stays a normal
@@ -36,11 +57,7 @@ const FLOPS: u64 = (2 * LANES * CHAINS * ROUNDS) as u64;
 fn separate(acc: &mut [[f32; LANES]; CHAINS], a: f32, b: f32) {
     let mut x = *acc;
     for _ in 0..ROUNDS {
-        for chain in &mut x {
-            for v in chain.iter_mut() {
-                *v = *v * a + b;
-            }
-        }
+        chains!(x, |v| *v = *v * a + b);
     }
     *acc = x;
 }
@@ -51,11 +68,7 @@ fn separate(acc: &mut [[f32; LANES]; CHAINS], a: f32, b: f32) {
 fn fused(acc: &mut [[f32; LANES]; CHAINS], a: f32, b: f32) {
     let mut x = *acc;
     for _ in 0..ROUNDS {
-        for chain in &mut x {
-            for v in chain.iter_mut() {
-                *v = v.mul_add(a, b);
-            }
-        }
+        chains!(x, |v| *v = v.mul_add(a, b));
     }
     *acc = x;
 }

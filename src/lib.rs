@@ -18,7 +18,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use stackprop_runtime::init::Init;
-    pub use stackprop_runtime::network::{Network, ParamInfo};
+    pub use stackprop_runtime::network::{Network, ParamInfo, Target};
     pub use stackprop_runtime::rand_core;
     pub use stackprop_runtime::rng::SplitMix64;
     pub use stackprop_runtime::scalar::Scalar;

@@ -86,6 +86,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
     let backward = backward_body(&g, Some(Mode::Accumulate));
     let backward_sgd = backward_body(&g, Some(Mode::Sgd));
     let input_backward = backward_body(&g, None);
+    let batch = crate::batch::emit(&g);
     let code = crate::doc::CodeSize {
         forward_tokens: count_tokens(forward.clone()),
         backward_tokens: count_tokens(backward.clone()),
@@ -240,6 +241,8 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                     #backward_sgd
                     __loss
                 }
+
+                #batch
             }
         };
     }

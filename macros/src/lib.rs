@@ -5,6 +5,7 @@
 //! Everything below the entry point works on `proc_macro2`, so it is unit-tested without
 //! the compiler. See the facade crate's documentation for the spec language.
 
+mod batch;
 mod check;
 mod codegen;
 mod ctxt;

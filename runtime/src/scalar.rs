@@ -117,6 +117,12 @@ pub trait Scalar:
     /// `true` if neither NaN nor infinite.
     #[must_use]
     fn is_finite(self) -> bool;
+    /// `self·a + b`: one fused multiply-add (a single rounding) where the target has
+    /// the instruction and `std` is on (`-C target-cpu=native` on a CPU with FMA), a
+    /// multiply and an add otherwise. The matrix kernels use it; a software fused
+    /// multiply-add would be far slower than the two operations, so it is never used.
+    #[must_use]
+    fn mul_add(self, a: Self, b: Self) -> Self;
 
     /// The logistic sigmoid `1 / (1 + e⁻ˣ)`, without overflow for any input.
     #[inline]
@@ -177,6 +183,17 @@ macro_rules! impl_scalar {
             #[inline]
             fn is_finite(self) -> bool {
                 $t::is_finite(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                #[cfg(all(feature = "std", target_feature = "fma"))]
+                {
+                    $t::mul_add(self, a, b)
+                }
+                #[cfg(not(all(feature = "std", target_feature = "fma")))]
+                {
+                    self * a + b
+                }
             }
         }
     };
