@@ -7,7 +7,8 @@
 //! | `64-32-10` | relu hidden, softmax output, `cross_entropy` | per-sample train step, mini-batch of 32, inference |
 //! | `784-128-10` | relu hidden, softmax output, `cross_entropy` | per-sample train step, mini-batch of 64, inference |
 //!
-//! Every layer takes the emission the default threshold gives it (`2-4-1` unrolled, the
+//! Every layer takes the emission the default threshold gives it (`2-4-1` and the output
+//! layer of `64-32-10` unrolled, the
 //! others as loops). Inputs cycle through a fixed set of seeded samples so branch
 //! predictors see real data; the learning rate is small so the weights stay in a normal
 //! range over millions of steps. Throughput is reported in nominal FLOPs: 6 × weights per

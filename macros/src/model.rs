@@ -17,7 +17,7 @@ use crate::parse::{NamedActivation, Opt, Spec, Term};
 
 /// Layers with at most this many weights are emitted as straight-line code by default.
 /// Chosen from the width sweep benchmark (`benches/sweep.rs`); see the README.
-pub const DEFAULT_UNROLL: usize = 256;
+pub const DEFAULT_UNROLL: usize = 1024;
 
 /// The scalar type of a network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

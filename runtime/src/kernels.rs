@@ -173,6 +173,13 @@ macro_rules! dispatch {
     (@f weight 4) => { weight_4 }; (@f weight 6) => { weight_6 }; (@f weight 8) => { weight_8 };
 }
 
+/// A register block of the forward product (see `blocks!`).
+type ForwardBlock<T, const R: usize> = fn(&[T], [T; R], &[Tile<T>]) -> [Tile<T>; R];
+/// A register block of the input delta.
+type InputBlock<T, const R: usize> = fn(&[T], usize, usize, &[Tile<T>]) -> [Tile<T>; R];
+/// A register block of the weight gradient.
+type WeightBlock<T> = fn(&[Tile<T>], &[&[T]], usize, usize, &mut [T]);
+
 /// The forward product of a dense layer on a tile: `zt[o][s] = b[o] + Σᵢ w[o][i]·at[i][s]`
 /// with `w` of `zt.len()` rows of `at.len()` weights (PyTorch order) and `bias` of
 /// `zt.len()` values, or zero.
@@ -190,8 +197,8 @@ fn forward_rows<T: Scalar, const R: usize>(
     bias: Option<&[T]>,
     at: &[Tile<T>],
     zt: &mut [Tile<T>],
-    block: fn(&[T], [T; R], &[Tile<T>]) -> [Tile<T>; R],
-    single: fn(&[T], [T; 1], &[Tile<T>]) -> [Tile<T>; 1],
+    block: ForwardBlock<T, R>,
+    single: ForwardBlock<T, 1>,
 ) {
     let (fan_in, out) = (at.len(), zt.len());
     assert_eq!(w.len(), fan_in * out, "weights of a {out}×{fan_in} layer");
@@ -229,8 +236,8 @@ fn input_grad_rows<T: Scalar, const R: usize>(
     w: &[T],
     dt: &[Tile<T>],
     et: &mut [Tile<T>],
-    block: fn(&[T], usize, usize, &[Tile<T>]) -> [Tile<T>; R],
-    single: fn(&[T], usize, usize, &[Tile<T>]) -> [Tile<T>; 1],
+    block: InputBlock<T, R>,
+    single: InputBlock<T, 1>,
 ) {
     let (fan_in, out) = (et.len(), dt.len());
     assert_eq!(w.len(), fan_in * out, "weights of a {out}×{fan_in} layer");
@@ -257,6 +264,7 @@ pub fn tile_weight_grad<T: Scalar>(dt: &[Tile<T>], a: &[T], stride: usize, n: us
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)] // the public function's six, and the two block sizes
 fn weight_grad_rows<T: Scalar, const R: usize>(
     dt: &[Tile<T>],
     a: &[T],
@@ -264,8 +272,8 @@ fn weight_grad_rows<T: Scalar, const R: usize>(
     n: usize,
     fan_in: usize,
     g: &mut [T],
-    block: fn(&[Tile<T>], &[&[T]], usize, usize, &mut [T]),
-    single: fn(&[Tile<T>], &[&[T]], usize, usize, &mut [T]),
+    block: WeightBlock<T>,
+    single: WeightBlock<T>,
 ) {
     let out = dt.len();
     assert!(n <= TILE, "a tile holds at most {TILE} samples");

@@ -24,6 +24,9 @@ use crate::ctxt::Ctxt;
 use crate::model::{Customs, Layer, Unroll, positive_int, resolve_unroll};
 use crate::parse::{Term, TermArg};
 
+/// Rows at least this long are skipped in backward when their delta is zero.
+const SKIP_ZERO_ROWS: usize = 64;
+
 /// A resolved dense layer.
 #[derive(Clone, Debug)]
 pub struct Dense {
@@ -262,6 +265,15 @@ pub fn emit_backward(
     let (b0, b1) = (off.b, off.b + width);
     let e_decl = input_delta.map(|e| quote! { let mut #e: [#t; #fan_in] = [0.0; #fan_in]; });
     let e_axpy = |row: TokenStream| input_delta.map(|e| quote! { #rt::kernels::axpy(__dv, #row, &mut #e); });
+    // A zero delta (an inactive relu) adds nothing: skipping its row pays for long rows,
+    // while for short ones the mispredicted branch costs more than the row.
+    let skip = (fan_in >= SKIP_ZERO_ROWS).then(|| {
+        quote! {
+            if __dv == 0.0 {
+                continue;
+            }
+        }
+    });
     match mode {
         Mode::Accumulate => {
             let e_step = e_axpy(quote!(&__w[__o]));
@@ -280,10 +292,7 @@ pub fn emit_backward(
                     let __gw = #rt::view::rows_mut::<#t, #fan_in, #width>(&mut __g[#w0..#w1]);
                     for __o in 0..#width {
                         let __dv = #delta[__o];
-                        // A zero delta (an inactive relu) adds nothing: skip the row.
-                        if __dv == 0.0 {
-                            continue;
-                        }
+                        #skip
                         #e_step
                         #rt::kernels::axpy(__dv, &#inp[..], &mut __gw[__o]);
                     }
@@ -306,9 +315,7 @@ pub fn emit_backward(
                 {
                     let __w = #rt::view::rows_mut::<#t, #fan_in, #width>(&mut __p[#w0..#w1]);
                     for (__row, &__dv) in __w.iter_mut().zip(#delta.iter()) {
-                        if __dv == 0.0 {
-                            continue;
-                        }
+                        #skip
                         // The row feeds the input delta before it changes.
                         #e_step
                         for (__wi, &__xi) in __row.iter_mut().zip(#inp.iter()) {
