@@ -9,9 +9,10 @@
 //! ```
 //!
 //! Small layers are emitted as straight-line code with literal indices; larger ones as
-//! loops over rows, each inner loop over contiguous memory: a dot product per output
-//! in the forward pass, and in the backward pass `∂L/∂x += δₒ·W[o]` and
-//! `∂W[o] += δₒ·x` per row — so each weight row is read once per backward pass.
+//! calls to the runtime's row kernels (`kernels::matvec`, `kernels::backward_*`,
+//! `kernels::input_delta`), whose inner loops run over contiguous rows of the weights,
+//! four rows per pass so each loaded input or delta vector serves four rows. Rows with
+//! a zero delta (inactive relu units) are left out of backward when rows are long.
 //! Options: `bias = false`, `unroll = true | false | N`, `init = glorot | he`.
 
 use proc_macro2::{Span, TokenStream};
@@ -193,10 +194,7 @@ pub fn emit_forward(g: &Gen, l: usize, layer: &Layer, d: &Dense, inp: &TokenStre
         quote! {
             let mut #z: [#t; #width] = [0.0; #width];
             {
-                let __w = #rt::view::rows::<#t, #fan_in, #width>(&__p[#w0..#w1]);
-                for (__zo, __row) in #z.iter_mut().zip(__w.iter()) {
-                    *__zo = #rt::kernels::dot(__row, &#inp[..]);
-                }
+                #rt::kernels::matvec(&__p[#w0..#w1], &#inp[..], &mut #z);
                 #bias
             }
         }
@@ -264,68 +262,40 @@ pub fn emit_backward(
     let (w0, w1) = (off.w, off.b);
     let (b0, b1) = (off.b, off.b + width);
     let e_decl = input_delta.map(|e| quote! { let mut #e: [#t; #fan_in] = [0.0; #fan_in]; });
-    let e_axpy = |row: TokenStream| input_delta.map(|e| quote! { #rt::kernels::axpy(__dv, #row, &mut #e); });
-    // A zero delta (an inactive relu) adds nothing: skipping its row pays for long rows,
-    // while for short ones the mispredicted branch costs more than the row.
-    let skip = (fan_in >= SKIP_ZERO_ROWS).then(|| {
+    let e_arg = match input_delta {
+        Some(e) => quote!(::core::option::Option::Some(&mut #e[..])),
+        None => quote!(::core::option::Option::None),
+    };
+    // A zero delta (an inactive relu) adds nothing: leaving its row out pays for long
+    // rows, while for short ones the bookkeeping costs more than the row.
+    let skip = fan_in >= SKIP_ZERO_ROWS;
+    let bias_grad = d.bias.then(|| {
         quote! {
-            if __dv == 0.0 {
-                continue;
+            let __gb = #rt::view::array_mut::<#t, #width>(&mut __g[#b0..#b1]);
+            for (__gbo, &__dv) in __gb.iter_mut().zip(#delta.iter()) {
+                *__gbo += __dv;
+            }
+        }
+    });
+    let bias_sgd = d.bias.then(|| {
+        quote! {
+            let __pb = #rt::view::array_mut::<#t, #width>(&mut __p[#b0..#b1]);
+            for (__pbo, &__dv) in __pb.iter_mut().zip(#delta.iter()) {
+                *__pbo -= __lr * __dv;
             }
         }
     });
     match mode {
-        Mode::Accumulate => {
-            let e_step = e_axpy(quote!(&__w[__o]));
-            let bias = d.bias.then(|| {
-                quote! {
-                    let __gb = #rt::view::array_mut::<#t, #width>(&mut __g[#b0..#b1]);
-                    for (__gbo, &__dv) in __gb.iter_mut().zip(#delta.iter()) {
-                        *__gbo += __dv;
-                    }
-                }
-            });
-            quote! {
-                #e_decl
-                {
-                    let __w = #rt::view::rows::<#t, #fan_in, #width>(&__p[#w0..#w1]);
-                    let __gw = #rt::view::rows_mut::<#t, #fan_in, #width>(&mut __g[#w0..#w1]);
-                    for __o in 0..#width {
-                        let __dv = #delta[__o];
-                        #skip
-                        #e_step
-                        #rt::kernels::axpy(__dv, &#inp[..], &mut __gw[__o]);
-                    }
-                    #bias
-                }
-            }
-        }
-        Mode::Sgd => {
-            let e_step = e_axpy(quote!(&__row[..]));
-            let bias = d.bias.then(|| {
-                quote! {
-                    let __pb = #rt::view::array_mut::<#t, #width>(&mut __p[#b0..#b1]);
-                    for (__pbo, &__dv) in __pb.iter_mut().zip(#delta.iter()) {
-                        *__pbo -= __lr * __dv;
-                    }
-                }
-            });
-            quote! {
-                #e_decl
-                {
-                    let __w = #rt::view::rows_mut::<#t, #fan_in, #width>(&mut __p[#w0..#w1]);
-                    for (__row, &__dv) in __w.iter_mut().zip(#delta.iter()) {
-                        #skip
-                        // The row feeds the input delta before it changes.
-                        #e_step
-                        for (__wi, &__xi) in __row.iter_mut().zip(#inp.iter()) {
-                            *__wi -= __lr * (__dv * __xi);
-                        }
-                    }
-                    #bias
-                }
-            }
-        }
+        Mode::Accumulate => quote! {
+            #e_decl
+            #rt::kernels::backward_accumulate(&__p[#w0..#w1], &mut __g[#w0..#w1], &#inp[..], &#delta[..], #e_arg, #skip);
+            #bias_grad
+        },
+        Mode::Sgd => quote! {
+            #e_decl
+            #rt::kernels::backward_sgd(&mut __p[#w0..#w1], &#inp[..], &#delta[..], __lr, #e_arg, #skip);
+            #bias_sgd
+        },
     }
 }
 
@@ -347,13 +317,9 @@ pub fn emit_input_delta(g: &Gen, l: usize, layer: &Layer, d: &Dense, e: &Ident) 
         return quote! { let #e: [#t; #fan_in] = [#(#cols),*]; };
     }
     let (w0, w1) = (off.w, off.b);
+    let skip = fan_in >= SKIP_ZERO_ROWS;
     quote! {
         let mut #e: [#t; #fan_in] = [0.0; #fan_in];
-        {
-            let __w = #rt::view::rows::<#t, #fan_in, #width>(&__p[#w0..#w1]);
-            for (__row, &__dv) in __w.iter().zip(#delta.iter()) {
-                #rt::kernels::axpy(__dv, &__row[..], &mut #e);
-            }
-        }
+        #rt::kernels::input_delta(&__p[#w0..#w1], &#delta[..], &mut #e, #skip);
     }
 }
