@@ -2,11 +2,13 @@
 //! code ever falls behind the dynamic network.
 //!
 //! One network shape, `8 → W relu → 2 sigmoid`, `mse`, f32, for `W` in 4, 8, 16, 32, 64,
-//! 128, 256, 512, built three ways from the same seed: generated with every layer forced
+//! 128, 256, 512, built four ways from the same seed: generated with every layer forced
 //! straight-line (`unroll = true`), generated with every layer forced to loops
-//! (`unroll = false`), and the dynamic reference network. Each width is one criterion
-//! group with the per-sample train step (plain SGD) and inference of all three side by
-//! side; throughput counts 6 × weights FLOPs per training sample and 2 × weights per
+//! (`unroll = false`), generated with the default threshold (what a user gets), and the
+//! dynamic reference network. Each width is one criterion group with the per-sample
+//! train step (plain SGD) and inference of all four side by side. Relu keeps the
+//! activation cheap, so the times show the products rather than a transcendental
+//! function. Throughput counts 6 × weights FLOPs per training sample and 2 × weights per
 //! inference, as in `workloads`.
 //!
 //! Run: `cargo bench --bench sweep` (add `-- 64` for one width); see `benches/RESULTS.md`.
@@ -28,9 +30,9 @@ const SAMPLES: usize = 1024;
 /// Learning rate of the training benchmarks (small: weights stay in range).
 const LR: f64 = 1e-3;
 
-/// Declares the straight-line and the looped network of one width.
+/// Declares the straight-line, the looped and the default-emission network of one width.
 macro_rules! width {
-    ($unrolled:ident, $looped:ident, $w:literal) => {
+    ($unrolled:ident, $looped:ident, $default:ident, $w:literal) => {
         #[network(input = 8, loss = mse, unroll = true)]
         pub struct $unrolled {
             hidden: Dense<$w, Relu>,
@@ -42,17 +44,23 @@ macro_rules! width {
             hidden: Dense<$w, Relu>,
             output: Dense<2, Sigmoid>,
         }
+
+        #[network(input = 8, loss = mse)]
+        pub struct $default {
+            hidden: Dense<$w, Relu>,
+            output: Dense<2, Sigmoid>,
+        }
     };
 }
 
-width!(U4, L4, 4);
-width!(U8, L8, 8);
-width!(U16, L16, 16);
-width!(U32, L32, 32);
-width!(U64, L64, 64);
-width!(U128, L128, 128);
-width!(U256, L256, 256);
-width!(U512, L512, 512);
+width!(U4, L4, D4, 4);
+width!(U8, L8, D8, 8);
+width!(U16, L16, D16, 16);
+width!(U32, L32, D32, 32);
+width!(U64, L64, D64, 64);
+width!(U128, L128, D128, 128);
+width!(U256, L256, D256, 256);
+width!(U512, L512, D512, 512);
 
 /// Seeded inputs in [-1, 1] and targets in [0.1, 0.9].
 fn data() -> (Vec<[f32; IN]>, Vec<[f32; OUT]>) {
@@ -92,16 +100,18 @@ fn generated<N, const P: usize>(
     });
 }
 
-/// One width: the two generated emissions and the dynamic network, in one group.
-fn sweep_width<U, L, const P: usize>(c: &mut Criterion, width: usize)
+/// One width: the three generated emissions and the dynamic network, in one group.
+fn sweep_width<U, L, D, const P: usize>(c: &mut Criterion, width: usize)
 where
     U: Network<Scalar = f32, Input = [f32; IN], Output = [f32; OUT], Params = [f32; P]>,
     L: Network<Scalar = f32, Input = [f32; IN], Output = [f32; OUT], Params = [f32; P]>,
+    D: Network<Scalar = f32, Input = [f32; IN], Output = [f32; OUT], Params = [f32; P]>,
 {
     let weights = (IN * width + width * OUT) as u64;
     let mut group = c.benchmark_group(format!("width/{width}"));
     generated::<U, P>(&mut group, "unrolled", weights);
     generated::<L, P>(&mut group, "looped", weights);
+    generated::<D, P>(&mut group, "default", weights);
 
     let (xs, ts) = data();
     let layers = [LayerSpec::dense(width, Activation::Relu), LayerSpec::dense(OUT, Activation::Sigmoid)];
@@ -126,14 +136,14 @@ where
 }
 
 fn sweep(c: &mut Criterion) {
-    sweep_width::<U4, L4, { U4::PARAMS }>(c, 4);
-    sweep_width::<U8, L8, { U8::PARAMS }>(c, 8);
-    sweep_width::<U16, L16, { U16::PARAMS }>(c, 16);
-    sweep_width::<U32, L32, { U32::PARAMS }>(c, 32);
-    sweep_width::<U64, L64, { U64::PARAMS }>(c, 64);
-    sweep_width::<U128, L128, { U128::PARAMS }>(c, 128);
-    sweep_width::<U256, L256, { U256::PARAMS }>(c, 256);
-    sweep_width::<U512, L512, { U512::PARAMS }>(c, 512);
+    sweep_width::<U4, L4, D4, { U4::PARAMS }>(c, 4);
+    sweep_width::<U8, L8, D8, { U8::PARAMS }>(c, 8);
+    sweep_width::<U16, L16, D16, { U16::PARAMS }>(c, 16);
+    sweep_width::<U32, L32, D32, { U32::PARAMS }>(c, 32);
+    sweep_width::<U64, L64, D64, { U64::PARAMS }>(c, 64);
+    sweep_width::<U128, L128, D128, { U128::PARAMS }>(c, 128);
+    sweep_width::<U256, L256, D256, { U256::PARAMS }>(c, 256);
+    sweep_width::<U512, L512, D512, { U512::PARAMS }>(c, 512);
 }
 
 criterion_group! {

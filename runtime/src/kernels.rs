@@ -34,32 +34,35 @@ pub fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     debug_assert_eq!(a.len(), b.len());
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let (ac, ar) = a.as_chunks::<LANES>();
-    let (bc, br) = b.as_chunks::<LANES>();
-    let mut acc = [T::ZERO; LANES];
-    for (x, y) in ac.iter().zip(bc) {
-        for k in 0..LANES {
-            acc[k] = x[k].mul_add(y[k], acc[k]);
-        }
+    let main = n / LANES * LANES;
+    let half = main + (n - main) / SHORT_LANES * SHORT_LANES;
+    let mut sum = dot_part::<T, LANES>(&a[..main], &b[..main]);
+    if half > main {
+        sum += dot_part::<T, SHORT_LANES>(&a[main..half], &b[main..half]);
+    }
+    let mut tail = T::ZERO;
+    for (&x, &y) in a[half..].iter().zip(&b[half..]) {
+        tail = x.mul_add(y, tail);
+    }
+    sum + tail
+}
+
+/// Lanes of the step after the main loops of [`dot`] and [`matvec`]: one 256-bit vector
+/// of `f32`, so rows shorter than the main loop's width still run in vectors.
+const SHORT_LANES: usize = 8;
+
+/// `Σ a[i]·b[i]` over whole chunks of `L` (a remainder is ignored), `L` partial sums.
+#[inline(always)]
+fn dot_part<T: Scalar, const L: usize>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::ZERO; L];
+    for (x, y) in a.as_chunks::<L>().0.iter().zip(b.as_chunks::<L>().0) {
+        madd_lanes(&mut acc, x, y);
     }
     // A barrier between the loop and the reduction: without it LLVM's SLP vectorizer
     // shapes the accumulators after the reduction tree and packs them two lanes per
-    // register, halving the loop's throughput.
-    let acc = core::hint::black_box(acc);
-    let mut tail = T::ZERO;
-    for (&x, &y) in ar.iter().zip(br) {
-        tail = x.mul_add(y, tail);
-    }
-    // Pairwise reduction of the lanes keeps the rounding error of long rows small.
-    let mut acc = acc;
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for k in 0..width {
-            acc[k] += acc[k + width];
-        }
-    }
-    acc[0] + tail
+    // register, halving the loop's throughput. Pairwise reduction of the lanes keeps the
+    // rounding error of long rows small.
+    reduce(core::hint::black_box(acc))
 }
 
 /// `y[i] += a·x[i]`.
@@ -112,35 +115,48 @@ pub fn matvec<T: Scalar>(w: &[T], x: &[T], z: &mut [T]) {
         z.fill(T::ZERO);
         return;
     }
-    let (xc, xr) = x.as_chunks::<ROW_LANES>();
-    let split = xc.len() * ROW_LANES;
+    let main = n / ROW_LANES * ROW_LANES;
+    let half = main + (n - main) / SHORT_LANES * SHORT_LANES;
     let mut blocks = w.chunks_exact(n * ROW_BLOCK);
     let mut outs = z.chunks_exact_mut(ROW_BLOCK);
     for (wb, zb) in (&mut blocks).zip(&mut outs) {
         let (r0, rest) = wb.split_at(n);
         let (r1, rest) = rest.split_at(n);
         let (r2, r3) = rest.split_at(n);
-        let c = [r0, r1, r2, r3].map(|r| r[..split].as_chunks::<ROW_LANES>().0);
-        let mut acc = [[T::ZERO; ROW_LANES]; ROW_BLOCK];
-        for ((((xv, w0), w1), w2), w3) in xc.iter().zip(c[0]).zip(c[1]).zip(c[2]).zip(c[3]) {
-            madd_lanes(&mut acc[0], w0, xv);
-            madd_lanes(&mut acc[1], w1, xv);
-            madd_lanes(&mut acc[2], w2, xv);
-            madd_lanes(&mut acc[3], w3, xv);
+        let rows = [r0, r1, r2, r3];
+        let mut sums = matvec_part::<T, ROW_LANES>(rows.map(|r| &r[..main]), &x[..main]);
+        if half > main {
+            let more = matvec_part::<T, SHORT_LANES>(rows.map(|r| &r[main..half]), &x[main..half]);
+            for (s, m) in sums.iter_mut().zip(more) {
+                *s += m;
+            }
         }
-        // See `dot`: keeps the accumulators in whole vector registers.
-        let acc = core::hint::black_box(acc);
-        for (r, (zo, row)) in zb.iter_mut().zip([r0, r1, r2, r3]).enumerate() {
+        for ((zo, row), s) in zb.iter_mut().zip(rows).zip(sums) {
             let mut tail = T::ZERO;
-            for (&wi, &xi) in row[split..].iter().zip(xr) {
+            for (&wi, &xi) in row[half..].iter().zip(&x[half..]) {
                 tail = wi.mul_add(xi, tail);
             }
-            *zo = reduce(acc[r]) + tail;
+            *zo = s + tail;
         }
     }
     for (row, zo) in blocks.remainder().chunks_exact(n).zip(outs.into_remainder()) {
         *zo = dot(row, x);
     }
+}
+
+/// Four rows times `x` over whole chunks of `L` (a remainder is ignored).
+#[inline(always)]
+fn matvec_part<T: Scalar, const L: usize>(rows: [&[T]; ROW_BLOCK], x: &[T]) -> [T; ROW_BLOCK] {
+    let c = rows.map(|r| r.as_chunks::<L>().0);
+    let mut acc = [[T::ZERO; L]; ROW_BLOCK];
+    for ((((xv, w0), w1), w2), w3) in x.as_chunks::<L>().0.iter().zip(c[0]).zip(c[1]).zip(c[2]).zip(c[3]) {
+        madd_lanes(&mut acc[0], w0, xv);
+        madd_lanes(&mut acc[1], w1, xv);
+        madd_lanes(&mut acc[2], w2, xv);
+        madd_lanes(&mut acc[3], w3, xv);
+    }
+    // See `dot_part`: keeps the accumulators in whole vector registers.
+    core::hint::black_box(acc).map(reduce)
 }
 
 /// Per-sample backward blocks of `R` rows, one set of functions per `R`, rows written
@@ -162,7 +178,17 @@ macro_rules! row_blocks {
                 *ev = acc;
             }
             let split = n - et.len();
-            for (j, ei) in et.iter_mut().enumerate() {
+            let (hc, ht) = et.as_chunks_mut::<SHORT_LANES>();
+            for (c, ev) in hc.iter_mut().enumerate() {
+                let at = split + c * SHORT_LANES;
+                let mut acc = *ev;
+                $(for k in 0..SHORT_LANES {
+                    acc[k] = ws[$r][at + k].mul_add(d[$r], acc[k]);
+                })*
+                *ev = acc;
+            }
+            let split = n - ht.len();
+            for (j, ei) in ht.iter_mut().enumerate() {
                 $(*ei = ws[$r][split + j].mul_add(d[$r], *ei);)*
             }
         }
