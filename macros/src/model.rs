@@ -19,6 +19,10 @@ use crate::parse::{NamedActivation, Opt, Spec, Term};
 /// Chosen from the width sweep benchmark (`benches/sweep.rs`); see the README.
 pub const DEFAULT_UNROLL: usize = 1024;
 
+/// With the default threshold, layers with more inputs than this (longer rows) are
+/// emitted as loops whatever their weight count.
+pub const DEFAULT_UNROLL_ROW: usize = 128;
+
 /// The scalar type of a network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScalarTy {
@@ -146,7 +150,6 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
             vec![1]
         }
     };
-    let default_unroll = options.unroll.unwrap_or(Unroll::Threshold(DEFAULT_UNROLL));
 
     let mut layers = Vec::new();
     let mut shape = input.clone();
@@ -157,7 +160,15 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
         };
         let output = kind.output_shape(&shape);
         let params = kind.param_count(&shape);
-        let unroll = kind.unroll().unwrap_or(default_unroll).decide(kind.weight_count(&shape));
+        let unroll = match kind.unroll().or(options.unroll) {
+            Some(u) => u.decide(kind.weight_count(&shape)),
+            // By default rows must also be short: straight-line code sums a row as one
+            // serial chain of additions, which is bound by their latency.
+            None => {
+                Unroll::Threshold(DEFAULT_UNROLL).decide(kind.weight_count(&shape))
+                    && size(&shape) <= DEFAULT_UNROLL_ROW
+            }
+        };
         layers.push(Layer {
             name: ast.name.clone(),
             docs: ast.docs.clone(),

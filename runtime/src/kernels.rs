@@ -36,7 +36,10 @@ pub fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     let (a, b) = (&a[..n], &b[..n]);
     let main = n / LANES * LANES;
     let half = main + (n - main) / SHORT_LANES * SHORT_LANES;
-    let mut sum = dot_part::<T, LANES>(&a[..main], &b[..main]);
+    let mut sum = T::ZERO;
+    if main > 0 {
+        sum = dot_part::<T, LANES>(&a[..main], &b[..main]);
+    }
     if half > main {
         sum += dot_part::<T, SHORT_LANES>(&a[main..half], &b[main..half]);
     }
@@ -51,6 +54,19 @@ pub fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
 /// of `f32`, so rows shorter than the main loop's width still run in vectors.
 const SHORT_LANES: usize = 8;
 
+/// Bytes of the vectors LLVM uses on this target: 16 (SSE2) or 32 (AVX, and AVX-512,
+/// where it prefers 256-bit vectors).
+const VECTOR_BYTES: usize = if cfg!(target_feature = "avx") { 32 } else { 16 };
+
+/// An optimization barrier on accumulators of more than one vector per row, which LLVM's
+/// SLP vectorizer otherwise packs two lanes per register after the shape of the
+/// reduction that follows. One-vector accumulators reduce well without it, and there the
+/// barrier (a store and a reload) would cost more than the short loop it ends.
+#[inline(always)]
+fn barrier<T: Scalar, const L: usize, const R: usize>(acc: [[T; L]; R]) -> [[T; L]; R] {
+    if L * size_of::<T>() > VECTOR_BYTES { core::hint::black_box(acc) } else { acc }
+}
+
 /// `Σ a[i]·b[i]` over whole chunks of `L` (a remainder is ignored), `L` partial sums.
 #[inline(always)]
 fn dot_part<T: Scalar, const L: usize>(a: &[T], b: &[T]) -> T {
@@ -62,7 +78,8 @@ fn dot_part<T: Scalar, const L: usize>(a: &[T], b: &[T]) -> T {
     // shapes the accumulators after the reduction tree and packs them two lanes per
     // register, halving the loop's throughput. Pairwise reduction of the lanes keeps the
     // rounding error of long rows small.
-    reduce(core::hint::black_box(acc))
+    let [acc] = barrier([acc]);
+    reduce(acc)
 }
 
 /// `y[i] += a·x[i]`.
@@ -124,7 +141,10 @@ pub fn matvec<T: Scalar>(w: &[T], x: &[T], z: &mut [T]) {
         let (r1, rest) = rest.split_at(n);
         let (r2, r3) = rest.split_at(n);
         let rows = [r0, r1, r2, r3];
-        let mut sums = matvec_part::<T, ROW_LANES>(rows.map(|r| &r[..main]), &x[..main]);
+        let mut sums = [T::ZERO; ROW_BLOCK];
+        if main > 0 {
+            sums = matvec_part::<T, ROW_LANES>(rows.map(|r| &r[..main]), &x[..main]);
+        }
         if half > main {
             let more = matvec_part::<T, SHORT_LANES>(rows.map(|r| &r[main..half]), &x[main..half]);
             for (s, m) in sums.iter_mut().zip(more) {
@@ -156,40 +176,25 @@ fn matvec_part<T: Scalar, const L: usize>(rows: [&[T]; ROW_BLOCK], x: &[T]) -> [
         madd_lanes(&mut acc[3], w3, xv);
     }
     // See `dot_part`: keeps the accumulators in whole vector registers.
-    core::hint::black_box(acc).map(reduce)
+    barrier(acc).map(reduce)
 }
 
 /// Per-sample backward blocks of `R` rows, one set of functions per `R`, rows written
 /// out one statement each (see `blocks!` below for why).
 macro_rules! row_blocks {
     ($($r_count:literal: $input:ident, $grad:ident, $sgd:ident, [$($r:literal)*];)*) => {$(
-        /// `e[i] += Σ_r w[rows[r]][i]·d[r]`, rows added in order.
+        /// `e[i] += Σ_r w[rows[r]][i]·d[r]`, rows added in order. A plain loop over
+        /// `i` with no dependency between iterations, which LLVM vectorizes over
+        /// contiguous `i` (chunking it by hand would invite vectorizing across chunks,
+        /// with gathers).
         #[inline(always)]
         fn $input<T: Scalar>(w: &[T], rows: &[usize; $r_count], d: &[T; $r_count], e: &mut [T]) {
             let n = e.len();
             let ws: [&[T]; $r_count] = core::array::from_fn(|r| &w[rows[r] * n..(rows[r] + 1) * n]);
-            let wc: [&[[T; ROW_LANES]]; $r_count] = ws.map(|r| r.as_chunks::<ROW_LANES>().0);
-            let (ec, et) = e.as_chunks_mut::<ROW_LANES>();
-            for (c, ev) in ec.iter_mut().enumerate() {
-                let mut acc = *ev;
-                $(for k in 0..ROW_LANES {
-                    acc[k] = wc[$r][c][k].mul_add(d[$r], acc[k]);
-                })*
-                *ev = acc;
-            }
-            let split = n - et.len();
-            let (hc, ht) = et.as_chunks_mut::<SHORT_LANES>();
-            for (c, ev) in hc.iter_mut().enumerate() {
-                let at = split + c * SHORT_LANES;
-                let mut acc = *ev;
-                $(for k in 0..SHORT_LANES {
-                    acc[k] = ws[$r][at + k].mul_add(d[$r], acc[k]);
-                })*
-                *ev = acc;
-            }
-            let split = n - ht.len();
-            for (j, ei) in ht.iter_mut().enumerate() {
-                $(*ei = ws[$r][split + j].mul_add(d[$r], *ei);)*
+            for (i, ei) in e.iter_mut().enumerate() {
+                let mut v = *ei;
+                $(v = ws[$r][i].mul_add(d[$r], v);)*
+                *ei = v;
             }
         }
 
