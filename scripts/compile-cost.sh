@@ -86,8 +86,8 @@ for spec in "${networks[@]}"; do
     start=$(date +%s.%N)
     cargo build --release --quiet --manifest-path "$dir/Cargo.toml"
     end=$(date +%s.%N)
-    t=$(echo "$end - $start" | bc)
-    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
+    t=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
+    if [ -z "$best" ] || awk -v t="$t" -v b="$best" 'BEGIN { exit !(t < b) }'; then best=$t; fi
   done
   out=$("$CARGO_TARGET_DIR/release/compile-cost-net")
   params=${out%% *}

@@ -1,10 +1,12 @@
 //! The inner loops of layers emitted as loops, written so the compiler vectorizes them.
 //!
-//! - Per sample: dot products ([`dot`]) and `y += a·x` ([`axpy`]) over contiguous memory.
+//! - Per sample: dot products ([`dot`]), `y += a·x` ([`axpy`]), and a dense layer's
+//!   products four weight rows at a time ([`matvec`] forward; [`input_delta`],
+//!   [`backward_accumulate`] and [`backward_sgd`] backward), all over contiguous memory.
 //!   A float sum in one accumulator is a serial dependency chain that LLVM may not
-//!   reorder (float addition is not associative), so [`dot`] keeps `LANES` independent
-//!   partial sums, which LLVM maps to vector registers; the result differs from a serial
-//!   sum only by rounding.
+//!   reorder (float addition is not associative), so the sums keep independent partial
+//!   sums per lane, which LLVM maps to vector registers; the result differs from a
+//!   serial sum only by rounding.
 //! - Per tile of [`TILE`] samples (the mini-batch gradient): matrix–matrix products with
 //!   register blocking ([`tile_forward`], [`tile_input_grad`], [`tile_weight_grad`]). A
 //!   block of `R` weight rows × `TILE` samples of accumulators stays in vector registers
