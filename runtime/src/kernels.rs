@@ -60,13 +60,32 @@ const SHORT_LANES: usize = 8;
 /// where it prefers 256-bit vectors).
 const VECTOR_BYTES: usize = if cfg!(target_feature = "avx") { 32 } else { 16 };
 
-/// An optimization barrier on accumulators of more than one vector per row, which LLVM's
-/// SLP vectorizer otherwise packs two lanes per register after the shape of the
-/// reduction that follows. One-vector accumulators reduce well without it, and there the
-/// barrier (a store and a reload) would cost more than the short loop it ends.
+/// The sum of each row's lanes. Accumulators of more than one vector per row pass an
+/// optimization barrier first, in pieces of four lanes: without it LLVM's SLP vectorizer
+/// packs them two lanes per register after the shape of the reduction; in pieces no
+/// wider than a vector, so each reload is forwarded from the store that wrote it (a
+/// reload wider than the stores stalls). One-vector accumulators need no barrier.
 #[inline(always)]
-fn barrier<T: Scalar, const L: usize, const R: usize>(acc: [[T; L]; R]) -> [[T; L]; R] {
-    if L * size_of::<T>() > VECTOR_BYTES { core::hint::black_box(acc) } else { acc }
+fn reduce_rows<T: Scalar, const L: usize, const R: usize>(acc: [[T; L]; R]) -> [T; R] {
+    // Loops rather than `array::map`, whose closure LLVM does not always inline here.
+    let mut sums = [T::ZERO; R];
+    if L * size_of::<T>() <= VECTOR_BYTES || L % 4 != 0 {
+        for (s, row) in sums.iter_mut().zip(acc) {
+            *s = reduce(row);
+        }
+        return sums;
+    }
+    for (s, row) in sums.iter_mut().zip(&acc) {
+        let mut part = [T::ZERO; 4];
+        for piece in row.as_chunks::<4>().0 {
+            let piece = core::hint::black_box(*piece);
+            for k in 0..4 {
+                part[k] += piece[k];
+            }
+        }
+        *s = (part[0] + part[2]) + (part[1] + part[3]);
+    }
+    sums
 }
 
 /// `Σ a[i]·b[i]` over whole chunks of `L` (a remainder is ignored), `L` partial sums.
@@ -80,8 +99,8 @@ fn dot_part<T: Scalar, const L: usize>(a: &[T], b: &[T]) -> T {
     // shapes the accumulators after the reduction tree and packs them two lanes per
     // register, halving the loop's throughput. Pairwise reduction of the lanes keeps the
     // rounding error of long rows small.
-    let [acc] = barrier([acc]);
-    reduce(acc)
+    let [sum] = reduce_rows([acc]);
+    sum
 }
 
 /// `y[i] += a·x[i]`.
@@ -178,7 +197,7 @@ fn matvec_part<T: Scalar, const L: usize>(rows: [&[T]; ROW_BLOCK], x: &[T]) -> [
         madd_lanes(&mut acc[3], w3, xv);
     }
     // See `dot_part`: keeps the accumulators in whole vector registers.
-    barrier(acc).map(reduce)
+    reduce_rows(acc)
 }
 
 /// Per-sample backward blocks of `R` rows, one set of functions per `R`, rows written
