@@ -69,7 +69,7 @@ const VECTOR_BYTES: usize = if cfg!(target_feature = "avx") { 32 } else { 16 };
 fn reduce_rows<T: Scalar, const L: usize, const R: usize>(acc: [[T; L]; R]) -> [T; R] {
     // Loops rather than `array::map`, whose closure LLVM does not always inline here.
     let mut sums = [T::ZERO; R];
-    if L * size_of::<T>() <= VECTOR_BYTES || L % 4 != 0 {
+    if L * size_of::<T>() <= VECTOR_BYTES || !L.is_multiple_of(4) {
         for (s, row) in sums.iter_mut().zip(acc) {
             *s = reduce(row);
         }
