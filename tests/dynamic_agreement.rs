@@ -453,8 +453,8 @@ agree! {
 }
 
 agree! {
-    /// No bias anywhere; a 16 × 16 layer, just under the default unroll threshold, whose
-    /// unrolled sums of 16 terms are ordered differently from the dot kernel's lanes.
+    /// No bias anywhere; a 16 × 16 layer, unrolled by default, whose straight-line sums
+    /// of 16 terms are ordered differently from the dot kernel's lanes.
     no_bias(input = 6, loss = binary_cross_entropy) => Loss::BinaryCrossEntropy, UnitInterval;
     first: Dense<16, Elu<1.0>, { bias = false }> => LayerSpec::dense(16, A::Elu(1.0)).without_bias(),
     second: Dense<16, Sigmoid, { bias = false }> => LayerSpec::dense(16, A::Sigmoid).without_bias(),

@@ -95,10 +95,9 @@ fn dot_part<T: Scalar, const L: usize>(a: &[T], b: &[T]) -> T {
     for (x, y) in a.as_chunks::<L>().0.iter().zip(b.as_chunks::<L>().0) {
         madd_lanes(&mut acc, x, y);
     }
-    // A barrier between the loop and the reduction: without it LLVM's SLP vectorizer
-    // shapes the accumulators after the reduction tree and packs them two lanes per
-    // register, halving the loop's throughput. Pairwise reduction of the lanes keeps the
-    // rounding error of long rows small.
+    // Through `reduce_rows`' barrier: without it LLVM's SLP vectorizer shapes the
+    // accumulators after the reduction and packs them two lanes per register, halving
+    // the loop's throughput.
     let [sum] = reduce_rows([acc]);
     sum
 }
@@ -112,7 +111,8 @@ pub fn axpy<T: Scalar>(a: T, x: &[T], y: &mut [T]) {
     }
 }
 
-/// Rows per block of the per-sample kernels ([`matvec`], [`backward_rows`]).
+/// Rows per block of the per-sample kernels ([`matvec`], [`input_delta`],
+/// [`backward_accumulate`], [`backward_sgd`]).
 const ROW_BLOCK: usize = 4;
 /// Lanes per row of a block: with four rows, 8 (SSE2: 8 of 16 registers of
 /// accumulators) or 16 (AVX: 8 of 16 256-bit registers).
