@@ -21,9 +21,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::codegen::{Gen, rt};
-use crate::layers::LayerKind;
-use crate::layers::activation;
-use crate::model::{ScalarTy, size};
+use crate::layers::{LayerCx, activation};
+use crate::model::{Network, ScalarTy, size};
 
 /// Samples per tile; equals the runtime's `kernels::TILE` (checked by a const assertion
 /// in the generated code).
@@ -32,26 +31,33 @@ pub const TILE: usize = 16;
 /// Largest stack use of the tiled path, in bytes.
 pub const STACK_BUDGET: usize = 256 * 1024;
 
+/// Indices of the layers that compute (every layer but reshapes).
+fn computing(net: &Network) -> Vec<usize> {
+    (0..net.layers.len()).filter(|&l| !net.layers[l].kind.aliases_input()).collect()
+}
+
 /// Bytes of stack the tile buffers of `net` take.
-pub fn stack_bytes(net: &crate::model::Network) -> usize {
+pub fn stack_bytes(net: &Network) -> usize {
     let scalar = match net.scalar {
         ScalarTy::F32 => 4,
         ScalarTy::F64 => 8,
     };
-    let features: usize = net.input_size()
-        + net.layers.iter().filter(|l| matches!(l.kind, LayerKind::Dense(_))).map(|l| size(&l.output)).sum::<usize>();
+    let features: usize = net.input_size() + computing(net).iter().map(|&l| size(&net.layers[l].output)).sum::<usize>();
     TILE.saturating_mul(net.trace_len.saturating_add(features)).saturating_mul(scalar)
 }
 
-/// Whether the network gets the tiled path: a layer emitted as loops (straight-line
-/// networks are small enough that per-sample passes are as fast) and buffers within
-/// the budget.
-pub fn applies(net: &crate::model::Network) -> bool {
-    net.layers.iter().any(|l| matches!(l.kind, LayerKind::Dense(_)) && !l.unroll) && stack_bytes(net) <= STACK_BUDGET
+/// Whether the network gets the tiled path: every computing layer has tile forms, one
+/// is emitted as loops (straight-line networks are small enough that per-sample passes
+/// are as fast), and the buffers are within the budget.
+pub fn applies(net: &Network) -> bool {
+    let layers = computing(net);
+    layers.iter().all(|&l| net.layers[l].kind.tile().is_some())
+        && layers.iter().any(|&l| !net.layers[l].unroll)
+        && stack_bytes(net) <= STACK_BUDGET
 }
 
 /// The `batch_gradient` method, or nothing if the tiled path does not apply.
-pub fn emit(g: &Gen) -> TokenStream {
+pub fn emit(g: &Gen<'_>) -> TokenStream {
     let net = g.net;
     if !applies(net) {
         return TokenStream::new();
@@ -59,8 +65,7 @@ pub fn emit(g: &Gen) -> TokenStream {
     let t = &g.t;
     let rt = rt();
     let (n_in, n_out, n_params, n_trace) = (net.input_size(), net.output_size(), net.params, net.trace_len);
-    let dense: Vec<usize> =
-        (0..net.layers.len()).filter(|&l| matches!(net.layers[l].kind, LayerKind::Dense(_))).collect();
+    let dense = computing(net);
     let Some(&top) = dense.last() else { return TokenStream::new() };
 
     // Buffers: the input tile and one per dense layer.
@@ -73,7 +78,7 @@ pub fn emit(g: &Gen) -> TokenStream {
 
     // The tile buffer holding layer `l`'s input, and where its sample-major rows lie.
     let input_of = |l: usize| -> (TokenStream, TokenStream, usize, usize) {
-        match (0..l).rev().find(|&k| matches!(net.layers[k].kind, LayerKind::Dense(_))) {
+        match (0..l).rev().find(|&k| !net.layers[k].kind.aliases_input()) {
             Some(k) => {
                 let b = format_ident!("__bt{}", k);
                 let y0 = net.layers[k].trace.y.unwrap_or(0);
@@ -86,22 +91,15 @@ pub fn emit(g: &Gen) -> TokenStream {
     let mut forward = Vec::new();
     for &l in &dense {
         let layer = &net.layers[l];
-        let LayerKind::Dense(d) = &layer.kind else { continue };
-        let fan_in = size(&layer.input);
+        let lc = LayerCx { g, layer };
+        let (Some(tile), Some(act)) = (layer.kind.tile(), layer.kind.activation()) else { continue };
         let width = size(&layer.output);
-        let (w0, w1) = (layer.offset, layer.offset + fan_in * width);
-        let bias = if d.bias {
-            let b1 = w1 + width;
-            quote!(::core::option::Option::Some(&__p[#w1..#b1]))
-        } else {
-            quote!(::core::option::Option::None)
-        };
         let (inp, _, _, _) = input_of(l);
         let bt = format_ident!("__bt{}", l);
         let z = format_ident!("__z{}", l);
         let y = format_ident!("__y{}", l);
         let lse = if l == top { net.trace_lse } else { None };
-        let apply = activation::emit_apply(g, &d.act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
+        let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
         let keep = (l != top).then(|| {
             quote! {
                 for __o in 0..#width {
@@ -109,8 +107,9 @@ pub fn emit(g: &Gen) -> TokenStream {
                 }
             }
         });
+        let product = tile.emit_tile_forward(&lc, &inp, &bt);
         forward.push(quote! {
-            #rt::kernels::tile_forward(&__p[#w0..#w1], #bias, &#inp, &mut #bt);
+            #product
             for __s in 0..__n {
                 let __tr = &mut __trs[__s];
                 let mut #z: [#t; #width] = [0.0; #width];
@@ -148,35 +147,21 @@ pub fn emit(g: &Gen) -> TokenStream {
     }];
     for &l in dense.iter().rev() {
         let layer = &net.layers[l];
-        let LayerKind::Dense(d) = &layer.kind else { continue };
+        let lc = LayerCx { g, layer };
+        let Some(tile) = layer.kind.tile() else { continue };
         let fan_in = size(&layer.input);
-        let width = size(&layer.output);
-        let (w0, w1) = (layer.offset, layer.offset + fan_in * width);
         let bt = format_ident!("__bt{}", l);
         let (inp, rows, row0, stride) = input_of(l);
-        let bias = d.bias.then(|| {
-            quote! {
-                for __o in 0..#width {
-                    let mut __sum: #t = 0.0;
-                    for __k in 0..#TILE {
-                        __sum += #bt[__o][__k];
-                    }
-                    __g[#w1 + __o] += __sum;
-                }
-            }
-        });
-        backward.push(quote! {
-            #rt::kernels::tile_weight_grad(&#bt, &#rows[#row0..], #stride, __n, #fan_in, &mut __g[#w0..#w1]);
-            #bias
-        });
-        let Some(k) = (0..l).rev().find(|&k| matches!(net.layers[k].kind, LayerKind::Dense(_))) else { continue };
+        backward.push(tile.emit_tile_weight_grad(&lc, &bt, &rows, row0, stride));
+        let Some(k) = (0..l).rev().find(|&k| !net.layers[k].kind.aliases_input()) else { continue };
         let below = &net.layers[k];
         let Some(act) = below.kind.activation() else { continue };
         let e = format_ident!("__gy{}", l);
         let dk = format_ident!("__d{}", k);
         let backprop = activation::emit_backprop(g, act, &e, &dk, fan_in, below.unroll, &below.trace);
+        let product = tile.emit_tile_input_grad(&lc, &bt, &inp);
         backward.push(quote! {
-            #rt::kernels::tile_input_grad(&__p[#w0..#w1], &#bt, &mut #inp);
+            #product
             for __s in 0..__n {
                 let __tr = &__trs[__s];
                 let mut #e: [#t; #fan_in] = [0.0; #fan_in];

@@ -5,7 +5,6 @@
 //! Entry point: [`check`].
 
 use crate::ctxt::Ctxt;
-use crate::layers::LayerKind;
 use crate::model::{Network, size};
 use crate::parse::Spec;
 
@@ -40,8 +39,6 @@ const MAX_PARAMS: usize = 1 << 26;
 pub fn check(cx: &mut Ctxt, spec: &Spec, net: &Network) {
     check_unique_names(cx, spec);
     check_reserved_names(cx, spec);
-    check_widths(cx, net);
-    check_dense_inputs_flat(cx, net);
     check_last_layer(cx, net);
     check_loss_fits_output(cx, net);
     check_size(cx, net);
@@ -77,32 +74,6 @@ fn check_reserved_names(cx: &mut Ctxt, spec: &Spec) {
     }
 }
 
-/// Every layer produces at least one value.
-fn check_widths(cx: &mut Ctxt, net: &Network) {
-    for layer in &net.layers {
-        if let LayerKind::Dense(d) = &layer.kind
-            && d.width == 0
-        {
-            cx.error_at(d.width_span, format!("layer `{}` has width 0; a layer needs at least one output", layer.name));
-        }
-    }
-}
-
-/// A dense layer reads a vector: after a multi-dimensional input it needs a `Flatten`.
-fn check_dense_inputs_flat(cx: &mut Ctxt, net: &Network) {
-    for layer in &net.layers {
-        if matches!(layer.kind, LayerKind::Dense(_)) && layer.input.len() > 1 {
-            cx.error_at(
-                layer.span,
-                format!(
-                    "layer `{}` is `Dense`, which needs a flat input, but its input has shape {:?}; put a `Flatten` layer before it",
-                    layer.name, layer.input
-                ),
-            );
-        }
-    }
-}
-
 /// The loss reads the last layer's activation, so the network must end in one.
 fn check_last_layer(cx: &mut Ctxt, net: &Network) {
     if let Some(last) = net.layers.last()
@@ -113,7 +84,7 @@ fn check_last_layer(cx: &mut Ctxt, net: &Network) {
             format!(
                 "the last layer `{}` is `{}`; a network ends in a layer with an activation, such as `Dense<{}, Identity>`",
                 last.name,
-                last.kind.kind_name(),
+                last.kind.name(),
                 size(&last.output).min(10)
             ),
         );

@@ -13,9 +13,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::layers::LayerKind;
-use crate::layers::activation::Init;
-use crate::layers::dense::{self, Mode};
+use crate::layers::activation::{self, Init};
+use crate::layers::{LayerCx, Mode, TensorInit};
 use crate::loss;
 use crate::model::{Network, ScalarTy, size};
 use crate::parse::Spec;
@@ -263,17 +262,12 @@ fn layout(g: &Gen) -> TokenStream {
     let rt = rt();
     let mut entries = Vec::new();
     for layer in &g.net.layers {
-        if let LayerKind::Dense(d) = &layer.kind {
-            let fan_in = size(&layer.input);
-            let width = d.width;
-            let wname = format!("{}.weight", layer.name);
-            let off = layer.offset;
-            entries.push(quote!(#rt::ParamInfo { name: #wname, offset: #off, shape: &[#width, #fan_in] }));
-            if d.bias {
-                let bname = format!("{}.bias", layer.name);
-                let boff = off + fan_in * width;
-                entries.push(quote!(#rt::ParamInfo { name: #bname, offset: #boff, shape: &[#width] }));
-            }
+        let mut off = layer.offset;
+        for tensor in &layer.tensors {
+            let name = format!("{}.{}", layer.name, tensor.suffix);
+            let shape = &tensor.shape;
+            entries.push(quote!(#rt::ParamInfo { name: #name, offset: #off, shape: &[#(#shape),*] }));
+            off += tensor.len();
         }
     }
     quote! {
@@ -282,96 +276,65 @@ fn layout(g: &Gen) -> TokenStream {
     }
 }
 
-/// `net.hidden()` / `net.hidden_mut()` for every layer with parameters.
+/// The layers' typed accessors (`net.hidden()` / `net.hidden_mut()`).
 fn views(g: &Gen) -> TokenStream {
-    let rt = rt();
-    let t = &g.t;
-    let mut out = Vec::new();
-    for layer in &g.net.layers {
-        if let LayerKind::Dense(d) = &layer.kind {
-            let fan_in = size(&layer.input);
-            let width = d.width;
-            let (o0, o1) = (layer.offset, layer.offset + d.param_count(fan_in));
-            let bias = d.bias;
-            let name = &layer.name;
-            let name_mut = format_ident!("{}_mut", name);
-            let mut doc = format!(
-                "Layer `{name}`: `Dense<{width}, {}>`, {fan_in} → {width}{}.",
-                d.act.name,
-                if bias { "" } else { ", no bias" }
-            );
-            // The field's own doc comment follows, so `cargo doc` keeps what the user wrote.
-            for line in &layer.docs {
-                doc.push('\n');
-                doc.push_str(line);
-            }
-            let doc_mut = format!("Layer `{name}`, mutably.");
-            out.push(quote! {
-                #[doc = #doc]
-                #[inline]
-                #[must_use]
-                pub fn #name(&self) -> #rt::DenseRef<'_, #t, #fan_in, #width> {
-                    #rt::DenseRef::new(&self.params[#o0..#o1], #bias)
-                }
-
-                #[doc = #doc_mut]
-                #[inline]
-                #[must_use]
-                pub fn #name_mut(&mut self) -> #rt::DenseMut<'_, #t, #fan_in, #width> {
-                    #rt::DenseMut::new(&mut self.params[#o0..#o1], #bias)
-                }
-            });
-        }
-    }
+    let out = g.net.layers.iter().map(|layer| layer.kind.emit_accessors(&LayerCx { g, layer }));
     quote!(#(#out)*)
 }
 
-/// The body of `init_with`.
+/// The body of `init_with`: every tensor in layout order.
 fn init(g: &Gen) -> TokenStream {
     let rt = rt();
     let mut out = Vec::new();
     for layer in &g.net.layers {
-        if let LayerKind::Dense(d) = &layer.kind {
-            let fan_in = size(&layer.input);
-            let width = d.width;
-            let (w0, w1) = (layer.offset, layer.offset + fan_in * width);
-            let kind = match d.init {
-                Init::Glorot => quote!(GlorotUniform),
-                Init::He => quote!(HeUniform),
-            };
-            out.push(quote! {
-                #rt::Init::#kind.fill(&mut self.params[#w0..#w1], #fan_in, #width, rng);
+        let mut off = layer.offset;
+        for tensor in &layer.tensors {
+            let (t0, t1) = (off, off + tensor.len());
+            off = t1;
+            out.push(match tensor.init {
+                TensorInit::Draw { init, fan_in, fan_out } => {
+                    let kind = format_ident!("{}", init.runtime_name());
+                    quote! { #rt::Init::#kind.fill(&mut self.params[#t0..#t1], #fan_in, #fan_out, rng); }
+                }
+                TensorInit::Bias { init: Init::Torch, fan_in, fan_out } => quote! {
+                    #rt::Init::TorchDefault.fill_bias(&mut self.params[#t0..#t1], #fan_in, #fan_out, rng);
+                },
+                TensorInit::Bias { .. } => quote! { self.params[#t0..#t1].fill(0.0); },
             });
-            if d.bias {
-                let b1 = w1 + width;
-                out.push(quote! { self.params[#w1..#b1].fill(0.0); });
-            }
         }
     }
     quote!(#(#out)*)
 }
 
-/// The index of the nearest layer below `l` with an activation (a dense layer), if any.
-fn source_below(net: &Network, l: usize) -> Option<usize> {
-    (0..l).rev().find(|&k| net.layers[k].kind.activation().is_some())
-}
-
-/// The forward pass, binding `__y{l}` per layer and ending with the output.
+/// The forward pass, binding `__y{l}` per layer and ending with the output. Kinds with an
+/// activation bind their pre-activation `__z{l}`; the activation (and, in a training
+/// forward, its trace slots) follows here.
 fn forward_body(g: &Gen, train: bool) -> TokenStream {
+    let net = g.net;
     let mut stmts = Vec::new();
     let mut prev = quote!(__x);
     let mut last = quote!(*__x);
-    for (l, layer) in g.net.layers.iter().enumerate() {
+    for (l, layer) in net.layers.iter().enumerate() {
+        let lc = LayerCx { g, layer };
         let y = format_ident!("__y{}", l);
-        match &layer.kind {
-            LayerKind::Dense(d) => {
-                stmts.push(dense::emit_forward(g, l, layer, d, &prev, train));
-                last = quote!(#y);
+        let width = size(&layer.output);
+        if layer.kind.aliases_input() {
+            stmts.push(layer.kind.emit_forward(&lc, &prev, &y, train));
+            last = if prev.to_string() == "__x" { quote!(*#y) } else { quote!(#y) };
+        } else if let Some(act) = layer.kind.activation() {
+            let z = format_ident!("__z{}", l);
+            stmts.push(layer.kind.emit_forward(&lc, &prev, &z, train));
+            let lse = if train && l + 1 == net.layers.len() { net.trace_lse } else { None };
+            let slots = train.then_some(&layer.trace);
+            stmts.push(activation::emit_apply(g, act, &z, &y, width, layer.unroll, slots, lse));
+            last = quote!(#y);
+        } else {
+            stmts.push(layer.kind.emit_forward(&lc, &prev, &y, train));
+            if let (true, Some(y0)) = (train, layer.trace.y) {
+                let y1 = y0 + width;
+                stmts.push(quote! { __tr[#y0..#y1].copy_from_slice(&#y); });
             }
-            LayerKind::Flatten => {
-                stmts.push(quote! { let #y = #prev; });
-                last = if prev.to_string() == "__x" { quote!(*#y) } else { quote!(#y) };
-            }
+            last = quote!(#y);
         }
         prev = quote!(#y);
     }
@@ -381,82 +344,96 @@ fn forward_body(g: &Gen, train: bool) -> TokenStream {
     }
 }
 
+/// The layer's input for backward: a view of the trace slot of the layer below, bound
+/// as `__a{l}`, or the network input `__x`.
+fn backward_input(g: &Gen, l: usize, reads: bool, stmts: &mut Vec<TokenStream>) -> TokenStream {
+    let layer = &g.net.layers[l];
+    let t = &g.t;
+    let rt = rt();
+    match layer.trace.input {
+        Some(y0) if reads => {
+            let n = size(&layer.input);
+            let y1 = y0 + n;
+            let a = format_ident!("__a{}", l);
+            stmts.push(quote! { let #a = #rt::view::array::<#t, #n>(&__tr[#y0..#y1]); });
+            quote!(#a)
+        }
+        _ => quote!(__x),
+    }
+}
+
+/// Turns `e` = ∂L/∂y of layer `k` into its delta `__d{k}`: through the activation's
+/// derivative, or as it is for kinds without one.
+fn delta_below(g: &Gen, k: usize, e: &Ident) -> TokenStream {
+    let layer = &g.net.layers[k];
+    let dk = format_ident!("__d{}", k);
+    match layer.kind.activation() {
+        Some(act) => activation::emit_backprop(g, act, e, &dk, size(&layer.output), layer.unroll, &layer.trace),
+        None => quote! { let #dk = #e; },
+    }
+}
+
+/// ∂L/∂x alone from the delta `__d{from}` down through every layer to the input,
+/// binding `__gx`.
+fn input_chain(g: &Gen, from: usize, stmts: &mut Vec<TokenStream>) {
+    for l in (0..=from).rev() {
+        let layer = &g.net.layers[l];
+        let lc = LayerCx { g, layer };
+        let inp = backward_input(g, l, layer.kind.input_delta_reads_input(), stmts);
+        let d = format_ident!("__d{}", l);
+        let e = if l == 0 { format_ident!("__gx") } else { format_ident!("__gy{}", l) };
+        stmts.push(layer.kind.emit_input_delta(&lc, &inp, &d, &e));
+        if l > 0 {
+            stmts.push(delta_below(g, l - 1, &e));
+        }
+    }
+}
+
 /// The backward pass: the loss delta, then every layer from the top, each passing
 /// `∂L/∂input` down through the activation derivative of the layer below.
 ///
-/// With `mode` `None` only `∂L/∂x` is computed (no weight gradient) and is the value of
-/// the emitted block: the input gradient needs no parameter-sized buffer.
+/// With `mode` `None` only `∂L/∂x` is computed (no parameter gradient) and is the value
+/// of the emitted block: the input gradient needs no parameter-sized buffer. Otherwise
+/// deltas go down to the lowest layer with parameters; below it only when the caller
+/// asks for ∂L/∂x.
 fn backward_body(g: &Gen, mode: Option<Mode>) -> TokenStream {
     let net = g.net;
-    let t = &g.t;
-    let rt = rt();
     let Some(top) = (0..net.layers.len()).rev().find(|&k| net.layers[k].kind.activation().is_some()) else {
         return TokenStream::new();
     };
     let mut stmts = vec![loss::emit_delta(g, top, &net.layers[top])];
-    for l in (0..=top).rev() {
+    let Some(mode) = mode else {
+        input_chain(g, top, &mut stmts);
+        stmts.push(quote!(__gx));
+        return quote!(#(#stmts)*);
+    };
+    let lowest = (0..=top).find(|&k| !net.layers[k].tensors.is_empty()).unwrap_or(top);
+    for l in (lowest..=top).rev() {
         let layer = &net.layers[l];
-        let LayerKind::Dense(d) = &layer.kind else { continue };
-        let below = source_below(net, l);
-        let inp = match below {
-            _ if mode.is_none() => quote!(__x),
-            Some(k) => {
-                let src = &net.layers[k];
-                let n = size(&src.output);
-                let y0 = src.trace.y.unwrap_or(0);
-                let y1 = y0 + n;
-                let a = format_ident!("__a{}", l);
-                stmts.push(quote! { let #a = #rt::view::array::<#t, #n>(&__tr[#y0..#y1]); });
-                quote!(#a)
-            }
-            None => quote!(__x),
-        };
-        match below {
-            Some(k) => {
-                let e = format_ident!("__gy{}", l);
-                stmts.push(match mode {
-                    Some(mode) => dense::emit_backward(g, l, layer, d, &inp, mode, Some(&e)),
-                    None => dense::emit_input_delta(g, l, layer, d, &e),
-                });
-                let src = &net.layers[k];
-                if let Some(act) = src.kind.activation() {
-                    let dk = format_ident!("__d{}", k);
-                    stmts.push(crate::layers::activation::emit_backprop(
-                        g,
-                        act,
-                        &e,
-                        &dk,
-                        size(&src.output),
-                        src.unroll,
-                        &src.trace,
-                    ));
-                }
-            }
-            None if mode.is_none() => {
-                let e = format_ident!("__gx");
-                stmts.push(dense::emit_input_delta(g, l, layer, d, &e));
-                stmts.push(quote!(#e));
-            }
-            None => {
-                if mode == Some(Mode::Accumulate) {
-                    // Only the first layer's input delta is optional: ∂L/∂x when asked.
-                    let e = format_ident!("__gx");
-                    let n_in = net.input_size();
-                    let input_delta = dense::emit_input_delta(g, l, layer, d, &e);
-                    stmts.push(quote! {
-                        if let ::core::option::Option::Some(__dx) = __input_grad {
-                            #input_delta
-                            for __i in 0..#n_in {
-                                __dx[__i] += #e[__i];
-                            }
-                        }
-                    });
-                }
-                if let Some(mode) = mode {
-                    stmts.push(dense::emit_backward(g, l, layer, d, &inp, mode, None));
-                }
-            }
+        let lc = LayerCx { g, layer };
+        let d = format_ident!("__d{}", l);
+        let inp = backward_input(g, l, layer.kind.backward_reads_input(), &mut stmts);
+        if l > lowest {
+            let e = format_ident!("__gy{}", l);
+            stmts.push(layer.kind.emit_backward(&lc, &inp, &d, mode, Some(&e)));
+            stmts.push(delta_below(g, l - 1, &e));
+            continue;
         }
+        if mode == Mode::Accumulate {
+            // Below the lowest layer with parameters only ∂L/∂x is left, when asked for.
+            let n_in = net.input_size();
+            let mut tail = Vec::new();
+            input_chain(g, l, &mut tail);
+            stmts.push(quote! {
+                if let ::core::option::Option::Some(__dx) = __input_grad {
+                    #(#tail)*
+                    for __i in 0..#n_in {
+                        __dx[__i] += __gx[__i];
+                    }
+                }
+            });
+        }
+        stmts.push(layer.kind.emit_backward(&lc, &inp, &d, mode, None));
     }
     quote!(#(#stmts)*)
 }

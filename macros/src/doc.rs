@@ -6,7 +6,7 @@
 //! Entry point: [`derivation`]. Formulas go in a `text` block so Markdown leaves `*` and
 //! `_` alone.
 
-use crate::layers::LayerKind;
+use crate::layers::DocNames;
 use crate::layers::activation::{ActKind, Activation};
 use crate::loss::{self, Loss};
 use crate::model::{Layer, Network, size};
@@ -24,31 +24,34 @@ fn sub(n: usize) -> String {
     n.to_string().chars().map(|c| c.to_digit(10).map_or(c, |d| DIGITS[d as usize])).collect()
 }
 
-/// A dense layer's number among the dense layers (1-based), its index and the layer.
+/// A computing layer (every layer but reshapes): its number among them (1-based), the
+/// layer and its activation.
 struct Step<'a> {
     k: usize,
     layer: &'a Layer,
-    act: &'a Activation,
-    fan_in: usize,
+    act: Option<&'a Activation>,
     width: usize,
-    bias: bool,
 }
 
 fn steps(net: &Network) -> Vec<Step<'_>> {
     let mut out = Vec::new();
     for layer in &net.layers {
-        if let LayerKind::Dense(d) = &layer.kind {
-            out.push(Step {
-                k: out.len() + 1,
-                layer,
-                act: &d.act,
-                fan_in: size(&layer.input),
-                width: d.width,
-                bias: d.bias,
-            });
+        if !layer.kind.aliases_input() {
+            out.push(Step { k: out.len() + 1, layer, act: layer.kind.activation(), width: size(&layer.output) });
         }
     }
     out
+}
+
+/// The names of step `s` in the docs.
+fn names(s: &Step, last: usize) -> DocNames {
+    let out = if s.act.is_some() { format!("z{}", sub(s.k)) } else { a(s.k, last) };
+    DocNames { k: sub(s.k), input: a(s.k - 1, last), out }
+}
+
+/// A shape as `2` or `1×8×8`.
+fn dims(shape: &[usize]) -> String {
+    shape.iter().map(ToString::to_string).collect::<Vec<_>>().join("×")
 }
 
 /// Name of the k-th activation output: `x` for 0, `y` for the last, `aₖ` otherwise.
@@ -121,7 +124,7 @@ fn render_loss(net: &Network, n: usize) -> String {
 }
 
 /// `∂L/∂z` of the last layer, rendered.
-fn render_output_delta(net: &Network, last: &Step, n_last: usize) -> String {
+fn render_output_delta(net: &Network, last: &Step, act: &Activation, n_last: usize) -> String {
     let n = last.width;
     let zl = format!("z{}", sub(last.k));
     if net.loss == Loss::CrossEntropy {
@@ -129,7 +132,7 @@ fn render_output_delta(net: &Network, last: &Step, n_last: usize) -> String {
     }
     let red = net.loss.reduction(n);
     let scale = if red == 1.0 { String::new() } else { format!("(1/{n})·") };
-    let g = match loss::element_derivative(&net.loss, Some(last.act)) {
+    let g = match loss::element_derivative(&net.loss, Some(act)) {
         Some(Ok(e)) => e.render(&|v| match v {
             Var::X if net.loss.needs_logits() => zl.clone(),
             Var::X | Var::Y => "y".into(),
@@ -141,11 +144,11 @@ fn render_output_delta(net: &Network, last: &Step, n_last: usize) -> String {
     if net.loss.needs_logits() {
         return format!("δ{} = ∂L/∂{zl} = {scale}({g})   (fused with the output activation)", sub(last.k));
     }
-    let (d, _) = render_derivative(last.act, last.k, n_last);
-    if last.act.is_identity() {
+    let (d, _) = render_derivative(act, last.k, n_last);
+    if act.is_identity() {
         return format!("δ{} = ∂L/∂{zl} = ∂L/∂y = {scale}({g})", sub(last.k));
     }
-    match last.act.kind {
+    match act.kind {
         ActKind::Softmax => format!("δ{0} = ∂L/∂{zl} = y ⊙ (g − ⟨g, y⟩),  g = ∂L/∂y = {scale}({g})", sub(last.k)),
         ActKind::Elementwise(_) => format!("δ{} = ∂L/∂{zl} = ∂L/∂y ⊙ f′({zl}) = {scale}({g}) ⊙ {d}", sub(last.k)),
     }
@@ -155,6 +158,7 @@ fn render_output_delta(net: &Network, last: &Step, n_last: usize) -> String {
 pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
     let steps = steps(net);
     let Some(last) = steps.last() else { return Vec::new() };
+    let Some(last_act) = last.act else { return Vec::new() };
     let l = last.k;
     let mut out: Vec<String> = Vec::new();
     out.push("# Derivation".into());
@@ -170,38 +174,40 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
     out.push("```text".into());
     out.push("Forward".into());
     for s in &steps {
-        let zk = format!("z{}", sub(s.k));
-        let b = if s.bias { format!(" + b{}", sub(s.k)) } else { String::new() };
+        let n = names(s, l);
+        let act = s.act.map_or(String::new(), |a| format!(", {}", a.name));
         out.push(format!(
-            "  {zk} = W{}·{}{b}{:>w$}`{}`: {} → {}, {}",
-            sub(s.k),
-            a(s.k - 1, l),
+            "  {}{:>w$}`{}`: {} → {}{act}",
+            s.layer.kind.doc_forward(&n),
             "",
             s.layer.name,
-            s.fan_in,
-            s.width,
-            s.act.name,
+            dims(&s.layer.input),
+            dims(&s.layer.output),
             w = 4
         ));
-        out.push(format!("  {} = {}", a(s.k, l), render_forward(s.act, &zk)));
+        if let Some(act) = s.act {
+            out.push(format!("  {} = {}", a(s.k, l), render_forward(act, &n.out)));
+        }
     }
     out.push(format!("  {}   (`{}`)", render_loss(net, last.width), net.loss.name()));
     out.push(String::new());
     out.push("Backward".into());
-    out.push(format!("  {}", render_output_delta(net, last, l)));
+    out.push(format!("  {}", render_output_delta(net, last, last_act, l)));
     let mut saved_defs = Vec::new();
     for s in steps.iter().rev().skip(1) {
-        let next = s.k + 1;
-        let (d, defs) = render_derivative(s.act, s.k, l);
-        saved_defs.extend(defs);
-        let line = match s.act.kind {
-            ActKind::Softmax => {
-                format!("  δ{k} = {a} ⊙ (e − ⟨e, {a}⟩),  e = W{n}ᵀ·δ{n}", k = sub(s.k), a = a(s.k, l), n = sub(next))
+        let next = &steps[s.k];
+        let e = next.layer.kind.doc_input_delta(&names(next, l), &format!("δ{}", sub(next.k)));
+        let line = match s.act {
+            None => format!("  δ{} = ∂L/∂{} = {e}", sub(s.k), a(s.k, l)),
+            Some(act) => {
+                let (d, defs) = render_derivative(act, s.k, l);
+                saved_defs.extend(defs);
+                match act.kind {
+                    ActKind::Softmax => format!("  δ{k} = {a} ⊙ (e − ⟨e, {a}⟩),  e = {e}", k = sub(s.k), a = a(s.k, l)),
+                    ActKind::Elementwise(_) if act.is_identity() => format!("  δ{} = {e}", sub(s.k)),
+                    ActKind::Elementwise(_) => format!("  δ{} = ({e}) ⊙ {d}", sub(s.k)),
+                }
             }
-            ActKind::Elementwise(_) if s.act.is_identity() => {
-                format!("  δ{} = W{}ᵀ·δ{}", sub(s.k), sub(next), sub(next))
-            }
-            ActKind::Elementwise(_) => format!("  δ{} = (W{}ᵀ·δ{}) ⊙ {d}", sub(s.k), sub(next), sub(next)),
         };
         out.push(line);
     }
@@ -210,19 +216,19 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
     }
     // User-written activations: the forward, derivative and second derivative as derived.
     let mut seen: Vec<&str> = Vec::new();
-    for s in &steps {
-        if s.act.builtin.is_some() || seen.contains(&s.act.name.as_str()) {
+    for act in steps.iter().filter_map(|s| s.act) {
+        if act.builtin.is_some() || seen.contains(&act.name.as_str()) {
             continue;
         }
-        seen.push(&s.act.name);
-        if let ActKind::Elementwise(e) = &s.act.kind {
+        seen.push(&act.name);
+        if let ActKind::Elementwise(e) = &act.kind {
             let name = |v: Var| match v {
                 Var::X => "x".to_owned(),
                 Var::Y => "f".to_owned(),
                 Var::Saved(i) => format!("s{i}"),
                 Var::T => "t".to_owned(),
             };
-            out.push(format!("  custom activation `{}`:", s.act.name));
+            out.push(format!("  custom activation `{}`:", act.name));
             out.push(format!("    f(x)  = {}", e.forward.render(&name)));
             for (i, sv) in e.saved.iter().enumerate() {
                 out.push(format!("    s{i}    = {}", sv.render(&name)));
@@ -232,19 +238,25 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
         }
     }
     for s in &steps {
-        let b = if s.bias { format!("   ∂L/∂b{} = δ{}", sub(s.k), sub(s.k)) } else { String::new() };
-        out.push(format!("  ∂L/∂W{} = δ{}·{}ᵀ{b}", sub(s.k), sub(s.k), a(s.k - 1, l)));
+        let grads = s.layer.kind.doc_param_grads(&names(s, l), &format!("δ{}", sub(s.k)));
+        if !grads.is_empty() {
+            out.push(format!("  {}", grads.join("   ")));
+        }
     }
-    out.push(format!("  ∂L/∂x = W{}ᵀ·δ{}", sub(1), sub(1)));
+    if let Some(first) = steps.first() {
+        let e = first.layer.kind.doc_input_delta(&names(first, l), &format!("δ{}", sub(first.k)));
+        out.push(format!("  ∂L/∂x = {e}"));
+    }
     out.push(String::new());
     out.push("Each weight gradient as a product of chain-rule factors".into());
-    for s in &steps {
+    for s in steps.iter().filter(|s| !s.layer.tensors.is_empty()) {
         let mut factors = vec![format!("[δ{}]", sub(l))];
         for up in steps.iter().rev().filter(|u| u.k > s.k && u.k < l + 1) {
-            let below = &steps[up.k - 2];
-            factors.push(format!("[W{}]", sub(up.k)));
-            let (d, _) = render_derivative(below.act, below.k, l);
-            factors.push(format!("[{d}]"));
+            factors.push(format!("[{}]", up.layer.kind.doc_factor(&names(up, l))));
+            if let Some(act) = steps[up.k - 2].act {
+                let (d, _) = render_derivative(act, up.k - 1, l);
+                factors.push(format!("[{d}]"));
+            }
         }
         factors.push(format!("[{}ᵀ]", a(s.k - 1, l)));
         out.push(format!("  ∂L/∂W{} = {}", sub(s.k), factors.join(" · ")));
@@ -252,12 +264,9 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
     out.push(String::new());
     out.push("Code".into());
     for s in &steps {
-        out.push(format!(
-            "  `{}`: {} multiply-adds, {}",
-            s.layer.name,
-            s.fan_in * s.width,
-            if s.layer.unroll { "unrolled (straight-line, literal indices)" } else { "loops with constant bounds" }
-        ));
+        if let Some(text) = s.layer.kind.doc_code(s.layer) {
+            out.push(format!("  `{}`: {text}", s.layer.name));
+        }
     }
     out.push(format!(
         "  forward: {} tokens; backward: {} tokens (each emitted twice: accumulate and fused SGD)",

@@ -11,7 +11,7 @@ use syn::Ident;
 
 use crate::ctxt::Ctxt;
 use crate::layers::activation::{self, Activation};
-use crate::layers::{self, LayerKind};
+use crate::layers::{self, Kind, Tensor};
 use crate::loss::{self, Loss};
 use crate::parse::{NamedActivation, Opt, Spec, Term};
 
@@ -48,7 +48,7 @@ pub enum Unroll {
 }
 
 impl Unroll {
-    fn decide(self, weights: usize) -> bool {
+    pub fn decide(self, weights: usize) -> bool {
         match self {
             Unroll::Threshold(n) => weights <= n,
             Unroll::Always => true,
@@ -66,15 +66,17 @@ pub fn size(shape: &[usize]) -> usize {
 }
 
 /// One layer of the model.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Layer {
     pub name: Ident,
     pub docs: Vec<String>,
     /// The span of the layer's spec (its type).
     pub span: Span,
-    pub kind: LayerKind,
+    pub kind: Box<dyn Kind>,
     pub input: Shape,
     pub output: Shape,
+    /// The parameter tensors, in layout order from `offset`.
+    pub tensors: Vec<Tensor>,
     /// Offset of the layer's first parameter in the flat array.
     pub offset: usize,
     /// Emitted as straight-line code with literal indices.
@@ -93,10 +95,15 @@ pub struct TraceSlots {
     pub z: Option<usize>,
     /// Saved forward sub-expressions of the activation, one block of `width` each.
     pub saved: Vec<usize>,
+    /// The kind's own values ([`Kind::trace_extra`] scalars).
+    pub extra: Option<usize>,
+    /// Where the layer's input lies: the output slot of the layer below, or `None` for
+    /// the network input.
+    pub input: Option<usize>,
 }
 
 /// The whole network.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Network {
     pub ident: Ident,
     pub scalar: ScalarTy,
@@ -152,30 +159,32 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
     };
 
     let mut layers = Vec::new();
-    let mut shape = input.clone();
+    // `None` once a layer's shape was impossible: later layers are not shape-checked
+    // against a made-up shape, so one mistake gives one error.
+    let mut shape = Some(input.clone());
     let mut offset = 0usize;
     for ast in &spec.layers {
         let Some(kind) = layers::resolve(cx, &ast.name, &ast.spec, &customs) else {
             continue;
         };
-        let output = kind.output_shape(&shape);
-        let params = kind.param_count(&shape);
-        let unroll = match kind.unroll().or(options.unroll) {
-            Some(u) => u.decide(kind.weight_count(&shape)),
-            // By default rows must also be short: straight-line code sums a row as one
-            // serial chain of additions, which is bound by their latency.
-            None => {
-                Unroll::Threshold(DEFAULT_UNROLL).decide(kind.weight_count(&shape))
-                    && size(&shape) <= DEFAULT_UNROLL_ROW
-            }
+        let span = ast.spec.span();
+        let input_shape = shape.clone().unwrap_or_default();
+        let output = shape.as_ref().and_then(|s| kind.output_shape(cx, &ast.name, span, s));
+        let out_shape = output.clone().unwrap_or_default();
+        let tensors = if output.is_some() { kind.tensors(&input_shape, &out_shape) } else { Vec::new() };
+        let params = tensors.iter().fold(0usize, |acc, t| acc.saturating_add(t.len()));
+        let unroll = match kind.unroll_option().or(options.unroll) {
+            Some(u) => u.decide(kind.code_size(&input_shape, &out_shape)),
+            None => kind.default_unroll(&input_shape, &out_shape, DEFAULT_UNROLL),
         };
         layers.push(Layer {
             name: ast.name.clone(),
             docs: ast.docs.clone(),
-            span: ast.spec.span(),
+            span,
             kind,
-            input: shape.clone(),
-            output: output.clone(),
+            input: input_shape,
+            output: out_shape,
+            tensors,
             offset,
             unroll,
             trace: TraceSlots::default(),
@@ -222,32 +231,37 @@ fn layout_trace(net: &mut Network) {
     let last = net.layers.len().saturating_sub(1);
     let loss_needs_logits = net.loss.needs_logits();
     let mut prev_y = None;
+    let mut take = |n: usize| {
+        let at = next;
+        next = next.saturating_add(n);
+        at
+    };
     for (i, layer) in net.layers.iter_mut().enumerate() {
         let width = size(&layer.output);
-        if matches!(layer.kind, LayerKind::Flatten) {
+        if layer.kind.aliases_input() {
             // Same values, new shape: alias the previous output.
-            layer.trace = TraceSlots { y: prev_y, ..TraceSlots::default() };
+            layer.trace = TraceSlots { y: prev_y, input: prev_y, ..TraceSlots::default() };
             continue;
         }
-        let mut slots = TraceSlots { y: Some(next), ..TraceSlots::default() };
+        let mut slots = TraceSlots { y: Some(take(width)), input: prev_y, ..TraceSlots::default() };
         prev_y = slots.y;
-        next = next.saturating_add(width);
         if let Some(act) = layer.kind.activation() {
             let needs_z = act.derivative_needs_z() || (i == last && loss_needs_logits);
             if needs_z {
-                slots.z = Some(next);
-                next = next.saturating_add(width);
+                slots.z = Some(take(width));
             }
             for _ in 0..act.saved_count() {
-                slots.saved.push(next);
-                next = next.saturating_add(width);
+                slots.saved.push(take(width));
             }
+        }
+        let extra = layer.kind.trace_extra(&layer.input, &layer.output);
+        if extra > 0 {
+            slots.extra = Some(take(extra));
         }
         layer.trace = slots;
     }
     if matches!(net.loss, Loss::CrossEntropy) {
-        net.trace_lse = Some(next);
-        next = next.saturating_add(1);
+        net.trace_lse = Some(take(1));
     }
     // A zero-length trace would make `[T; 0]`, which is fine, but keep one slot so the
     // trace type is never empty for networks whose layers keep nothing.

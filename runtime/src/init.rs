@@ -1,6 +1,7 @@
 //! Weight initialization: Glorot (Xavier) uniform for sigmoid/tanh-like layers, He
-//! (Kaiming) uniform for relu-like layers, both as `torch.nn.init` defines them.
-//! Biases start at zero.
+//! (Kaiming) uniform for relu-like layers, both as `torch.nn.init` defines them, and
+//! PyTorch's own default for `Linear`/`Conv*d` ([`Init::TorchDefault`]). With Glorot and
+//! He, biases start at zero; with the PyTorch default they are drawn like the weights.
 
 use crate::rng::symmetric;
 use crate::scalar::Scalar;
@@ -13,6 +14,10 @@ pub enum Init {
     GlorotUniform,
     /// `U(−a, a)` with `a = √2·√(3 / fan_in)` (`kaiming_uniform_`, relu gain).
     HeUniform,
+    /// `U(−a, a)` with `a = 1/√fan_in`, for weights and biases alike: what
+    /// `torch.nn.Linear` and `torch.nn.Conv*d` do in `reset_parameters`
+    /// (`kaiming_uniform_(a = √5)` for the weight, `U(±1/√fan_in)` for the bias).
+    TorchDefault,
 }
 
 impl Init {
@@ -22,6 +27,24 @@ impl Init {
         match self {
             Init::GlorotUniform => libm::sqrt(6.0 / (fan_in + fan_out).max(1) as f64),
             Init::HeUniform => libm::sqrt(6.0 / fan_in.max(1) as f64),
+            Init::TorchDefault => libm::sqrt(1.0 / fan_in.max(1) as f64),
+        }
+    }
+
+    /// `true` if the bias is drawn too ([`Init::TorchDefault`]); otherwise it is zero.
+    #[must_use]
+    pub const fn draws_bias(self) -> bool {
+        matches!(self, Init::TorchDefault)
+    }
+
+    /// Fills a bias: draws from the same bound as the weights for
+    /// [`Init::TorchDefault`], zeros otherwise. Called right after [`fill`](Self::fill)
+    /// for the same layer.
+    pub fn fill_bias<T: Scalar, R: Rng + ?Sized>(self, bias: &mut [T], fan_in: usize, fan_out: usize, rng: &mut R) {
+        if self.draws_bias() {
+            self.fill(bias, fan_in, fan_out, rng);
+        } else {
+            bias.fill(T::ZERO);
         }
     }
 

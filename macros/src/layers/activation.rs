@@ -24,6 +24,35 @@ use crate::symbolic::{self, Cmp, Elementwise, Expr, Var};
 pub enum Init {
     Glorot,
     He,
+    /// PyTorch's default for `Linear` and `Conv*d`: weight and bias `U(±1/√fan_in)`.
+    Torch,
+}
+
+impl Init {
+    /// The runtime's `Init` variant.
+    pub fn runtime_name(self) -> &'static str {
+        match self {
+            Init::Glorot => "GlorotUniform",
+            Init::He => "HeUniform",
+            Init::Torch => "TorchDefault",
+        }
+    }
+}
+
+/// Reads `init = glorot | he | torch` (shared by every layer with weights).
+pub fn resolve_init(cx: &mut Ctxt, v: &Term) -> Option<Init> {
+    match v {
+        Term::Call { name: n, args, .. } if args.is_empty() && (n == "glorot" || n == "Glorot") => Some(Init::Glorot),
+        Term::Call { name: n, args, .. } if args.is_empty() && (n == "he" || n == "He") => Some(Init::He),
+        Term::Call { name: n, args, .. } if args.is_empty() && (n == "torch" || n == "Torch") => Some(Init::Torch),
+        other => {
+            cx.error_at(
+                other.span(),
+                format!("expected `init = glorot`, `init = he` or `init = torch`, found {}", other.describe()),
+            );
+            None
+        }
+    }
 }
 
 /// The built-in activations, by the name a spec uses.

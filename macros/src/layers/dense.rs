@@ -20,9 +20,10 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::activation::{self, Activation, Init};
+use super::{DocNames, Kind, LayerCx, Mode, Tensor, TensorInit, TileKind};
 use crate::codegen::{Gen, rt};
 use crate::ctxt::Ctxt;
-use crate::model::{Customs, Layer, Unroll, positive_int, resolve_unroll};
+use crate::model::{Customs, DEFAULT_UNROLL_ROW, Layer, Shape, Unroll, positive_int, resolve_unroll, size};
 use crate::parse::{Term, TermArg};
 
 /// Rows at least this long are skipped in backward when their delta is zero.
@@ -46,7 +47,17 @@ impl Dense {
 }
 
 /// Resolves `Dense<width, Activation, bias = .., unroll = .., init = ..>`.
-pub fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], customs: &Customs) -> Option<Dense> {
+pub fn resolve(
+    cx: &mut Ctxt,
+    layer: &Ident,
+    kind: &Ident,
+    args: &[TermArg],
+    customs: &Customs,
+) -> Option<Box<dyn Kind>> {
+    resolve_dense(cx, layer, kind, args, customs).map(|d| Box::new(d) as Box<dyn Kind>)
+}
+
+fn resolve_dense(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], customs: &Customs) -> Option<Dense> {
     let mut positional = Vec::new();
     let mut bias = true;
     let mut unroll = None;
@@ -79,20 +90,9 @@ pub fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cus
                 Some(u) => unroll = Some(u),
                 None => ok = false,
             },
-            "init" => match &a.value {
-                Term::Call { name: n, args, .. } if args.is_empty() && (n == "glorot" || n == "Glorot") => {
-                    init = Some(Init::Glorot);
-                }
-                Term::Call { name: n, args, .. } if args.is_empty() && (n == "he" || n == "He") => {
-                    init = Some(Init::He);
-                }
-                other => {
-                    cx.error_at(
-                        other.span(),
-                        format!("expected `init = glorot` or `init = he`, found {}", other.describe()),
-                    );
-                    ok = false;
-                }
+            "init" => match activation::resolve_init(cx, &a.value) {
+                Some(i) => init = Some(i),
+                None => ok = false,
             },
             other => {
                 cx.error(name, format!("unknown option `{other}` of `Dense`; expected `bias`, `unroll` or `init`"));
@@ -159,15 +159,13 @@ impl Offsets {
     }
 }
 
-/// Emits the forward pass: binds `__y{l}: [T; OUT]` from the input array `inp`, and in a
-/// training forward writes the layer's trace slots.
-pub fn emit_forward(g: &Gen, l: usize, layer: &Layer, d: &Dense, inp: &TokenStream, train: bool) -> TokenStream {
+/// Emits the affine part of the forward pass: binds `z: [T; OUT]` = `W·inp + b`.
+fn emit_affine(g: &Gen, layer: &Layer, d: &Dense, inp: &TokenStream, z: &Ident) -> TokenStream {
     let t = &g.t;
     let rt = rt();
     let off = Offsets::new(layer, d);
     let (fan_in, width) = (off.fan_in, off.width);
-    let z = format_ident!("__z{}", l);
-    let affine = if layer.unroll {
+    if layer.unroll {
         let rows = (0..width).map(|o| {
             let terms = (0..fan_in).map(|i| {
                 let wi = off.weight(o, i);
@@ -198,35 +196,18 @@ pub fn emit_forward(g: &Gen, l: usize, layer: &Layer, d: &Dense, inp: &TokenStre
                 #bias
             }
         }
-    };
-    let y = format_ident!("__y{}", l);
-    let last = l + 1 == g.net.layers.len();
-    let lse = if train && last { g.net.trace_lse } else { None };
-    let act = activation::emit_apply(g, &d.act, &z, &y, width, layer.unroll, train.then_some(&layer.trace), lse);
-    quote! {
-        #affine
-        #act
     }
 }
 
-/// How backward delivers the weight gradient.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `__g[..] += ∂L/∂θ` (a caller-owned buffer).
-    Accumulate,
-    /// `__p[..] -= __lr · ∂L/∂θ`, after the layer's input delta has been computed.
-    Sgd,
-}
-
-/// Emits the backward pass of a dense layer from its delta `__d{l}` (∂L/∂z) and its input
+/// Emits the backward pass of a dense layer from its delta (∂L/∂z) and its input
 /// `inp`: the weight gradient per `mode`, and, if `input_delta` is given, binds it to
 /// `Wᵀ·δ` (∂L/∂input) using the weights as they were before any update.
-pub fn emit_backward(
+fn emit_backward(
     g: &Gen,
-    l: usize,
     layer: &Layer,
     d: &Dense,
     inp: &TokenStream,
+    delta: &Ident,
     mode: Mode,
     input_delta: Option<&Ident>,
 ) -> TokenStream {
@@ -234,9 +215,8 @@ pub fn emit_backward(
     let rt = rt();
     let off = Offsets::new(layer, d);
     let (fan_in, width) = (off.fan_in, off.width);
-    let delta = format_ident!("__d{}", l);
     if layer.unroll {
-        let e = input_delta.map(|e| emit_input_delta(g, l, layer, d, e));
+        let e = input_delta.map(|e| emit_input_delta(g, layer, d, delta, e));
         let mut updates = Vec::new();
         for o in 0..width {
             for i in 0..fan_in {
@@ -299,13 +279,12 @@ pub fn emit_backward(
     }
 }
 
-/// Emits `Wᵀ·δ` alone, binding `e: [T; IN]` (the first layer's input gradient).
-pub fn emit_input_delta(g: &Gen, l: usize, layer: &Layer, d: &Dense, e: &Ident) -> TokenStream {
+/// Emits `Wᵀ·δ` alone, binding `e: [T; IN]`.
+fn emit_input_delta(g: &Gen, layer: &Layer, d: &Dense, delta: &Ident, e: &Ident) -> TokenStream {
     let t = &g.t;
     let rt = rt();
     let off = Offsets::new(layer, d);
     let (fan_in, width) = (off.fan_in, off.width);
-    let delta = format_ident!("__d{}", l);
     if layer.unroll {
         let cols = (0..fan_in).map(|i| {
             let terms = (0..width).map(|o| {
@@ -321,5 +300,208 @@ pub fn emit_input_delta(g: &Gen, l: usize, layer: &Layer, d: &Dense, e: &Ident) 
     quote! {
         let mut #e: [#t; #fan_in] = [0.0; #fan_in];
         #rt::kernels::input_delta(&__p[#w0..#w1], &#delta[..], &mut #e, #skip);
+    }
+}
+
+impl Kind for Dense {
+    fn name(&self) -> &'static str {
+        "Dense"
+    }
+
+    /// `[n] → [width]`; a multi-dimensional input needs a `Flatten` first.
+    fn output_shape(&self, cx: &mut Ctxt, layer: &Ident, span: Span, input: &[usize]) -> Option<Shape> {
+        if self.width == 0 {
+            cx.error_at(self.width_span, format!("layer `{layer}` has width 0; a layer needs at least one output"));
+        }
+        if input.len() > 1 {
+            cx.error_at(
+                span,
+                format!(
+                    "layer `{layer}` is `Dense`, which needs a flat input, but its input has shape {input:?}; put a `Flatten` layer before it"
+                ),
+            );
+        }
+        Some(vec![self.width])
+    }
+
+    fn tensors(&self, input: &[usize], _output: &[usize]) -> Vec<Tensor> {
+        let fan_in = size(input);
+        let mut out = vec![Tensor {
+            suffix: "weight",
+            shape: vec![self.width, fan_in],
+            init: TensorInit::Draw { init: self.init, fan_in, fan_out: self.width },
+        }];
+        if self.bias {
+            out.push(Tensor {
+                suffix: "bias",
+                shape: vec![self.width],
+                init: TensorInit::Bias { init: self.init, fan_in, fan_out: self.width },
+            });
+        }
+        out
+    }
+
+    fn activation(&self) -> Option<&Activation> {
+        Some(&self.act)
+    }
+
+    fn unroll_option(&self) -> Option<Unroll> {
+        self.unroll
+    }
+
+    fn code_size(&self, input: &[usize], _output: &[usize]) -> usize {
+        size(input).saturating_mul(self.width)
+    }
+
+    /// By default rows must also be short: straight-line code sums a row as one serial
+    /// chain of additions, which is bound by their latency.
+    fn default_unroll(&self, input: &[usize], output: &[usize], threshold: usize) -> bool {
+        self.code_size(input, output) <= threshold && size(input) <= DEFAULT_UNROLL_ROW
+    }
+
+    fn emit_forward(&self, lc: &LayerCx, inp: &TokenStream, out: &Ident, _train: bool) -> TokenStream {
+        emit_affine(lc.g, lc.layer, self, inp, out)
+    }
+
+    fn emit_backward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        delta: &Ident,
+        mode: Mode,
+        input_delta: Option<&Ident>,
+    ) -> TokenStream {
+        emit_backward(lc.g, lc.layer, self, inp, delta, mode, input_delta)
+    }
+
+    fn emit_input_delta(&self, lc: &LayerCx, _inp: &TokenStream, delta: &Ident, e: &Ident) -> TokenStream {
+        emit_input_delta(lc.g, lc.layer, self, delta, e)
+    }
+
+    /// `net.hidden()` / `net.hidden_mut()`: `DenseRef` views (`weight()` as `[out][in]`).
+    fn emit_accessors(&self, lc: &LayerCx) -> TokenStream {
+        let rt = rt();
+        let t = &lc.g.t;
+        let layer = lc.layer;
+        let fan_in = lc.in_size();
+        let width = self.width;
+        let (o0, o1) = (layer.offset, layer.offset + self.param_count(fan_in));
+        let bias = self.bias;
+        let name = &layer.name;
+        let name_mut = format_ident!("{}_mut", name);
+        let mut doc = format!(
+            "Layer `{name}`: `Dense<{width}, {}>`, {fan_in} → {width}{}.",
+            self.act.name,
+            if bias { "" } else { ", no bias" }
+        );
+        // The field's own doc comment follows, so `cargo doc` keeps what the user wrote.
+        for line in &layer.docs {
+            doc.push('\n');
+            doc.push_str(line);
+        }
+        let doc_mut = format!("Layer `{name}`, mutably.");
+        quote! {
+            #[doc = #doc]
+            #[inline]
+            #[must_use]
+            pub fn #name(&self) -> #rt::DenseRef<'_, #t, #fan_in, #width> {
+                #rt::DenseRef::new(&self.params[#o0..#o1], #bias)
+            }
+
+            #[doc = #doc_mut]
+            #[inline]
+            #[must_use]
+            pub fn #name_mut(&mut self) -> #rt::DenseMut<'_, #t, #fan_in, #width> {
+                #rt::DenseMut::new(&mut self.params[#o0..#o1], #bias)
+            }
+        }
+    }
+
+    fn tile(&self) -> Option<&dyn TileKind> {
+        Some(self)
+    }
+
+    fn doc_forward(&self, n: &DocNames) -> String {
+        let b = if self.bias { format!(" + b{}", n.k) } else { String::new() };
+        format!("{} = W{}·{}{b}", n.out, n.k, n.input)
+    }
+
+    fn doc_input_delta(&self, n: &DocNames, delta: &str) -> String {
+        format!("W{}ᵀ·{delta}", n.k)
+    }
+
+    fn doc_factor(&self, n: &DocNames) -> String {
+        format!("W{}", n.k)
+    }
+
+    fn doc_param_grads(&self, n: &DocNames, delta: &str) -> Vec<String> {
+        let mut out = vec![format!("∂L/∂W{} = {delta}·{}ᵀ", n.k, n.input)];
+        if self.bias {
+            out.push(format!("∂L/∂b{} = {delta}", n.k));
+        }
+        out
+    }
+
+    fn doc_code(&self, layer: &Layer) -> Option<String> {
+        Some(format!(
+            "{} multiply-adds, {}",
+            size(&layer.input) * self.width,
+            if layer.unroll { "unrolled (straight-line, literal indices)" } else { "loops with constant bounds" }
+        ))
+    }
+}
+
+/// Dense layers in the mini-batch path: register-blocked matrix–matrix kernels of the
+/// runtime on feature-major tiles.
+impl TileKind for Dense {
+    fn emit_tile_forward(&self, lc: &LayerCx, at: &TokenStream, zt: &Ident) -> TokenStream {
+        let rt = rt();
+        let fan_in = lc.in_size();
+        let (w0, w1) = (lc.layer.offset, lc.layer.offset + fan_in * self.width);
+        let bias = if self.bias {
+            let b1 = w1 + self.width;
+            quote!(::core::option::Option::Some(&__p[#w1..#b1]))
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        quote! { #rt::kernels::tile_forward(&__p[#w0..#w1], #bias, &#at, &mut #zt); }
+    }
+
+    fn emit_tile_weight_grad(
+        &self,
+        lc: &LayerCx,
+        dt: &Ident,
+        rows: &TokenStream,
+        row0: usize,
+        stride: usize,
+    ) -> TokenStream {
+        let rt = rt();
+        let t = &lc.g.t;
+        let fan_in = lc.in_size();
+        let width = self.width;
+        let tile = crate::batch::TILE;
+        let (w0, w1) = (lc.layer.offset, lc.layer.offset + fan_in * width);
+        let bias = self.bias.then(|| {
+            quote! {
+                for __o in 0..#width {
+                    let mut __sum: #t = 0.0;
+                    for __k in 0..#tile {
+                        __sum += #dt[__o][__k];
+                    }
+                    __g[#w1 + __o] += __sum;
+                }
+            }
+        });
+        quote! {
+            #rt::kernels::tile_weight_grad(&#dt, &#rows[#row0..], #stride, __n, #fan_in, &mut __g[#w0..#w1]);
+            #bias
+        }
+    }
+
+    fn emit_tile_input_grad(&self, lc: &LayerCx, dt: &Ident, et: &TokenStream) -> TokenStream {
+        let rt = rt();
+        let fan_in = lc.in_size();
+        let (w0, w1) = (lc.layer.offset, lc.layer.offset + fan_in * self.width);
+        quote! { #rt::kernels::tile_input_grad(&__p[#w0..#w1], &#dt, &mut #et); }
     }
 }

@@ -1,96 +1,267 @@
-//! Layer kinds. One file per kind, its forward and backward emission side by side;
-//! adding a kind means a new file and one arm in each `match` below.
+//! Layer kinds: the [`Kind`] interface, the one place where a kind's knowledge lives, and
+//! the registry of kinds a spec may name.
 //!
-//! Entry point: [`resolve`] (a spec term → a [`LayerKind`]).
+//! Each kind is one file: it resolves its spec and options (with spanned errors), maps
+//! an input shape to its output shape (reporting impossible shapes at the offending
+//! token), lists its parameter tensors with their PyTorch names, shapes and
+//! initialization, and emits its per-sample forward, its backward (parameter gradient,
+//! input delta, fused SGD), its part of the mini-batch path and its lines of the
+//! derivation docs. The pipeline (`model`, `codegen`, `batch`, `doc`) calls these
+//! methods in layer order and names no kind.
+//!
+//! Adding a kind: a new file implementing [`Kind`] and one line in [`KINDS`].
+//!
+//! Entry point: [`resolve`] (a spec term → a boxed [`Kind`]).
 
 pub mod activation;
+pub mod conv;
 pub mod dense;
 pub mod flatten;
+pub mod pool;
 
+use proc_macro2::{Span, TokenStream};
 use syn::Ident;
 
+use crate::codegen::Gen;
 use crate::ctxt::Ctxt;
-use crate::model::{Customs, Shape, Unroll};
-use crate::parse::Term;
-use activation::Activation;
+use crate::model::{Customs, Layer, Shape, Unroll};
+use crate::parse::{Term, TermArg};
+use activation::{Activation, Init};
 
-/// A layer's kind with its resolved options.
-#[derive(Clone, Debug)]
-pub enum LayerKind {
-    Dense(dense::Dense),
-    Flatten,
+/// Resolves a kind's spec arguments: `(cx, layer name, kind name as written, arguments,
+/// custom activations)`.
+pub type Resolver = fn(&mut Ctxt, &Ident, &Ident, &[TermArg], &Customs) -> Option<Box<dyn Kind>>;
+
+/// Every layer kind a spec may name: its name, how it is written (for messages), and its
+/// resolver. Registering a kind is one line here.
+pub const KINDS: &[(&str, &str, Resolver)] = &[
+    ("Dense", "`Dense<width, Activation>`", dense::resolve),
+    ("Conv1d", "`Conv1d<channels, Activation, { kernel = k }>`", conv::resolve_1d),
+    ("Conv2d", "`Conv2d<..>`", conv::resolve_2d),
+    ("MaxPool1d", "`MaxPool1d<kernel>`", pool::resolve_max_1d),
+    ("MaxPool2d", "`MaxPool2d<..>`", pool::resolve_max_2d),
+    ("AvgPool1d", "`AvgPool1d<..>`", pool::resolve_avg_1d),
+    ("AvgPool2d", "`AvgPool2d<..>`", pool::resolve_avg_2d),
+    ("GlobalAvgPool", "`GlobalAvgPool`", pool::resolve_global_avg),
+    ("Flatten", "`Flatten`", flatten::resolve),
+];
+
+/// Every kind as written, for "expected ..." in messages: "`A`, `B` or `C`".
+pub fn names() -> String {
+    let all: Vec<&str> = KINDS.iter().map(|(_, usage, _)| *usage).collect();
+    match all.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
-/// Every layer kind a spec may name.
-pub const NAMES: &str = "`Dense<width, Activation>` or `Flatten`";
+/// How backward delivers the parameter gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `__g[..] += ∂L/∂θ` (a caller-owned buffer).
+    Accumulate,
+    /// `__p[..] -= __lr · ∂L/∂θ`, after the layer's input delta has been computed.
+    Sgd,
+}
 
-impl LayerKind {
-    /// The name of the kind as written in specs.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            LayerKind::Dense(_) => "Dense",
-            LayerKind::Flatten => "Flatten",
-        }
+/// How one parameter tensor starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorInit {
+    /// Drawn by the runtime's `Init::fill` with the given fans.
+    Draw { init: Init, fan_in: usize, fan_out: usize },
+    /// Drawn by `Init::fill_bias` (drawn for the PyTorch default, zero otherwise).
+    Bias { init: Init, fan_in: usize, fan_out: usize },
+}
+
+/// One parameter tensor of a layer, in layout order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tensor {
+    /// PyTorch's name within the layer: `weight`, `bias`.
+    pub suffix: &'static str,
+    /// Shape, outermost first (`[out, in]`, `[out, in, kh, kw]`).
+    pub shape: Vec<usize>,
+    pub init: TensorInit,
+}
+
+impl Tensor {
+    pub fn len(&self) -> usize {
+        crate::model::size(&self.shape)
+    }
+}
+
+/// What an emitter of a layer sees: the generator and the layer.
+pub struct LayerCx<'a> {
+    pub g: &'a Gen<'a>,
+    pub layer: &'a Layer,
+}
+
+impl LayerCx<'_> {
+    pub fn in_size(&self) -> usize {
+        crate::model::size(&self.layer.input)
     }
 
-    /// The output shape for an input shape.
-    pub fn output_shape(&self, input: &[usize]) -> Shape {
-        match self {
-            LayerKind::Dense(d) => vec![d.width],
-            LayerKind::Flatten => vec![crate::model::size(input)],
-        }
+    pub fn out_size(&self) -> usize {
+        crate::model::size(&self.layer.output)
+    }
+}
+
+/// Names the derivation docs use for layer `k` (1-based among layers that compute).
+pub struct DocNames {
+    /// The layer's number as a subscript: `₂`.
+    pub k: String,
+    /// Its input: `x` or `a₁`.
+    pub input: String,
+    /// Its pre-activation (kinds with an activation) or output: `z₂` or `a₂`.
+    pub out: String,
+}
+
+/// A layer kind. Methods with defaults describe a kind without parameters, activation or
+/// trace slots of its own.
+pub trait Kind: std::fmt::Debug {
+    /// The kind's name as written in specs: `Dense`.
+    fn name(&self) -> &'static str;
+
+    /// The output shape for `input`, or `None` after reporting why the shape is
+    /// impossible (at the offending token; `span` is the layer's spec).
+    fn output_shape(&self, cx: &mut Ctxt, layer: &Ident, span: Span, input: &[usize]) -> Option<Shape>;
+
+    /// The parameter tensors, in layout order.
+    fn tensors(&self, _input: &[usize], _output: &[usize]) -> Vec<Tensor> {
+        Vec::new()
     }
 
-    /// Parameters the layer owns (weights and biases).
-    pub fn param_count(&self, input: &[usize]) -> usize {
-        match self {
-            LayerKind::Dense(d) => d.param_count(crate::model::size(input)),
-            LayerKind::Flatten => 0,
-        }
-    }
-
-    /// Multiply-adds per sample (decides unrolling).
-    pub fn weight_count(&self, input: &[usize]) -> usize {
-        match self {
-            LayerKind::Dense(d) => crate::model::size(input).saturating_mul(d.width),
-            LayerKind::Flatten => 0,
-        }
+    /// The activation applied after the layer's linear part: the pipeline emits it, its
+    /// derivative and its trace slots. `None` for kinds whose forward is their output.
+    fn activation(&self) -> Option<&Activation> {
+        None
     }
 
     /// The layer's own `unroll = ...`, if given.
-    pub fn unroll(&self) -> Option<Unroll> {
-        match self {
-            LayerKind::Dense(d) => d.unroll,
-            LayerKind::Flatten => None,
-        }
+    fn unroll_option(&self) -> Option<Unroll> {
+        None
     }
 
-    /// The layer's activation, if it has one.
-    pub fn activation(&self) -> Option<&Activation> {
-        match self {
-            LayerKind::Dense(d) => Some(&d.act),
-            LayerKind::Flatten => None,
-        }
+    /// Multiply-adds (or comparisons) per sample: the code-size estimate of a
+    /// straight-line emission, which decides unrolling.
+    fn code_size(&self, _input: &[usize], _output: &[usize]) -> usize {
+        0
+    }
+
+    /// Straight-line by default (no explicit `unroll`)? `threshold` is the default
+    /// weight count.
+    fn default_unroll(&self, input: &[usize], output: &[usize], threshold: usize) -> bool {
+        self.code_size(input, output) <= threshold
+    }
+
+    /// The output is the input unchanged (a reshape): no code, no trace slot.
+    fn aliases_input(&self) -> bool {
+        false
+    }
+
+    /// Backward (parameter gradient and input delta) reads the layer's input.
+    fn backward_reads_input(&self) -> bool {
+        true
+    }
+
+    /// The input delta alone reads the layer's input (max pooling's argmax).
+    fn input_delta_reads_input(&self) -> bool {
+        false
+    }
+
+    /// Extra trace scalars the kind keeps for its backward (beyond output, pre-activation
+    /// and the activation's saved values).
+    fn trace_extra(&self, _input: &[usize], _output: &[usize]) -> usize {
+        0
+    }
+
+    /// Binds `out: [T; OUT]` (the pre-activation for kinds with an activation, else the
+    /// output) from `inp`, an array or a reference to one. In a training forward
+    /// (`train`), may write the kind's extra trace slots.
+    fn emit_forward(&self, lc: &LayerCx, inp: &TokenStream, out: &Ident, train: bool) -> TokenStream;
+
+    /// From `delta` (∂L/∂out) and the layer's input `inp`: the parameter gradient per
+    /// `mode` and, if `input_delta` is given, binds it to ∂L/∂input, computed from the
+    /// parameters as they were before any update.
+    fn emit_backward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        delta: &Ident,
+        mode: Mode,
+        input_delta: Option<&Ident>,
+    ) -> TokenStream;
+
+    /// Binds `e: [T; IN]` = ∂L/∂input alone, from `delta` (and the input `inp` if the
+    /// kind reads it).
+    fn emit_input_delta(&self, lc: &LayerCx, inp: &TokenStream, delta: &Ident, e: &Ident) -> TokenStream;
+
+    /// Typed accessors for the layer's parameters (`net.hidden()`).
+    fn emit_accessors(&self, _lc: &LayerCx) -> TokenStream {
+        TokenStream::new()
+    }
+
+    /// Matrix–matrix forms for the mini-batch path ([`crate::batch`]); `None` runs the
+    /// layer per sample inside each tile.
+    fn tile(&self) -> Option<&dyn TileKind> {
+        None
+    }
+
+    /// The derivation's forward line: `z₁ = W₁·x + b₁`.
+    fn doc_forward(&self, n: &DocNames) -> String;
+
+    /// ∂L/∂input from `delta` (∂L/∂out): `W₂ᵀ·δ₂`.
+    fn doc_input_delta(&self, n: &DocNames, delta: &str) -> String;
+
+    /// The layer's factor in a chain-rule product: `W₂`.
+    fn doc_factor(&self, n: &DocNames) -> String;
+
+    /// The parameter gradients: `∂L/∂W₁ = δ₁·xᵀ`.
+    fn doc_param_grads(&self, _n: &DocNames, _delta: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What the code section says of the layer: "`hidden`: 12 multiply-adds, unrolled".
+    fn doc_code(&self, layer: &Layer) -> Option<String> {
+        let _ = layer;
+        None
     }
 }
 
+/// The mini-batch forms of a kind: products over a tile of samples, feature-major
+/// (`[feature][sample]`).
+pub trait TileKind {
+    /// `zt = W·at (+ b)` over the tile.
+    fn emit_tile_forward(&self, lc: &LayerCx, at: &TokenStream, zt: &Ident) -> TokenStream;
+    /// `__g += ∂L/∂θ` from the delta tile `dt` and the input rows (`rows`: sample-major,
+    /// `row0` the first input scalar of sample 0, `stride` between samples).
+    fn emit_tile_weight_grad(
+        &self,
+        lc: &LayerCx,
+        dt: &Ident,
+        rows: &TokenStream,
+        row0: usize,
+        stride: usize,
+    ) -> TokenStream;
+    /// `et = Wᵀ·dt` over the tile.
+    fn emit_tile_input_grad(&self, lc: &LayerCx, dt: &Ident, et: &TokenStream) -> TokenStream;
+}
+
 /// Resolves a field's spec (`Dense<8, Relu>`) into a layer kind.
-pub fn resolve(cx: &mut Ctxt, layer: &Ident, spec: &Term, customs: &Customs) -> Option<LayerKind> {
+pub fn resolve(cx: &mut Ctxt, layer: &Ident, spec: &Term, customs: &Customs) -> Option<Box<dyn Kind>> {
     let Term::Call { name, args, .. } = spec else {
-        cx.error_at(spec.span(), format!("expected a layer such as {NAMES}, found {}", spec.describe()));
+        cx.error_at(spec.span(), format!("expected a layer such as {}, found {}", names(), spec.describe()));
         return None;
     };
-    match name.to_string().as_str() {
-        "Dense" => dense::resolve(cx, layer, name, args, customs).map(LayerKind::Dense),
-        "Flatten" => flatten::resolve(cx, args).map(|()| LayerKind::Flatten),
-        other => {
-            let hint = if crate::layers::activation::NAMES.contains(&format!("`{other}`")) {
-                format!("; an activation goes inside a layer, as in `Dense<8, {other}>`")
-            } else {
-                String::new()
-            };
-            cx.error(name, format!("unknown layer `{other}`; expected {NAMES}{hint}"));
-            None
-        }
+    let written = name.to_string();
+    if let Some((_, _, resolve)) = KINDS.iter().find(|(kind, _, _)| *kind == written) {
+        return resolve(cx, layer, name, args, customs);
     }
+    let hint = if activation::NAMES.contains(&format!("`{written}`")) {
+        format!("; an activation goes inside a layer, as in `Dense<8, {written}>`")
+    } else {
+        String::new()
+    };
+    cx.error(name, format!("unknown layer `{written}`; expected {}{hint}", names()));
+    None
 }

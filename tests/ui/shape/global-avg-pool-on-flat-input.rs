@@ -1,0 +1,12 @@
+use stackprop::prelude::*;
+
+#[network(input = 12, loss = mse)]
+struct Net {
+    pool: GlobalAvgPool,
+    output: Dense<1, Identity>,
+}
+
+fn main() {
+    let net = Net::seeded(1);
+    let _ = net.params();
+}
