@@ -21,7 +21,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::codegen::{Gen, rt};
-use crate::layers::{LayerCx, activation};
+use crate::layers::{LayerCx, Mode, activation};
 use crate::model::{Network, ScalarTy, size};
 
 /// Samples per tile; equals the runtime's `kernels::TILE` (checked by a const assertion
@@ -46,14 +46,22 @@ pub fn stack_bytes(net: &Network) -> usize {
     TILE.saturating_mul(net.trace_len.saturating_add(features)).saturating_mul(scalar)
 }
 
-/// Whether the network gets the tiled path: every computing layer has tile forms, one
-/// is emitted as loops (straight-line networks are small enough that per-sample passes
-/// are as fast), and the buffers are within the budget.
+/// Whether the network gets the tiled path: a layer with tile forms is emitted as loops
+/// (straight-line networks are small enough that per-sample passes are as fast), and
+/// the buffers are within the budget. Layers without tile forms (convolution, pooling)
+/// run per sample inside each tile.
 pub fn applies(net: &Network) -> bool {
-    let layers = computing(net);
-    layers.iter().all(|&l| net.layers[l].kind.tile().is_some())
-        && layers.iter().any(|&l| !net.layers[l].unroll)
+    computing(net).iter().any(|&l| net.layers[l].kind.tile().is_some() && !net.layers[l].unroll)
         && stack_bytes(net) <= STACK_BUDGET
+}
+
+/// The nearest computing layer below `l`.
+fn below(net: &Network, l: usize) -> Option<usize> {
+    (0..l).rev().find(|&k| !net.layers[k].kind.aliases_input())
+}
+
+fn is_tile(net: &Network, l: usize) -> bool {
+    net.layers[l].kind.tile().is_some()
 }
 
 /// The `batch_gradient` method, or nothing if the tiled path does not apply.
@@ -65,22 +73,33 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
     let t = &g.t;
     let rt = rt();
     let (n_in, n_out, n_params, n_trace) = (net.input_size(), net.output_size(), net.params, net.trace_len);
-    let dense = computing(net);
-    let Some(&top) = dense.last() else { return TokenStream::new() };
+    let layers = computing(net);
+    let Some(&top) = layers.last() else { return TokenStream::new() };
+    let lowest = layers.iter().copied().find(|&l| !net.layers[l].tensors.is_empty()).unwrap_or(top);
 
-    // Buffers: the input tile and one per dense layer.
-    let mut decls = vec![quote! { let mut __xt: [[#t; #TILE]; #n_in] = [[0.0; #TILE]; #n_in]; }];
-    for &l in &dense {
+    // Buffers: the input tile (if a tiled layer reads the input), one per tiled layer,
+    // and a gathered input tile for a tiled layer above a per-sample one.
+    let input_tile = layers.iter().any(|&l| is_tile(net, l) && below(net, l).is_none());
+    let mut decls = Vec::new();
+    if input_tile {
+        decls.push(quote! { let mut __xt: [[#t; #TILE]; #n_in] = [[0.0; #TILE]; #n_in]; });
+    }
+    for &l in layers.iter().filter(|&&l| is_tile(net, l)) {
         let b = format_ident!("__bt{}", l);
         let n = size(&net.layers[l].output);
         decls.push(quote! { let mut #b: [[#t; #TILE]; #n] = [[0.0; #TILE]; #n]; });
+        if below(net, l).is_some_and(|k| !is_tile(net, k)) {
+            let it = format_ident!("__it{}", l);
+            let m = size(&net.layers[l].input);
+            decls.push(quote! { let mut #it: [[#t; #TILE]; #m] = [[0.0; #TILE]; #m]; });
+        }
     }
 
-    // The tile buffer holding layer `l`'s input, and where its sample-major rows lie.
+    // The tile holding a tiled layer `l`'s input, and where its sample-major rows lie.
     let input_of = |l: usize| -> (TokenStream, TokenStream, usize, usize) {
-        match (0..l).rev().find(|&k| !net.layers[k].kind.aliases_input()) {
+        match below(net, l) {
             Some(k) => {
-                let b = format_ident!("__bt{}", k);
+                let b = if is_tile(net, k) { format_ident!("__bt{}", k) } else { format_ident!("__it{}", l) };
                 let y0 = net.layers[k].trace.y.unwrap_or(0);
                 (quote!(#b), quote!(__trs.as_flattened()), y0, n_trace)
             }
@@ -89,16 +108,59 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
     };
 
     let mut forward = Vec::new();
-    for &l in &dense {
+    for &l in &layers {
         let layer = &net.layers[l];
         let lc = LayerCx { g, layer };
-        let (Some(tile), Some(act)) = (layer.kind.tile(), layer.kind.activation()) else { continue };
         let width = size(&layer.output);
-        let (inp, _, _, _) = input_of(l);
-        let bt = format_ident!("__bt{}", l);
         let z = format_ident!("__z{}", l);
         let y = format_ident!("__y{}", l);
         let lse = if l == top { net.trace_lse } else { None };
+        let Some(tile) = layer.kind.tile() else {
+            // Per sample, on that sample's trace: the very code of the training forward.
+            let m = size(&layer.input);
+            let inp = match layer.trace.input {
+                Some(y0) => {
+                    let y1 = y0 + m;
+                    quote! { let __in: [#t; #m] = *#rt::view::array::<#t, #m>(&__tr[#y0..#y1]); }
+                }
+                None => quote! { let __in: &[#t; #m] = &__xc[__s]; },
+            };
+            let body = match layer.kind.activation() {
+                Some(act) => {
+                    let f = layer.kind.emit_forward(&lc, &quote!(__in), &z, true);
+                    let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
+                    quote! { #f #apply }
+                }
+                None => {
+                    let f = layer.kind.emit_forward(&lc, &quote!(__in), &y, true);
+                    let y0 = layer.trace.y.unwrap_or(0);
+                    let y1 = y0 + width;
+                    quote! { #f __tr[#y0..#y1].copy_from_slice(&#y); }
+                }
+            };
+            forward.push(quote! {
+                for __s in 0..__n {
+                    let __tr = &mut __trs[__s];
+                    #inp
+                    #body
+                }
+            });
+            continue;
+        };
+        let Some(act) = layer.kind.activation() else { continue };
+        let (inp, _, row0, _) = input_of(l);
+        // A tiled layer above a per-sample one gathers its input from the traces.
+        let gather = below(net, l).filter(|&k| !is_tile(net, k)).map(|_| {
+            let m = size(&layer.input);
+            quote! {
+                for __s in 0..__n {
+                    for __i in 0..#m {
+                        #inp[__i][__s] = __trs[__s][#row0 + __i];
+                    }
+                }
+            }
+        });
+        let bt = format_ident!("__bt{}", l);
         let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
         let keep = (l != top).then(|| {
             quote! {
@@ -109,6 +171,7 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
         });
         let product = tile.emit_tile_forward(&lc, &inp, &bt);
         forward.push(quote! {
+            #gather
             #product
             for __s in 0..__n {
                 let __tr = &mut __trs[__s];
@@ -122,59 +185,151 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
         });
     }
 
-    // Backward: the loss delta per sample, then each dense layer from the top.
+    // Backward: the loss delta per sample, then each layer from the top; tiled layers on
+    // their tiles, runs of per-sample layers once per sample.
     let top_layer = &net.layers[top];
-    let top_bt = format_ident!("__bt{}", top);
     let d_top = format_ident!("__d{}", top);
     let delta = crate::loss::emit_delta(g, top, top_layer);
-    let mut backward = vec![quote! {
-        for __s in 0..#TILE {
-            if __s < __n {
-                let __tr = &__trs[__s];
-                let __tv: [#t; #n_out] = #rt::Target::to_target(&__tc[__s]);
-                let __t = &__tv;
-                __loss += <Self as #rt::Network>::trace_loss(self, __tr, __t);
-                #delta
-                for __o in 0..#n_out {
-                    #top_bt[__o][__s] = #d_top[__o];
-                }
-            } else {
-                for __o in 0..#n_out {
-                    #top_bt[__o][__s] = 0.0;
-                }
-            }
-        }
-    }];
-    for &l in dense.iter().rev() {
-        let layer = &net.layers[l];
-        let lc = LayerCx { g, layer };
-        let Some(tile) = layer.kind.tile() else { continue };
-        let fan_in = size(&layer.input);
-        let bt = format_ident!("__bt{}", l);
-        let (inp, rows, row0, stride) = input_of(l);
-        backward.push(tile.emit_tile_weight_grad(&lc, &bt, &rows, row0, stride));
-        let Some(k) = (0..l).rev().find(|&k| !net.layers[k].kind.aliases_input()) else { continue };
-        let below = &net.layers[k];
-        let Some(act) = below.kind.activation() else { continue };
-        let e = format_ident!("__gy{}", l);
-        let dk = format_ident!("__d{}", k);
-        let backprop = activation::emit_backprop(g, act, &e, &dk, fan_in, below.unroll, &below.trace);
-        let product = tile.emit_tile_input_grad(&lc, &bt, &inp);
+    let sample_target = quote! {
+        let __tv: [#t; #n_out] = #rt::Target::to_target(&__tc[__s]);
+        let __t = &__tv;
+        __loss += <Self as #rt::Network>::trace_loss(self, __tr, __t);
+    };
+    let mut backward = Vec::new();
+    if is_tile(net, top) {
+        let top_bt = format_ident!("__bt{}", top);
         backward.push(quote! {
-            #product
-            for __s in 0..__n {
-                let __tr = &__trs[__s];
-                let mut #e: [#t; #fan_in] = [0.0; #fan_in];
-                for __i in 0..#fan_in {
-                    #e[__i] = #inp[__i][__s];
-                }
-                #backprop
-                for __i in 0..#fan_in {
-                    #inp[__i][__s] = #dk[__i];
+            for __s in 0..#TILE {
+                if __s < __n {
+                    let __tr = &__trs[__s];
+                    #sample_target
+                    #delta
+                    for __o in 0..#n_out {
+                        #top_bt[__o][__s] = #d_top[__o];
+                    }
+                } else {
+                    for __o in 0..#n_out {
+                        #top_bt[__o][__s] = 0.0;
+                    }
                 }
             }
         });
     }
+    let mut i = layers.len();
+    while i > 0 {
+        i -= 1;
+        let l = layers[i];
+        let layer = &net.layers[l];
+        let lc = LayerCx { g, layer };
+        if let Some(tile) = layer.kind.tile() {
+            let fan_in = size(&layer.input);
+            let bt = format_ident!("__bt{}", l);
+            let (inp, rows, row0, stride) = input_of(l);
+            backward.push(tile.emit_tile_weight_grad(&lc, &bt, &rows, row0, stride));
+            // Nothing below the lowest layer with parameters needs a delta.
+            let Some(k) = below(net, l).filter(|_| l > lowest) else { break };
+            let product = tile.emit_tile_input_grad(&lc, &bt, &inp);
+            if !is_tile(net, k) {
+                // The per-sample run below reads ∂L/∂y from the gathered tile.
+                backward.push(product);
+                continue;
+            }
+            let below_layer = &net.layers[k];
+            let Some(act) = below_layer.kind.activation() else { continue };
+            let e = format_ident!("__gy{}", l);
+            let dk = format_ident!("__d{}", k);
+            let backprop = activation::emit_backprop(g, act, &e, &dk, fan_in, below_layer.unroll, &below_layer.trace);
+            backward.push(quote! {
+                #product
+                for __s in 0..__n {
+                    let __tr = &__trs[__s];
+                    let mut #e: [#t; #fan_in] = [0.0; #fan_in];
+                    for __i in 0..#fan_in {
+                        #e[__i] = #inp[__i][__s];
+                    }
+                    #backprop
+                    for __i in 0..#fan_in {
+                        #inp[__i][__s] = #dk[__i];
+                    }
+                }
+            });
+            continue;
+        }
+        // A run of per-sample layers, from `l` down to the first tiled layer below it
+        // (or the lowest layer with parameters), once per sample.
+        let mut run = Vec::new();
+        // δ of the run's top layer: the loss delta, or ∂L/∂y from the tile above
+        // through the layer's activation.
+        if l == top {
+            run.push(sample_target.clone());
+            run.push(delta.clone());
+        } else {
+            let above = layers[i + 1];
+            let it = format_ident!("__it{}", above);
+            let m = size(&layer.output);
+            let e = format_ident!("__gy{}", above);
+            run.push(quote! {
+                let mut #e: [#t; #m] = [0.0; #m];
+                for __i in 0..#m {
+                    #e[__i] = #it[__i][__s];
+                }
+            });
+            run.push(crate::codegen::delta_below(g, l, &e));
+        }
+        let mut j = i;
+        loop {
+            let m = layers[j];
+            let mlayer = &net.layers[m];
+            let mlc = LayerCx { g, layer: mlayer };
+            let d = format_ident!("__d{}", m);
+            let inp = crate::codegen::backward_input(g, m, mlayer.kind.backward_reads_input(), &mut run);
+            let k = below(net, m);
+            if m <= lowest || k.is_none() {
+                run.push(mlayer.kind.emit_backward(&mlc, &inp, &d, Mode::Accumulate, None));
+                i = 0;
+                break;
+            }
+            let e = format_ident!("__gy{}", m);
+            run.push(mlayer.kind.emit_backward(&mlc, &inp, &d, Mode::Accumulate, Some(&e)));
+            // ∂L/∂y of the layer below, through the aliases between them.
+            let k = k.unwrap_or(0);
+            if is_tile(net, k) {
+                let kl = &net.layers[k];
+                let dk = format_ident!("__d{}", k);
+                let bt = format_ident!("__bt{}", k);
+                let w = size(&kl.output);
+                run.push(crate::codegen::delta_below(g, k, &e));
+                run.push(quote! {
+                    for __o in 0..#w {
+                        #bt[__o][__s] = #dk[__o];
+                    }
+                });
+                i = j;
+                break;
+            }
+            run.push(crate::codegen::delta_below(g, k, &e));
+            j -= 1;
+        }
+        // Not every run reads the trace or the input.
+        backward.push(quote! {
+            for __s in 0..__n {
+                #[allow(unused_variables)]
+                let __tr = &__trs[__s];
+                #[allow(unused_variables)]
+                let __x: &[#t; #n_in] = &__xc[__s];
+                #(#run)*
+            }
+        });
+    }
+    let transpose = input_tile.then(|| {
+        quote! {
+            for (__s, __xr) in __xc.iter().enumerate() {
+                for __i in 0..#n_in {
+                    __xt[__i][__s] = __xr[__i];
+                }
+            }
+        }
+    });
 
     quote! {
         /// The mean gradient over a batch, computed in tiles of 16 samples with
@@ -198,11 +353,7 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
             #(#decls)*
             for (__xc, __tc) in __xs.chunks(#TILE).zip(__ts.chunks(#TILE)) {
                 let __n = __xc.len();
-                for (__s, __xr) in __xc.iter().enumerate() {
-                    for __i in 0..#n_in {
-                        __xt[__i][__s] = __xr[__i];
-                    }
-                }
+                #transpose
                 #(#forward)*
                 #(#backward)*
             }

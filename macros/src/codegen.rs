@@ -346,7 +346,7 @@ fn forward_body(g: &Gen, train: bool) -> TokenStream {
 
 /// The layer's input for backward: a view of the trace slot of the layer below, bound
 /// as `__a{l}`, or the network input `__x`.
-fn backward_input(g: &Gen, l: usize, reads: bool, stmts: &mut Vec<TokenStream>) -> TokenStream {
+pub fn backward_input(g: &Gen, l: usize, reads: bool, stmts: &mut Vec<TokenStream>) -> TokenStream {
     let layer = &g.net.layers[l];
     let t = &g.t;
     let rt = rt();
@@ -364,7 +364,7 @@ fn backward_input(g: &Gen, l: usize, reads: bool, stmts: &mut Vec<TokenStream>) 
 
 /// Turns `e` = ∂L/∂y of layer `k` into its delta `__d{k}`: through the activation's
 /// derivative, or as it is for kinds without one.
-fn delta_below(g: &Gen, k: usize, e: &Ident) -> TokenStream {
+pub fn delta_below(g: &Gen, k: usize, e: &Ident) -> TokenStream {
     let layer = &g.net.layers[k];
     let dk = format_ident!("__d{}", k);
     match layer.kind.activation() {
