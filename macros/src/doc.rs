@@ -272,6 +272,14 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
         "  forward: {} tokens; backward: {} tokens (each emitted twice: accumulate and fused SGD)",
         code.forward_tokens, code.backward_tokens
     ));
+    out.push(if crate::batch::applies(net) {
+        format!(
+            "  mini-batch: tiles of {} samples, tiled layers as matrix–matrix products, the others per sample",
+            crate::batch::TILE
+        )
+    } else {
+        "  mini-batch: the per-sample passes, summed".to_owned()
+    });
     out.push("```".into());
     out
 }
