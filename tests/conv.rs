@@ -84,7 +84,8 @@ where
         target(&mut rng, t.as_mut(), targets);
 
         let mut unrolled = U::from_params(params.clone());
-        let report = check_gradients(&mut unrolled, &x, &t, GradCheckOptions { step: STEP, ..GradCheckOptions::default() });
+        let report =
+            check_gradients(&mut unrolled, &x, &t, GradCheckOptions { step: STEP, ..GradCheckOptions::default() });
         assert!(
             report.max_rel_error <= F64_TOL,
             "{name} (round {round}, straight-line): backward disagrees with central differences: {:?}",
@@ -92,7 +93,8 @@ where
         );
         assert_eq!(report.checked, U::PARAMS + U::INPUT);
         let mut looped = L::from_params(params.clone());
-        let report = check_gradients(&mut looped, &x, &t, GradCheckOptions { step: STEP, ..GradCheckOptions::default() });
+        let report =
+            check_gradients(&mut looped, &x, &t, GradCheckOptions { step: STEP, ..GradCheckOptions::default() });
         assert!(
             report.max_rel_error <= F64_TOL,
             "{name} (round {round}, loops): backward disagrees with central differences: {:?}",
@@ -105,7 +107,10 @@ where
         let lu = unrolled.gradient(&x, &t, &mut gu);
         let ll = looped.gradient(&x, &t, &mut gl);
         let ld = default.gradient(&x, &t, &mut gd);
-        assert!(close(lu, ll, EMISSION_TOL, 1e-3) && close(lu, ld, EMISSION_TOL, 1e-3), "{name}: losses {lu} {ll} {ld}");
+        assert!(
+            close(lu, ll, EMISSION_TOL, 1e-3) && close(lu, ld, EMISSION_TOL, 1e-3),
+            "{name}: losses {lu} {ll} {ld}"
+        );
         for (i, ((a, b), c)) in gu.as_ref().iter().zip(gl.as_ref()).zip(gd.as_ref()).enumerate() {
             assert!(close(*a, *b, EMISSION_TOL, 1e-3), "{name}: gradient [{i}] straight-line {a} vs loops {b}");
             assert!(close(*a, *c, EMISSION_TOL, 1e-3), "{name}: gradient [{i}] straight-line {a} vs default {c}");
@@ -273,14 +278,24 @@ mod pooling_rules {
 
     #[network(input = [1, 3], loss = half_sse, scalar = f64)]
     pub struct Padded {
-        pool: MaxPool1d<{ kernel = 2; padding = 1 }>,
+        pool: MaxPool1d<
+            {
+                kernel = 2;
+                padding = 1
+            },
+        >,
         flat: Flatten,
         output: Dense<1, Identity, { bias = false }>,
     }
 
     #[network(input = [1, 3], loss = half_sse, scalar = f64)]
     pub struct Average {
-        pool: AvgPool1d<{ kernel = 2; padding = 1 }>,
+        pool: AvgPool1d<
+            {
+                kernel = 2;
+                padding = 1
+            },
+        >,
         flat: Flatten,
         output: Dense<1, Identity, { bias = false }>,
     }
@@ -318,8 +333,22 @@ mod layout {
 
     #[network(input = [2, 7, 6], loss = mse, scalar = f64)]
     pub struct Shapes {
-        conv: Conv2d<3, Identity, { kernel = [3, 2]; stride = [2, 1]; padding = [1, 0]; dilation = [1, 2] }>,
-        pool: MaxPool2d<{ kernel = 2; stride = 1 }>,
+        conv: Conv2d<
+            3,
+            Identity,
+            {
+                kernel = [3, 2];
+                stride = [2, 1];
+                padding = [1, 0];
+                dilation = [1, 2]
+            },
+        >,
+        pool: MaxPool2d<
+            {
+                kernel = 2;
+                stride = 1
+            },
+        >,
         line: Flatten,
         output: Dense<1, Identity>,
     }
