@@ -101,17 +101,8 @@ fn workload<N, const I: usize, const O: usize, const P: usize>(
 ) where
     N: Network<Scalar = f32, Input = [f32; I], Output = [f32; O], Params = [f32; P]>,
 {
-    let weights: usize = {
-        let mut fan_in = I;
-        layers
-            .iter()
-            .map(|l| {
-                let w = fan_in * l.width;
-                fan_in = l.width;
-                w
-            })
-            .sum()
-    };
+    // Multiply-adds per sample: every weight once.
+    let weights: usize = N::LAYOUT.iter().filter(|p| p.name.ends_with(".weight")).map(|p| p.len()).sum();
     let (xs, ts) = data::<I, O>(0x5eed);
     let mut group = c.benchmark_group(name);
     let mut generated = boxed(generated, 1);

@@ -71,7 +71,8 @@ fn max_rel_error(net: &mut DynamicNet<f64>, x: &[f64], t: &[f64]) -> (f64, Strin
 fn assert_clear_of_kinks(net: &mut DynamicNet<f64>, x: &[f64], margin: f64) {
     net.forward(x);
     for (l, spec) in net.layers().iter().enumerate() {
-        let kinked = matches!(spec.activation, Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_));
+        let kinked =
+            matches!(spec.activation(), Some(Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_)));
         if kinked {
             for &z in net.pre_activations(l) {
                 assert!(z.abs() > margin, "layer {l}: pre-activation {z} too close to the kink");

@@ -18,8 +18,20 @@
 //!   the samples; the weight gradient reads the sample-major trace rows instead.
 //!   `R` is picked per scalar width and target (AVX-512, AVX or SSE2) to fill the
 //!   vector register file without spilling.
+//! - Per sample, for layers with a compile-time geometry: convolutions ([`conv_forward`],
+//!   [`conv_weight_grad`], [`conv_weight_sgd`], [`conv_input_grad`], in `conv.rs`) and
+//!   pooling ([`max_pool_forward`] and the rest, in `pool.rs`).
 
 use crate::scalar::Scalar;
+
+mod conv;
+mod pool;
+
+pub use conv::{ConvGeometry, conv_forward, conv_input_grad, conv_weight_grad, conv_weight_sgd};
+pub use pool::{
+    PoolGeometry, avg_pool_backward, avg_pool_forward, global_avg_pool_backward, global_avg_pool_forward,
+    max_pool_backward, max_pool_forward,
+};
 
 /// Independent partial sums in [`dot`]: four vector registers of `f32` (SSE2: 4 × 4
 /// lanes; AVX and AVX-512, where LLVM prefers 256-bit vectors: 4 × 8 lanes), enough
