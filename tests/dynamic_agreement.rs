@@ -236,6 +236,7 @@ fn train<N, T, OG, OD, const I: usize, const O: usize, const P: usize>(
 /// `loss`; returns the largest error met and where.
 fn check<N, T, const I: usize, const O: usize, const P: usize>(
     spec: &'static str,
+    shape: &[usize],
     layers: &[LayerSpec],
     loss: Loss,
     targets: Targets,
@@ -250,11 +251,12 @@ where
     let mut rng = SplitMix64::new(seed ^ 0xa5a5);
 
     // Layout: the same tensors at the same offsets.
-    let mut dynamic = DynamicNet::<T>::seeded(I, layers, loss, seed).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    let mut dynamic =
+        DynamicNet::<T>::seeded_with_shape(shape, layers, loss, seed).unwrap_or_else(|e| panic!("{spec}: {e}"));
     assert_eq!((dynamic.input_len(), dynamic.output_len()), (I, O), "{spec}: input and output sizes");
     assert_eq!(dynamic.param_count(), P, "{spec}: parameter count");
     let mut tensors = N::LAYOUT.iter();
-    for l in 0..layers.len() {
+    for l in (0..layers.len()).filter(|&l| !dynamic.weight_range(l).is_empty()) {
         let w = tensors.next().unwrap_or_else(|| panic!("{spec}: LAYOUT lacks layer {l}'s weight"));
         assert_eq!(w.range(), dynamic.weight_range(l), "{spec}: {} range", w.name);
         if let Some(range) = dynamic.bias_range(l) {
@@ -347,11 +349,12 @@ where
 
 /// `agree! { name(input = I, loss = l, options...) => Loss, Targets; field: Dense<..> => LayerSpec, ... }`
 /// declares the spec with `scalar = f64` and `scalar = f32` and a test that checks both
-/// against the dynamic network built from the `LayerSpec`s and `Loss` given.
+/// against the dynamic network built from the `LayerSpec`s and `Loss` given. The input
+/// is a size (`input = 4`) or a shape (`input = [1, 6, 6]`).
 macro_rules! agree {
     (
         $(#[$doc:meta])*
-        $test:ident(input = $input:literal, loss = $loss:ident $(($($larg:tt)*))? $(, $opt:ident = $val:tt)*)
+        $test:ident(input = $input:tt, loss = $loss:ident $(($($larg:tt)*))? $(, $opt:ident = $val:tt)*)
             => $dyn_loss:expr, $targets:ident;
         $($field:ident: $layer:ty => $spec:expr),+ $(,)?
     ) => {
@@ -372,17 +375,20 @@ macro_rules! agree {
             #[test]
             fn generated_and_dynamic_agree() {
                 let layers = [$($spec),+];
+                let shape: &[usize] = &agree!(@shape $input);
                 let name = stringify!($test);
                 let (e64, at64) = check::<Net64, f64, { Net64::INPUT }, { Net64::OUTPUT }, { Net64::PARAMS }>(
-                    name, &layers, $dyn_loss, Targets::$targets, F64_TOL,
+                    name, shape, &layers, $dyn_loss, Targets::$targets, F64_TOL,
                 );
                 let (e32, at32) = check::<Net32, f32, { Net32::INPUT }, { Net32::OUTPUT }, { Net32::PARAMS }>(
-                    name, &layers, $dyn_loss, Targets::$targets, F32_TOL,
+                    name, shape, &layers, $dyn_loss, Targets::$targets, F32_TOL,
                 );
                 println!("{name}: largest error f64 {e64:.3e} ({at64}), f32 {e32:.3e} ({at32})");
             }
         }
     };
+    (@shape [$($d:literal),+]) => { [$($d),+] };
+    (@shape $n:literal) => { [$n] };
 }
 
 agree! {
@@ -487,4 +493,55 @@ agree! {
     first: Dense<40, Relu> => LayerSpec::dense(40, A::Relu),
     second: Dense<30, Tanh, { bias = false }> => LayerSpec::dense(30, A::Tanh).without_bias(),
     output: Dense<6, Softmax> => LayerSpec::dense(6, A::Softmax),
+}
+
+agree! {
+    /// A small CNN: same-padded 3×3 convolution, max pooling, a dense softmax output
+    /// (emitted as loops, so mini-batches take the tiled path with the convolution per
+    /// sample inside each tile).
+    cnn(input = [1, 6, 6], loss = cross_entropy) => Loss::CrossEntropy, Distribution;
+    conv: Conv2d<4, Relu, { kernel = 3; padding = 1 }> => LayerSpec::conv2d(4, [3, 3], A::Relu).padding(1),
+    pool: MaxPool2d<2> => LayerSpec::max_pool2d([2, 2]),
+    flat: Flatten => LayerSpec::flatten(),
+    output: Dense<3, Softmax, { unroll = false }> => LayerSpec::dense(3, A::Softmax),
+}
+
+agree! {
+    /// Stride, dilation, non-square kernels, overlapping padded pooling, two
+    /// convolutions, average pooling and a tanh dense layer; unrolled by default.
+    conv_options(input = [2, 9, 8], loss = mse) => Loss::Mse, Real;
+    conv1: Conv2d<3, Tanh, { kernel = [3, 2]; stride = [2, 1]; padding = 1; dilation = [1, 2] }>
+        => LayerSpec::conv2d(3, [3, 2], A::Tanh).stride_hw([2, 1]).padding(1).dilation_hw([1, 2]),
+    pool1: MaxPool2d<{ kernel = 3; stride = 1; padding = 1 }>
+        => LayerSpec::MaxPool2d { kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
+    conv2: Conv2d<2, Silu, { kernel = 2; bias = false }> => LayerSpec::conv2d(2, [2, 2], A::Silu).without_bias(),
+    pool2: AvgPool2d<{ kernel = 2; padding = 1 }> => LayerSpec::AvgPool2d { kernel: [2, 2], stride: [2, 2], padding: [1, 1] },
+    flat: Flatten => LayerSpec::flatten(),
+    output: Dense<2, Identity> => LayerSpec::dense(2, A::Identity),
+}
+
+agree! {
+    /// [`conv_options`] as loops: the runtime kernels against the dynamic network.
+    conv_options_looped(input = [2, 9, 8], loss = mse, unroll = false) => Loss::Mse, Real;
+    conv1: Conv2d<3, Tanh, { kernel = [3, 2]; stride = [2, 1]; padding = 1; dilation = [1, 2] }>
+        => LayerSpec::conv2d(3, [3, 2], A::Tanh).stride_hw([2, 1]).padding(1).dilation_hw([1, 2]),
+    pool1: MaxPool2d<{ kernel = 3; stride = 1; padding = 1 }>
+        => LayerSpec::MaxPool2d { kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
+    conv2: Conv2d<2, Silu, { kernel = 2; bias = false }> => LayerSpec::conv2d(2, [2, 2], A::Silu).without_bias(),
+    pool2: AvgPool2d<{ kernel = 2; padding = 1 }> => LayerSpec::AvgPool2d { kernel: [2, 2], stride: [2, 2], padding: [1, 1] },
+    flat: Flatten => LayerSpec::flatten(),
+    output: Dense<2, Identity> => LayerSpec::dense(2, A::Identity),
+}
+
+agree! {
+    /// 1-D: strided padded convolution, max pooling, a dilated convolution with He
+    /// initialization, the global average pool and a sigmoid output.
+    conv1d(input = [3, 20], loss = binary_cross_entropy) => Loss::BinaryCrossEntropy, UnitInterval;
+    conv1: Conv1d<4, Elu<1.0>, { kernel = 5; stride = 2; padding = 2 }>
+        => LayerSpec::conv1d(4, 5, A::Elu(1.0)).stride(2).padding(2),
+    pool: MaxPool1d<2> => LayerSpec::max_pool1d(2),
+    conv2: Conv1d<3, Relu, { kernel = 2; dilation = 2; init = he }>
+        => LayerSpec::conv1d(3, 2, A::Relu).dilation(2).init(stackprop::Init::HeUniform),
+    gap: GlobalAvgPool => LayerSpec::global_avg_pool(),
+    output: Dense<2, Sigmoid> => LayerSpec::dense(2, A::Sigmoid),
 }
