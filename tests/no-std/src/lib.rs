@@ -62,7 +62,15 @@ pub fn train_classifier(steps: usize) -> (f64, f64) {
 /// pooling, a straight-line 1-D convolution and a dense softmax output.
 #[network(input = [1, 6, 6], loss = cross_entropy)]
 pub struct Cnn {
-    conv: Conv2d<4, Relu, { kernel = 3; padding = 1; unroll = false }>,
+    conv: Conv2d<
+        4,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1;
+            unroll = false
+        },
+    >,
     pool: MaxPool2d<2>,
     flat: Flatten,
     output: Dense<2, Softmax>,
