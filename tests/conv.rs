@@ -433,3 +433,49 @@ fn the_tiled_cases_take_the_tiled_path() {
     assert!(tiled_dense_above_pooled_input::Default::DERIVATION.contains("mini-batch: tiles of 16"));
     assert!(conv_pool_conv_dense::Default::DERIVATION.contains("mini-batch: the per-sample passes"));
 }
+
+/// LeNet-5 on `[1][28][28]` trains, per sample with Adam and per mini-batch, and runs
+/// inference in a thread with a 2 MiB stack (the default of spawned threads and tests),
+/// with the network, its gradient buffer and the optimizer state all on that stack.
+mod lenet {
+    use super::*;
+
+    #[network(input = [1, 28, 28], loss = cross_entropy)]
+    pub struct LeNet5 {
+        conv1: Conv2d<6, Relu, { kernel = 5 }>,
+        pool1: MaxPool2d<2>,
+        conv2: Conv2d<16, Relu, { kernel = 5 }>,
+        pool2: MaxPool2d<2>,
+        flat: Flatten,
+        fc1: Dense<120, Relu>,
+        fc2: Dense<84, Relu>,
+        output: Dense<10, Softmax>,
+    }
+
+    #[test]
+    fn trains_within_a_two_mebibyte_stack() {
+        let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
+            // conv1 6·25 + 6, conv2 16·150 + 16, fc1 120·256 + 120, fc2 84·120 + 84, 10·84 + 10.
+            assert_eq!(LeNet5::PARAMS, 44_426);
+            let mut net = LeNet5::seeded(3);
+            let xs: [[f32; 784]; 4] =
+                core::array::from_fn(|k| core::array::from_fn(|i| ((i * (k + 3)) % 17) as f32 / 17.0));
+            let ts: [Class; 4] = core::array::from_fn(Class);
+            let before = net.mean_loss(&xs, &ts);
+            let mut adam = stackprop::Adam::new(1e-3);
+            for _ in 0..5 {
+                for (x, t) in xs.iter().zip(&ts) {
+                    net.train_step(x, t, &mut adam);
+                }
+            }
+            let mut grad = [0.0; LeNet5::PARAMS];
+            let mut sgd = Sgd::new(0.01);
+            net.train_batch(&xs, &ts, &mut grad, &mut sgd);
+            let after = net.mean_loss(&xs, &ts);
+            assert!(after < before, "loss {before} -> {after}");
+            let y = net.forward(&xs[0]);
+            assert!((y.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        });
+        worker.expect("spawn").join().expect("LeNet-5 fits a 2 MiB stack");
+    }
+}
