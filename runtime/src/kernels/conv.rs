@@ -147,7 +147,8 @@ impl<G: ConvGeometry, const L: usize, const CAP: usize> Lay<G, L, CAP> {
     const FITS_IN: bool = Self::DPL <= CAP;
     /// Output channels per δ buffer fill: all if a row of each fits, so that each block sums
     /// over all of them in registers.
-    const OG: usize = if !Self::FITS_IN || CAP / nz(Self::DPL) >= G::OUT_CH { nz(G::OUT_CH) } else { CAP / nz(Self::DPL) };
+    const OG: usize =
+        if !Self::FITS_IN || CAP / nz(Self::DPL) >= G::OUT_CH { nz(G::OUT_CH) } else { CAP / nz(Self::DPL) };
     /// Output rows per input-gradient tile.
     const TYD: usize = if !Self::FITS_IN || CAP / nz(Self::OG * Self::DPL) >= G::OUT_H {
         nz(G::OUT_H)
@@ -402,8 +403,13 @@ fn fill_source<T: Scalar, G: ConvGeometry, const L: usize, const CAP: usize>(
     c0: usize,
     cg: usize,
 ) {
-    let (sh, sw, pl, rl, plane) =
-        (Lay::<G, L, CAP>::SH, Lay::<G, L, CAP>::SW, Lay::<G, L, CAP>::PL, Lay::<G, L, CAP>::RL, Lay::<G, L, CAP>::PLANE);
+    let (sh, sw, pl, rl, plane) = (
+        Lay::<G, L, CAP>::SH,
+        Lay::<G, L, CAP>::SW,
+        Lay::<G, L, CAP>::PL,
+        Lay::<G, L, CAP>::RL,
+        Lay::<G, L, CAP>::PLANE,
+    );
     let nr = (rows - 1) * sh + Lay::<G, L, CAP>::WIN;
     let read = ((G::OUT_W.saturating_sub(1) * sw + G::K_W.saturating_sub(1) * G::DIL_W + 1).saturating_sub(G::PAD_W))
         .min(G::IN_W);
@@ -617,7 +623,13 @@ fn store_out<T: Scalar, G: ConvGeometry, const L: usize, const NC: usize>(
 /// # Panics
 /// If a slice has the wrong length for the geometry.
 #[inline]
-pub fn conv_weight_grad<T: Scalar, G: ConvGeometry>(x: &[T], delta: &[T], scale: T, gw: &mut [T], gb: Option<&mut [T]>) {
+pub fn conv_weight_grad<T: Scalar, G: ConvGeometry>(
+    x: &[T],
+    delta: &[T],
+    scale: T,
+    gw: &mut [T],
+    gb: Option<&mut [T]>,
+) {
     check_lengths::<T, G>(x, delta, gw, gb.as_deref());
     if let Some(gb) = gb {
         for (g, d) in gb.iter_mut().zip(delta.chunks_exact(G::OUT_H * G::OUT_W)) {
@@ -794,7 +806,11 @@ impl<G: ConvGeometry, const L: usize, const TCAP: usize> Outer<G, L, TCAP> {
     const USE: bool = Self::S > 0
         && Self::S < 16 * L
         && G::IN_CH * G::K_H * G::K_W >= 48
-        && if TCAP == 256 { Self::S * Self::VECS * L <= 256 } else { Self::S * L <= TCAP && Self::S * Self::VECS * L > 256 };
+        && if TCAP == 256 {
+            Self::S * Self::VECS * L <= 256
+        } else {
+            Self::S * L <= TCAP && Self::S * Self::VECS * L > 256
+        };
     /// Vectors of channels per transposition.
     const GV: usize = if Self::USE && TCAP / (Self::S * L) < Self::VECS { TCAP / nz(Self::S * L) } else { Self::VECS };
     /// Channels per position in the buffer.
@@ -986,7 +1002,8 @@ fn input_impl<T: Scalar, G: ConvGeometry, const L: usize, const CAP: usize>(w: &
     if !Lay::<G, L, CAP>::FITS_IN {
         return fallback::input::<T, G>(w, delta, dx);
     }
-    let (ty, og, dpl, qmax) = (Lay::<G, L, CAP>::TYD, Lay::<G, L, CAP>::OG, Lay::<G, L, CAP>::DPL, Lay::<G, L, CAP>::QMAX);
+    let (ty, og, dpl, qmax) =
+        (Lay::<G, L, CAP>::TYD, Lay::<G, L, CAP>::OG, Lay::<G, L, CAP>::DPL, Lay::<G, L, CAP>::QMAX);
     let mut dbuf = [T::ZERO; CAP];
     let mut first = true;
     for y0 in (0..G::OUT_H).step_by(ty) {
@@ -1413,7 +1430,8 @@ mod tests {
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut z = [0.0_f32; 16];
         conv_forward::<f32, G>(&[1.0, 0.0, 0.0, -1.0], Some(&[0.5]), &x, &mut z);
-        let at = |r: isize, c: isize| if (0..3).contains(&r) && (0..3).contains(&c) { x[(r * 3 + c) as usize] } else { 0.0 };
+        let at =
+            |r: isize, c: isize| if (0..3).contains(&r) && (0..3).contains(&c) { x[(r * 3 + c) as usize] } else { 0.0 };
         for r in 0..4 {
             for c in 0..4 {
                 assert_eq!(z[(r * 4 + c) as usize], 0.5 + at(r - 1, c - 1) - at(r, c), "({r}, {c})");
