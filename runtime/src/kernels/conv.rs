@@ -20,8 +20,12 @@
 //! [`conv_input_grad`]: each loaded input vector feeds `R` filters, each broadcast weight several
 //! vectors), or `R` output channels × a few taps of partial sums ([`conv_weight_grad`]: each loaded
 //! δ vector feeds several taps, each input vector `R` channels), with the rows written out one
-//! statement each, as in the dense kernels. Geometries too wide for the buffer fall back to plain
-//! loops over contiguous rows.
+//! statement each, as in the dense kernels. Where the output has few positions and the filters many
+//! weights (LeNet's second convolution), the weight gradient instead transposes δ and sums outer
+//! products with a vector of output channels per register, which needs no final reduction.
+//! Geometries whose kernel rows do not fit the buffer fall back to plain loops over contiguous rows.
+//! The input gradient computes whole vectors of input columns per tap, so where δ rows are narrow
+//! (padding included) part of its products are with zeros.
 
 use core::marker::PhantomData;
 
@@ -177,10 +181,6 @@ impl<G: ConvGeometry, const L: usize> Cap<G, L> {
     };
     const DELTA: usize = Self::tier(G::OUT_CH * G::OUT_H * Lay::<G, L, 0>::DPL);
 }
-
-/// Blocks of 12 vector accumulators: with fused multiply-adds. Without, each product needs a
-/// register of its own, and blocks of 8 keep the 16 vector registers from spilling.
-const WIDE: bool = cfg!(target_feature = "fma");
 
 /// `acc[k] += w·x[k]`.
 #[inline(always)]
@@ -528,7 +528,7 @@ fn forward_tile<T: Scalar, G: ConvGeometry, const L: usize, const CAP: usize>(
             let at = row + x0;
             // Three vectors of outputs × 4 channels, two × 4, or one × 8: at most 12 vector
             // accumulators, each weight broadcast feeding every vector.
-            if WIDE && left >= 3 {
+            if left >= 3 {
                 forward_block::<T, G, L, CAP, 3>(w, bias, src, at, y0 + yy, x0, c0, count, z);
                 ch += 3;
             } else if left == 2 {
@@ -990,6 +990,9 @@ pub fn conv_input_grad<T: Scalar, G: ConvGeometry>(w: &[T], delta: &[T], dx: &mu
 
 #[inline(always)]
 fn input_lanes<T: Scalar, G: ConvGeometry, const L: usize>(w: &[T], delta: &[T], dx: &mut [T]) {
+    if Cols::<G, L>::USE {
+        return input_cols::<T, G, L>(w, delta, dx);
+    }
     match Cap::<G, L>::DELTA {
         256 => input_impl::<T, G, L, 256>(w, delta, dx),
         1024 => input_impl::<T, G, L, 1024>(w, delta, dx),
@@ -1053,7 +1056,7 @@ fn input_tile<T: Scalar, G: ConvGeometry, const L: usize, const CAP: usize>(
             let end = hi.div_ceil(L).min(chunks);
             while ch < end {
                 let left = end - ch;
-                if WIDE && left >= 3 {
+                if left >= 3 {
                     input_block::<T, G, L, CAP, 3>(w, dbuf, rows, r, iy, p, ch * L, (lo, hi), o0, count, dx);
                     ch += 3;
                 } else if left == 2 {
@@ -1107,6 +1110,158 @@ fn input_block<T: Scalar, G: ConvGeometry, const L: usize, const CAP: usize, con
         }};
     }
     channel_blocks!(G::IN_CH, NC == 1, c, run, inp_8, inp_4, inp_2, inp_1);
+}
+
+/// The input gradient by kernel column: for an input row, `acc[c][kx][x] = Σ_{o,ky} w[o][c][ky][kx]·δ[o][y][x]`
+/// over the `(ky, y)` that read the row, lanes over δ's columns `x`, then `dx[c][iy][x·SW + kx·DW −
+/// PW] += acc[c][kx][x]`. No product is with padding (the gather form's rows of input columns are
+/// wider than δ's by the kernel), at the price of a broadcast weight per product and a shifted add
+/// per column: taken for stride 1 along the width (the adds stay contiguous) when δ rows take at
+/// most half the vectors of input rows, or fewer with under four input channels (where the gather
+/// form's blocks of channels are small).
+struct Cols<G, const L: usize>(PhantomData<G>);
+
+impl<G: ConvGeometry, const L: usize> Cols<G, L> {
+    const USE: bool = G::STRIDE_W == 1
+        && (2 * G::OUT_W.div_ceil(L) <= Lay::<G, L, 0>::JNR / L
+            || (G::IN_CH < 4 && G::OUT_W.div_ceil(L) < Lay::<G, L, 0>::JNR / L));
+    /// Blocks of five kernel columns.
+    const FIVES: usize = G::K_W / 5;
+    /// Kernel columns in the last block.
+    const REST: usize = G::K_W % 5;
+}
+
+/// Register blocks of the column form: `R` input channels × `KB` kernel columns × one vector of
+/// δ columns, the channels written out one statement each.
+macro_rules! cols_blocks {
+    ($($r_count:literal: $name:ident, [$($r:literal)*];)*) => {$(
+        #[inline(always)]
+        fn $name<T: Scalar, G: ConvGeometry, const L: usize, const KB: usize>(
+            w: &[T],
+            delta: &[T],
+            iy: usize,
+            c: usize,
+            kx0: usize,
+            x0: usize,
+        ) -> [[[T; L]; KB]; $r_count] {
+            let khw = G::K_H * G::K_W;
+            let sh = Lay::<G, L, 0>::SH;
+            let mut acc = [[[T::ZERO; L]; KB]; $r_count];
+            // The kernel rows that read input row `iy`: `y·SH = iy + PH − ky·DH`, `y < OUT_H`.
+            let u = iy + G::PAD_H;
+            let ky_hi = (u / G::DIL_H + 1).min(G::K_H);
+            let ky_lo = (u + 1).saturating_sub(G::OUT_H.saturating_sub(1) * sh + 1).div_ceil(G::DIL_H).min(ky_hi);
+            // Per output channel: its δ plane, and each channel's weights from `(0, kx0)` on, so
+            // that the loop over kernel rows indexes within bounds known from the constants.
+            let plane = G::OUT_H * G::OUT_W;
+            let span = (G::K_H - 1) * G::K_W + KB;
+            let whole = x0 + L <= G::OUT_W;
+            for o in 0..G::OUT_CH {
+                let dp = &delta[o * plane..][..plane];
+                let wr: [&[T]; $r_count] = [$(&w[(o * G::IN_CH + c + $r) * khw + kx0..][..span]),*];
+                for ky in ky_lo..ky_hi {
+                    let t = u - ky * G::DIL_H;
+                    if sh > 1 && !t.is_multiple_of(sh) {
+                        continue;
+                    }
+                    let at = t / sh * G::OUT_W + x0;
+                    let mut tail = [T::ZERO; L];
+                    let dv: &[T; L] = if whole {
+                        chunk(dp, at)
+                    } else {
+                        tail[..G::OUT_W - x0].copy_from_slice(&dp[at..at + G::OUT_W - x0]);
+                        &tail
+                    };
+                    $(
+                        for k in 0..KB {
+                            madd_bcast(&mut acc[$r][k], wr[$r][ky * G::K_W + k], dv);
+                        }
+                    )*
+                }
+            }
+            // Added lane by lane at shifted places: through a barrier, as in `weight_tile`.
+            core::hint::black_box(acc)
+        }
+    )*};
+}
+
+cols_blocks! {
+    1: cols_1, [0];
+    2: cols_2, [0 1];
+}
+
+#[inline(always)]
+fn input_cols<T: Scalar, G: ConvGeometry, const L: usize>(w: &[T], delta: &[T], dx: &mut [T]) {
+    // Blocks of five kernel columns and one of the rest, the sizes constants of the geometry.
+    for b in 0..Cols::<G, L>::FIVES {
+        input_cols_kb::<T, G, L, 5>(w, delta, dx, 5 * b);
+    }
+    let kx0 = 5 * Cols::<G, L>::FIVES;
+    match Cols::<G, L>::REST {
+        0 => {}
+        1 => input_cols_kb::<T, G, L, 1>(w, delta, dx, kx0),
+        2 => input_cols_kb::<T, G, L, 2>(w, delta, dx, kx0),
+        3 => input_cols_kb::<T, G, L, 3>(w, delta, dx, kx0),
+        _ => input_cols_kb::<T, G, L, 4>(w, delta, dx, kx0),
+    }
+}
+
+/// Kernel columns `kx0..kx0 + KB` of the column form.
+#[inline(always)]
+fn input_cols_kb<T: Scalar, G: ConvGeometry, const L: usize, const KB: usize>(
+    w: &[T],
+    delta: &[T],
+    dx: &mut [T],
+    kx0: usize,
+) {
+    let sw = Lay::<G, L, 0>::SW;
+    for iy in 0..G::IN_H {
+        for x0 in (0..G::OUT_W).step_by(L) {
+            macro_rules! run {
+                ($r_count:literal, $block:ident, $c:ident) => {{
+                    let acc = $block::<T, G, L, KB>(w, delta, iy, $c, kx0, x0);
+                    for (r, a_r) in acc.iter().enumerate() {
+                        let dxrow = &mut dx[(($c + r) * G::IN_H + iy) * G::IN_W..][..G::IN_W];
+                        for (k, a) in a_r.iter().enumerate() {
+                            let kx = kx0 + k;
+                            let (lo, hi) = fallback::valid(G::OUT_W, G::IN_W, sw, G::PAD_W, G::DIL_W, kx);
+                            let (lo, hi) = (lo.max(x0), hi.min(x0 + L));
+                            if hi <= lo {
+                                continue;
+                            }
+                            let from = lo * sw + kx * G::DIL_W - G::PAD_W;
+                            let lanes = &a[lo - x0..hi - x0];
+                            if sw == 1 && hi - lo == L {
+                                // A whole vector (constant length, so it stays one).
+                                let d: &mut [T; L] = (&mut dxrow[from..from + L]).try_into().expect("a chunk");
+                                for i in 0..L {
+                                    d[i] += a[i];
+                                }
+                            } else if sw == 1 {
+                                for (d, &v) in dxrow[from..from + (hi - lo)].iter_mut().zip(lanes) {
+                                    *d += v;
+                                }
+                            } else {
+                                for (d, &v) in dxrow[from..].iter_mut().step_by(sw).zip(lanes) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                    }
+                }};
+            }
+            // Two channels × up to five columns: each δ vector feeds ten products (more
+            // accumulators spill once LLVM unrolls the kernel rows).
+            let mut c = 0;
+            while c + 2 <= G::IN_CH {
+                run!(2, cols_2, c);
+                c += 2;
+            }
+            if c < G::IN_CH {
+                run!(1, cols_1, c);
+            }
+        }
+    }
 }
 
 /// Plain loops over contiguous rows, for geometries whose kernel rows do not fit the buffer.
@@ -1404,6 +1559,8 @@ mod tests {
         both::<Geo<1, 2, 3, 3, 5, 5, 1, 1, 2, 2, 1, 1>>(); // kernel wider than the input
         both::<Geo<2, 9, 8, 16, 3, 3, 1, 1, 0, 0, 1, 1>>(); // in place, odd channel count
         both::<Geo<4, 3, 9, 10, 3, 3, 2, 3, 0, 0, 2, 1>>(); // strides 2 × 3, no padding
+        both::<Geo<2, 3, 11, 12, 3, 7, 2, 1, 1, 3, 2, 1>>(); // wide kernel, vertical stride and dilation
+        both::<Geo<1, 2, 5, 30, 2, 10, 1, 1, 1, 4, 2, 1>>(); // kernel of 10 columns
     }
 
     #[test]
