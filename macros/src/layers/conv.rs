@@ -36,7 +36,9 @@ use crate::model::{Customs, Layer, Shape, Unroll, positive_int, resolve_unroll, 
 use crate::parse::{Term, TermArg};
 
 /// Convolutions with at most this many multiply-adds are straight-line by default.
-/// Chosen from the convolution sweep (`benches/conv.rs`); see benches/RESULTS.md.
+/// Provisional: half the dense threshold, not yet backed by a sweep of convolution sizes
+/// (straight-line code costs compile time: cnn_digits unrolled builds in 36 s against
+/// 4 s as loops, benches/RESULTS.md).
 pub const DEFAULT_CONV_UNROLL: usize = 512;
 
 /// An option given per spatial dimension: `[height, width]` (a 1-D layer has height 1).
