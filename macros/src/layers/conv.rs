@@ -25,7 +25,7 @@
 //! `bias = true`, `unroll`, `init = torch` (PyTorch's default; or `glorot`, `he`).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::Ident;
 
 use super::activation::{self, Activation, Init};
@@ -618,47 +618,23 @@ impl Kind for Conv {
     /// `net.conv()` / `net.conv_mut()`: `DenseRef` views with one row of
     /// `in·kh·kw` weights per output channel (row-major `[in][kh][kw]` within a row).
     fn emit_accessors(&self, lc: &LayerCx) -> TokenStream {
-        let rt = rt();
-        let t = &lc.g.t;
         let layer = lc.layer;
         let g = Geom::new(self, layer);
         let row = g.in_ch * g.kh * g.kw;
-        let out = g.out_ch;
-        let (o0, o1) = (layer.offset, layer.offset + g.weights() + if self.bias { out } else { 0 });
-        let bias = self.bias;
-        let name = &layer.name;
-        let name_mut = format_ident!("{}_mut", name);
-        let mut doc = format!(
-            "Layer `{name}`: `{}<{out}, {}>`, {:?} → {:?}{}; `weight()` has one row of {row} = {}·{}·{} weights per output channel (PyTorch `[out][in][kh][kw]`, row-major).",
+        let summary = format!(
+            "Layer `{}`: `{}<{}, {}>`, {:?} → {:?}{}; `weight()` has one row of {row} = {}·{}·{} weights per output channel (PyTorch `[out][in][kh][kw]`, row-major).",
+            layer.name,
             self.name(),
+            g.out_ch,
             self.act.name,
             layer.input,
             layer.output,
-            if bias { "" } else { ", no bias" },
+            if self.bias { "" } else { ", no bias" },
             g.in_ch,
             g.kh,
             g.kw,
         );
-        for line in &layer.docs {
-            doc.push('\n');
-            doc.push_str(line);
-        }
-        let doc_mut = format!("Layer `{name}`, mutably.");
-        quote! {
-            #[doc = #doc]
-            #[inline]
-            #[must_use]
-            pub fn #name(&self) -> #rt::DenseRef<'_, #t, #row, #out> {
-                #rt::DenseRef::new(&self.params[#o0..#o1], #bias)
-            }
-
-            #[doc = #doc_mut]
-            #[inline]
-            #[must_use]
-            pub fn #name_mut(&mut self) -> #rt::DenseMut<'_, #t, #row, #out> {
-                #rt::DenseMut::new(&mut self.params[#o0..#o1], #bias)
-            }
-        }
+        super::matrix_accessors(lc, row, g.out_ch, self.bias, summary)
     }
 
     fn doc_forward(&self, n: &DocNames) -> String {

@@ -16,7 +16,7 @@
 //! Options: `bias = false`, `unroll = true | false | N`, `init = glorot | he`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::Ident;
 
 use super::activation::{self, Activation, Init};
@@ -38,12 +38,6 @@ pub struct Dense {
     pub bias: bool,
     pub unroll: Option<Unroll>,
     pub init: Init,
-}
-
-impl Dense {
-    pub fn param_count(&self, fan_in: usize) -> usize {
-        fan_in.saturating_mul(self.width).saturating_add(if self.bias { self.width } else { 0 })
-    }
 }
 
 /// Resolves `Dense<width, Activation, bias = .., unroll = .., init = ..>`.
@@ -380,41 +374,16 @@ impl Kind for Dense {
 
     /// `net.hidden()` / `net.hidden_mut()`: `DenseRef` views (`weight()` as `[out][in]`).
     fn emit_accessors(&self, lc: &LayerCx) -> TokenStream {
-        let rt = rt();
-        let t = &lc.g.t;
-        let layer = lc.layer;
         let fan_in = lc.in_size();
-        let width = self.width;
-        let (o0, o1) = (layer.offset, layer.offset + self.param_count(fan_in));
-        let bias = self.bias;
-        let name = &layer.name;
-        let name_mut = format_ident!("{}_mut", name);
-        let mut doc = format!(
-            "Layer `{name}`: `Dense<{width}, {}>`, {fan_in} → {width}{}.",
+        let summary = format!(
+            "Layer `{}`: `Dense<{}, {}>`, {fan_in} → {}{}.",
+            lc.layer.name,
+            self.width,
             self.act.name,
-            if bias { "" } else { ", no bias" }
+            self.width,
+            if self.bias { "" } else { ", no bias" }
         );
-        // The field's own doc comment follows, so `cargo doc` keeps what the user wrote.
-        for line in &layer.docs {
-            doc.push('\n');
-            doc.push_str(line);
-        }
-        let doc_mut = format!("Layer `{name}`, mutably.");
-        quote! {
-            #[doc = #doc]
-            #[inline]
-            #[must_use]
-            pub fn #name(&self) -> #rt::DenseRef<'_, #t, #fan_in, #width> {
-                #rt::DenseRef::new(&self.params[#o0..#o1], #bias)
-            }
-
-            #[doc = #doc_mut]
-            #[inline]
-            #[must_use]
-            pub fn #name_mut(&mut self) -> #rt::DenseMut<'_, #t, #fan_in, #width> {
-                #rt::DenseMut::new(&mut self.params[#o0..#o1], #bias)
-            }
-        }
+        super::matrix_accessors(lc, fan_in, self.width, self.bias, summary)
     }
 
     fn tile(&self) -> Option<&dyn TileKind> {

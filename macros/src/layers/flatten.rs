@@ -12,7 +12,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Ident;
 
-use super::{DocNames, Kind, LayerCx, Mode};
+use super::{DocNames, Kind, LayerCx};
 use crate::ctxt::Ctxt;
 use crate::model::{Customs, Shape, size};
 use crate::parse::TermArg;
@@ -49,20 +49,6 @@ impl Kind for Flatten {
 
     fn emit_forward(&self, _lc: &LayerCx, inp: &TokenStream, out: &Ident, _train: bool) -> TokenStream {
         quote! { let #out = #inp; }
-    }
-
-    fn emit_backward(
-        &self,
-        lc: &LayerCx,
-        inp: &TokenStream,
-        delta: &Ident,
-        _mode: Mode,
-        input_delta: Option<&Ident>,
-    ) -> TokenStream {
-        match input_delta {
-            Some(e) => self.emit_input_delta(lc, inp, delta, e),
-            None => TokenStream::new(),
-        }
     }
 
     fn emit_input_delta(&self, _lc: &LayerCx, _inp: &TokenStream, delta: &Ident, e: &Ident) -> TokenStream {

@@ -182,7 +182,8 @@ pub trait Kind: std::fmt::Debug {
 
     /// From `delta` (∂L/∂out) and the layer's input `inp`: the parameter gradient per
     /// `mode` and, if `input_delta` is given, binds it to ∂L/∂input, computed from the
-    /// parameters as they were before any update.
+    /// parameters as they were before any update. The default, for kinds without
+    /// parameters, is the input delta alone.
     fn emit_backward(
         &self,
         lc: &LayerCx,
@@ -190,7 +191,13 @@ pub trait Kind: std::fmt::Debug {
         delta: &Ident,
         mode: Mode,
         input_delta: Option<&Ident>,
-    ) -> TokenStream;
+    ) -> TokenStream {
+        let _ = mode;
+        match input_delta {
+            Some(e) => self.emit_input_delta(lc, inp, delta, e),
+            None => TokenStream::new(),
+        }
+    }
 
     /// Binds `e: [T; IN]` = ∂L/∂input alone, from `delta` (and the input `inp` if the
     /// kind reads it).
@@ -245,6 +252,40 @@ pub trait TileKind {
     ) -> TokenStream;
     /// `et = Wᵀ·dt` over the tile.
     fn emit_tile_input_grad(&self, lc: &LayerCx, dt: &Ident, et: &TokenStream) -> TokenStream;
+}
+
+/// The typed accessors of a layer whose parameters are a `[rows][row]` weight matrix and
+/// an optional bias of `rows` (`net.hidden()`, `net.hidden_mut()`): `summary` opens the
+/// doc, the field's own doc comment follows it.
+pub fn matrix_accessors(lc: &LayerCx, row: usize, rows: usize, bias: bool, summary: String) -> TokenStream {
+    let rt = crate::codegen::rt();
+    let t = &lc.g.t;
+    let layer = lc.layer;
+    let (o0, o1) = (layer.offset, layer.offset + row * rows + if bias { rows } else { 0 });
+    let name = &layer.name;
+    let name_mut = quote::format_ident!("{}_mut", name);
+    let mut doc = summary;
+    // The field's own doc comment follows, so `cargo doc` keeps what the user wrote.
+    for line in &layer.docs {
+        doc.push('\n');
+        doc.push_str(line);
+    }
+    let doc_mut = format!("Layer `{name}`, mutably.");
+    quote::quote! {
+        #[doc = #doc]
+        #[inline]
+        #[must_use]
+        pub fn #name(&self) -> #rt::DenseRef<'_, #t, #row, #rows> {
+            #rt::DenseRef::new(&self.params[#o0..#o1], #bias)
+        }
+
+        #[doc = #doc_mut]
+        #[inline]
+        #[must_use]
+        pub fn #name_mut(&mut self) -> #rt::DenseMut<'_, #t, #row, #rows> {
+            #rt::DenseMut::new(&mut self.params[#o0..#o1], #bias)
+        }
+    }
 }
 
 /// Resolves a field's spec (`Dense<8, Relu>`) into a layer kind.

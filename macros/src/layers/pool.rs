@@ -22,7 +22,7 @@ use quote::quote;
 use syn::Ident;
 
 use super::conv::{PerDim, needed_shape, per_dim, show, spatial};
-use super::{DocNames, Kind, LayerCx, Mode};
+use super::{DocNames, Kind, LayerCx};
 use crate::codegen::rt;
 use crate::ctxt::Ctxt;
 use crate::model::{Customs, Layer, Shape, size};
@@ -272,20 +272,6 @@ impl Kind for Pool {
         }
     }
 
-    fn emit_backward(
-        &self,
-        lc: &LayerCx,
-        inp: &TokenStream,
-        delta: &Ident,
-        _mode: Mode,
-        input_delta: Option<&Ident>,
-    ) -> TokenStream {
-        match input_delta {
-            Some(e) => self.emit_input_delta(lc, inp, delta, e),
-            None => TokenStream::new(),
-        }
-    }
-
     fn emit_input_delta(&self, lc: &LayerCx, inp: &TokenStream, delta: &Ident, e: &Ident) -> TokenStream {
         let t = &lc.g.t;
         let rt = rt();
@@ -373,20 +359,6 @@ impl Kind for GlobalAvg {
         quote! {
             let mut #out: [#t; #ch] = [0.0; #ch];
             #rt::kernels::global_avg_pool_forward::<#t, #ch, #spatial>(&#inp[..], &mut #out);
-        }
-    }
-
-    fn emit_backward(
-        &self,
-        lc: &LayerCx,
-        inp: &TokenStream,
-        delta: &Ident,
-        _mode: Mode,
-        input_delta: Option<&Ident>,
-    ) -> TokenStream {
-        match input_delta {
-            Some(e) => self.emit_input_delta(lc, inp, delta, e),
-            None => TokenStream::new(),
         }
     }
 
