@@ -188,6 +188,28 @@ fn batch_pair<N, const I: usize, const O: usize, const P: usize>(
         });
     }
     {
+        // The per-sample passes, summed: what the mini-batch path replaces (the trait's
+        // provided `batch_gradient`), then the same update.
+        let mut grad = boxed_params::<P>();
+        let mut opt = Sgd::<[f32; P]>::new(LR);
+        let mut trace = N::Trace::zeroed();
+        let mut k = 0;
+        group.bench_function(format!("{id}/per-sample"), |b| {
+            b.iter(|| {
+                k = (k + 1) % batches;
+                let scale = 1.0 / batch as f32;
+                grad.fill(0.0);
+                let mut loss = 0.0;
+                for (x, t) in xs[k * batch..(k + 1) * batch].iter().zip(&ts[k * batch..(k + 1) * batch]) {
+                    generated.forward_trace(black_box(x), &mut trace);
+                    loss += generated.backward(x, &trace, t, scale, &mut grad, None);
+                }
+                opt.step(generated.params_mut(), &grad);
+                loss * scale
+            });
+        });
+    }
+    {
         let (fx, ft) = (flat(xs), flat(ts));
         let mut opt = Sgd::<Vec<f32>>::new(LR);
         let mut k = 0;

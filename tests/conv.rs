@@ -147,22 +147,33 @@ where
     }
 
     // The mini-batch path against the mean of per-sample gradients, for batch sizes
-    // around the tile size.
+    // around the tile size: the default emission, and loops (every convolution and dense
+    // layer on tiles).
+    batch_agrees::<U, D>(name, targets, &mut rng, "default");
+    batch_agrees::<U, L>(name, targets, &mut rng, "loops");
+}
+
+/// `N`'s mini-batch gradient against the mean of its per-sample gradients.
+fn batch_agrees<U, N>(name: &str, targets: Targets, rng: &mut Xoshiro256PlusPlus, emission: &str)
+where
+    U: Network<Scalar = f64>,
+    N: Network<Scalar = f64, Input = U::Input, Output = U::Output, Params = U::Params>,
+{
     let mut params = U::Params::zeroed();
-    fill(&mut rng, params.as_mut(), 0.9);
-    let net = D::from_params(params);
+    fill(rng, params.as_mut(), 0.9);
+    let net = N::from_params(params);
     for n in [1usize, 5, 16, 17, 33] {
         let xs: Vec<U::Input> = (0..n)
             .map(|_| {
                 let mut x = U::Input::zeroed();
-                fill(&mut rng, x.as_mut(), 1.5);
+                fill(rng, x.as_mut(), 1.5);
                 x
             })
             .collect();
         let ts: Vec<U::Output> = (0..n)
             .map(|_| {
                 let mut t = U::Output::zeroed();
-                target(&mut rng, t.as_mut(), targets);
+                target(rng, t.as_mut(), targets);
                 t
             })
             .collect();
@@ -175,9 +186,12 @@ where
             mean_loss += net.gradient(x, t, &mut g) / n as f64;
             mean.iter_mut().zip(g.as_ref()).for_each(|(m, g)| *m += g / n as f64);
         }
-        assert!(close(batch_loss, mean_loss, EMISSION_TOL, 1e-3), "{name}: batch loss {batch_loss} vs {mean_loss}");
+        assert!(
+            close(batch_loss, mean_loss, EMISSION_TOL, 1e-3),
+            "{name} ({emission}): batch loss {batch_loss} vs {mean_loss}"
+        );
         for (i, (a, b)) in batch.as_ref().iter().zip(&mean).enumerate() {
-            assert!(close(*a, *b, 1e-10, 1e-3), "{name}: batch of {n}: gradient [{i}] {a} vs mean {b}");
+            assert!(close(*a, *b, 1e-10, 1e-3), "{name} ({emission}): batch of {n}: gradient [{i}] {a} vs mean {b}");
         }
     }
 }
@@ -410,8 +424,8 @@ mod init {
     }
 }
 
-// Dense layers emitted as loops run on tiles in the mini-batch path; the convolution
-// and pooling below them run per sample inside each tile.
+// Dense and convolution layers emitted as loops run on tiles in the mini-batch path;
+// pooling runs per sample inside each tile.
 case!(tiled_dense_above_convolution, Distribution, [2, 6, 6], [cross_entropy], {
     conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
     pool: MaxPool2d<2>,
@@ -431,7 +445,9 @@ case!(tiled_dense_above_pooled_input, Real, [3, 8], [mse], {
 fn the_tiled_cases_take_the_tiled_path() {
     assert!(tiled_dense_above_convolution::Default::DERIVATION.contains("mini-batch: tiles of 16"));
     assert!(tiled_dense_above_pooled_input::Default::DERIVATION.contains("mini-batch: tiles of 16"));
-    assert!(conv_pool_conv_dense::Default::DERIVATION.contains("mini-batch: the per-sample passes"));
+    assert!(conv_pool_conv_dense::Default::DERIVATION.contains("mini-batch: tiles of 16"));
+    // Straight-line networks are small: their per-sample passes are the mini-batch path.
+    assert!(conv_pool_conv_dense::Unrolled::DERIVATION.contains("mini-batch: the per-sample passes"));
 }
 
 /// LeNet-5 on `[1][28][28]` trains, per sample with Adam and per mini-batch, and runs

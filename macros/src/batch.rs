@@ -1,5 +1,5 @@
 //! The tiled mini-batch gradient: `Network::batch_gradient` for networks with a layer
-//! emitted as loops, processing the batch in tiles of `TILE` samples.
+//! emitted as loops, processing the batch in tiles of 16, 8 or 4 samples ([`tile_size`]).
 //!
 //! Per tile, each dense layer's products run as matrix–matrix kernels of the runtime
 //! (`kernels::tile_*`): the forward product and the input delta on feature-major tiles
@@ -8,7 +8,7 @@
 //! the per-sample passes, run once per sample of the tile on that sample's trace, so
 //! the two paths compute the same functions and differ only in summation order.
 //!
-//! One buffer of `TILE` values per feature serves each layer: the forward product
+//! One buffer of a tile of values per feature serves each layer: the forward product
 //! writes pre-activations into it, the activation overwrites them with outputs (the
 //! next layer's input tile), and backward reuses it for the layer's deltas; the input
 //! delta of layer `l` lands in the buffer of the layer below, where that layer's
@@ -21,12 +21,13 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::codegen::{Gen, rt};
-use crate::layers::{LayerCx, Mode, activation};
+use crate::layers::{LayerCx, Mode, TileInput, activation};
 use crate::model::{Network, ScalarTy, size};
 
-/// Samples per tile; equals the runtime's `kernels::TILE` (checked by a const assertion
-/// in the generated code).
-pub const TILE: usize = 16;
+/// Samples per tile: the largest of these whose buffers fit [`STACK_BUDGET`]. The first
+/// equals the runtime's `kernels::TILE` (checked by a const assertion in the generated
+/// code); 16 `f32` lanes fill an AVX-512 register or two AVX ones, 4 an SSE2 register.
+pub const TILES: [usize; 3] = [16, 8, 4];
 
 /// Largest stack use of the tiled path, in bytes.
 pub const STACK_BUDGET: usize = 256 * 1024;
@@ -36,23 +37,27 @@ fn computing(net: &Network) -> Vec<usize> {
     (0..net.layers.len()).filter(|&l| !net.layers[l].kind.aliases_input()).collect()
 }
 
-/// Bytes of stack the tile buffers of `net` take.
-pub fn stack_bytes(net: &Network) -> usize {
+/// Bytes of stack the buffers of a tile of `tile` samples take: the traces, and a tile
+/// per feature of the input and of every computing layer's output.
+pub fn stack_bytes(net: &Network, tile: usize) -> usize {
     let scalar = match net.scalar {
         ScalarTy::F32 => 4,
         ScalarTy::F64 => 8,
     };
     let features: usize = net.input_size() + computing(net).iter().map(|&l| size(&net.layers[l].output)).sum::<usize>();
-    TILE.saturating_mul(net.trace_len.saturating_add(features)).saturating_mul(scalar)
+    tile.saturating_mul(net.trace_len.saturating_add(features)).saturating_mul(scalar)
 }
 
-/// Whether the network gets the tiled path: a layer with tile forms is emitted as loops
-/// (straight-line networks are small enough that per-sample passes are as fast), and
-/// the buffers are within the budget. Layers without tile forms (convolution, pooling)
+/// The tile size of the network's tiled path, or `None` where it keeps the per-sample
+/// passes: no layer with tile forms is emitted as loops (straight-line networks are
+/// small enough that per-sample passes are as fast), or even the smallest tile's buffers
+/// exceed the budget. Layers without tile forms (max pooling with overlapping windows)
 /// run per sample inside each tile.
-pub fn applies(net: &Network) -> bool {
-    computing(net).iter().any(|&l| net.layers[l].kind.tile().is_some() && !net.layers[l].unroll)
-        && stack_bytes(net) <= STACK_BUDGET
+pub fn tile_size(net: &Network) -> Option<usize> {
+    if !computing(net).iter().any(|&l| net.layers[l].kind.tile().is_some() && !net.layers[l].unroll) {
+        return None;
+    }
+    TILES.into_iter().find(|&tile| stack_bytes(net, tile) <= STACK_BUDGET)
 }
 
 /// The nearest computing layer below `l`.
@@ -67,9 +72,10 @@ fn is_tile(net: &Network, l: usize) -> bool {
 /// The `batch_gradient` method, or nothing if the tiled path does not apply.
 pub fn emit(g: &Gen<'_>) -> TokenStream {
     let net = g.net;
-    if !applies(net) {
+    let Some(tile_n) = tile_size(net) else {
         return TokenStream::new();
-    }
+    };
+    let max_tile = TILES[0];
     let t = &g.t;
     let rt = rt();
     let (n_in, n_out, n_params, n_trace) = (net.input_size(), net.output_size(), net.params, net.trace_len);
@@ -82,16 +88,16 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
     let input_tile = layers.iter().any(|&l| is_tile(net, l) && below(net, l).is_none());
     let mut decls = Vec::new();
     if input_tile {
-        decls.push(quote! { let mut __xt: [[#t; #TILE]; #n_in] = [[0.0; #TILE]; #n_in]; });
+        decls.push(quote! { let mut __xt: [[#t; #tile_n]; #n_in] = [[0.0; #tile_n]; #n_in]; });
     }
     for &l in layers.iter().filter(|&&l| is_tile(net, l)) {
         let b = format_ident!("__bt{}", l);
         let n = size(&net.layers[l].output);
-        decls.push(quote! { let mut #b: [[#t; #TILE]; #n] = [[0.0; #TILE]; #n]; });
+        decls.push(quote! { let mut #b: [[#t; #tile_n]; #n] = [[0.0; #tile_n]; #n]; });
         if below(net, l).is_some_and(|k| !is_tile(net, k)) {
             let it = format_ident!("__it{}", l);
             let m = size(&net.layers[l].input);
-            decls.push(quote! { let mut #it: [[#t; #TILE]; #m] = [[0.0; #TILE]; #m]; });
+            decls.push(quote! { let mut #it: [[#t; #tile_n]; #m] = [[0.0; #tile_n]; #m]; });
         }
     }
 
@@ -147,7 +153,6 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
             });
             continue;
         };
-        let Some(act) = layer.kind.activation() else { continue };
         let (inp, _, row0, _) = input_of(l);
         // A tiled layer above a per-sample one gathers its input from the traces.
         let gather = below(net, l).filter(|&k| !is_tile(net, k)).map(|_| {
@@ -161,6 +166,22 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
             }
         });
         let bt = format_ident!("__bt{}", l);
+        let product = tile.emit_tile_forward(&lc, &inp, &bt);
+        let Some(act) = layer.kind.activation() else {
+            // The product is the output: keep it in the tile, and in the traces for the
+            // per-sample code and sample-major reads above.
+            let y0 = layer.trace.y.unwrap_or(0);
+            forward.push(quote! {
+                #gather
+                #product
+                for __s in 0..__n {
+                    for __o in 0..#width {
+                        __trs[__s][#y0 + __o] = #bt[__o][__s];
+                    }
+                }
+            });
+            continue;
+        };
         let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
         let keep = (l != top).then(|| {
             quote! {
@@ -169,7 +190,6 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
                 }
             }
         });
-        let product = tile.emit_tile_forward(&lc, &inp, &bt);
         forward.push(quote! {
             #gather
             #product
@@ -199,7 +219,7 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
     if is_tile(net, top) {
         let top_bt = format_ident!("__bt{}", top);
         backward.push(quote! {
-            for __s in 0..#TILE {
+            for __s in 0..#tile_n {
                 if __s < __n {
                     let __tr = &__trs[__s];
                     #sample_target
@@ -225,7 +245,8 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
             let fan_in = size(&layer.input);
             let bt = format_ident!("__bt{}", l);
             let (inp, rows, row0, stride) = input_of(l);
-            backward.push(tile.emit_tile_weight_grad(&lc, &bt, &rows, row0, stride));
+            let input = TileInput { at: inp.clone(), rows, row0, stride };
+            backward.push(tile.emit_tile_weight_grad(&lc, &bt, &input));
             // Nothing below the lowest layer with parameters needs a delta.
             let Some(k) = below(net, l).filter(|_| l > lowest) else { break };
             let product = tile.emit_tile_input_grad(&lc, &bt, &inp);
@@ -235,7 +256,11 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
                 continue;
             }
             let below_layer = &net.layers[k];
-            let Some(act) = below_layer.kind.activation() else { continue };
+            let Some(act) = below_layer.kind.activation() else {
+                // A layer without activation (pooling): ∂L/∂y is its delta.
+                backward.push(product);
+                continue;
+            };
             let e = format_ident!("__gy{}", l);
             let dk = format_ident!("__d{}", k);
             let backprop = activation::emit_backprop(g, act, &e, &dk, fan_in, below_layer.unroll, &below_layer.trace);
@@ -331,16 +356,19 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
         }
     });
 
+    let doc = format!(
+        " The mean gradient over a batch, computed in tiles of {tile_n} samples with matrix–matrix kernels (see the runtime's `kernels` module); {} KiB of stack.",
+        stack_bytes(net, tile_n).div_ceil(1024)
+    );
     quote! {
-        /// The mean gradient over a batch, computed in tiles of 16 samples with
-        /// matrix–matrix kernels (see the runtime's `kernels` module).
+        #[doc = #doc]
         fn batch_gradient<__G: #rt::Target<[#t; #n_out]>>(
             &self,
             __xs: &[[#t; #n_in]],
             __ts: &[__G],
             __g: &mut [#t; #n_params],
         ) -> #t {
-            const _: () = ::core::assert!(#rt::kernels::TILE == #TILE);
+            const _: () = ::core::assert!(#rt::kernels::TILE == #max_tile);
             ::core::assert_eq!(__xs.len(), __ts.len(), "inputs and targets differ in length");
             __g.fill(0.0);
             if __xs.is_empty() {
@@ -349,9 +377,9 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
             let __scale: #t = 1.0 / (__xs.len() as #t);
             let __p = &self.params;
             let mut __loss: #t = 0.0;
-            let mut __trs: [[#t; #n_trace]; #TILE] = [[0.0; #n_trace]; #TILE];
+            let mut __trs: [[#t; #n_trace]; #tile_n] = [[0.0; #n_trace]; #tile_n];
             #(#decls)*
-            for (__xc, __tc) in __xs.chunks(#TILE).zip(__ts.chunks(#TILE)) {
+            for (__xc, __tc) in __xs.chunks(#tile_n).zip(__ts.chunks(#tile_n)) {
                 let __n = __xc.len();
                 #transpose
                 #(#forward)*

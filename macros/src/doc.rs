@@ -272,10 +272,10 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
         "  forward: {} tokens; backward: {} tokens (each emitted twice: accumulate and fused SGD)",
         code.forward_tokens, code.backward_tokens
     ));
-    out.push(if crate::batch::applies(net) {
+    out.push(if let Some(tile) = crate::batch::tile_size(net) {
         format!(
-            "  mini-batch: tiles of {} samples, tiled layers as matrix–matrix products, the others per sample",
-            crate::batch::TILE
+            "  mini-batch: tiles of {tile} samples ({} KiB of stack), tiled layers as matrix–matrix products, the others per sample",
+            crate::batch::stack_bytes(net, tile).div_ceil(1024)
         )
     } else {
         "  mini-batch: the per-sample passes, summed".to_owned()

@@ -23,6 +23,10 @@ pub const DEFAULT_UNROLL: usize = 1024;
 /// emitted as loops whatever their weight count.
 pub const DEFAULT_UNROLL_ROW: usize = 128;
 
+/// The share of multiply-adds in looped layers above which the default emits the whole
+/// network as loops (see [`loops_dominate`]).
+pub const LOOPS_DOMINATE: f64 = 0.95;
+
 /// The scalar type of a network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScalarTy {
@@ -163,6 +167,8 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
     // against a made-up shape, so one mistake gives one error.
     let mut shape = Some(input.clone());
     let mut offset = 0usize;
+    // Layers whose form is the default's choice (no `unroll` of their own or the struct's).
+    let mut defaulted = Vec::new();
     for ast in &spec.layers {
         let Some(kind) = layers::resolve(cx, &ast.name, &ast.spec, &customs) else {
             continue;
@@ -175,7 +181,10 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
         let params = tensors.iter().fold(0usize, |acc, t| acc.saturating_add(t.len()));
         let unroll = match kind.unroll_option().or(options.unroll) {
             Some(u) => u.decide(kind.code_size(&input_shape, &out_shape)),
-            None => kind.default_unroll(&input_shape, &out_shape, DEFAULT_UNROLL),
+            None => {
+                defaulted.push(layers.len());
+                kind.default_unroll(&input_shape, &out_shape, DEFAULT_UNROLL)
+            }
         };
         layers.push(Layer {
             name: ast.name.clone(),
@@ -192,6 +201,7 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
         offset = offset.saturating_add(params);
         shape = output;
     }
+    loops_dominate(&mut layers, &defaulted);
     if spec.layers.is_empty() {
         cx.error(
             &spec.ident,
@@ -222,6 +232,21 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
     };
     layout_trace(&mut net);
     Some(net)
+}
+
+/// The default emits every layer as loops when layers emitted as loops already carry at
+/// least [`LOOPS_DOMINATE`] of the network's multiply-adds: the straight-line rest would
+/// save a small share of a step and cost most of the build (LeNet-5's 84→10 output
+/// layer took 4 of its 10 s, benches/RESULTS.md). Only `defaulted` layers change.
+fn loops_dominate(layers: &mut [Layer], defaulted: &[usize]) {
+    let cost = |l: &Layer| l.kind.code_size(&l.input, &l.output) as f64;
+    let total: f64 = layers.iter().map(cost).sum();
+    let looped: f64 = layers.iter().filter(|l| !l.unroll).map(cost).sum();
+    if total > 0.0 && looped >= LOOPS_DOMINATE * total {
+        for &i in defaulted {
+            layers[i].unroll = false;
+        }
+    }
 }
 
 /// Assigns trace slots: every layer's output; its pre-activation if the activation's

@@ -29,7 +29,7 @@ use quote::quote;
 use syn::Ident;
 
 use super::activation::{self, Activation, Init};
-use super::{DocNames, Kind, LayerCx, Mode, Tensor, TensorInit};
+use super::{DocNames, Kind, LayerCx, Mode, Tensor, TensorInit, TileInput, TileKind};
 use crate::codegen::rt;
 use crate::ctxt::Ctxt;
 use crate::model::{Customs, Layer, Shape, Unroll, positive_int, resolve_unroll, size};
@@ -637,6 +637,10 @@ impl Kind for Conv {
         super::matrix_accessors(lc, row, g.out_ch, self.bias, summary)
     }
 
+    fn tile(&self) -> Option<&dyn TileKind> {
+        Some(self)
+    }
+
     fn doc_forward(&self, n: &DocNames) -> String {
         let b = if self.bias { format!(" + b{}", n.k) } else { String::new() };
         let mut opts = format!("kernel {}", show(self.kernel.v, self.dims));
@@ -676,5 +680,64 @@ impl Kind for Conv {
                 "runtime kernels with constant bounds"
             }
         ))
+    }
+}
+
+/// Convolutions in the mini-batch path: the runtime's tile kernels
+/// (`kernels::conv_tile_*`), the samples of a tile the vector dimension, whether the
+/// per-sample code is straight-line or not.
+impl TileKind for Conv {
+    fn emit_tile_forward(&self, lc: &LayerCx, at: &TokenStream, zt: &Ident) -> TokenStream {
+        let rt = rt();
+        let t = &lc.g.t;
+        let g = Geom::new(self, lc.layer);
+        let item = g.item();
+        let n = crate::batch::tile_size(lc.g.net).unwrap_or(crate::batch::TILES[0]);
+        let (w0, b0) = (lc.layer.offset, lc.layer.offset + g.weights());
+        let b1 = b0 + g.out_ch;
+        let bias = if self.bias {
+            quote!(::core::option::Option::Some(&__p[#b0..#b1]))
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        quote! {
+            {
+                #item
+                #rt::kernels::conv_tile_forward::<__Geometry, #t, #n>(&__p[#w0..#b0], #bias, &#at, &mut #zt);
+            }
+        }
+    }
+
+    fn emit_tile_weight_grad(&self, lc: &LayerCx, dt: &Ident, input: &TileInput) -> TokenStream {
+        let rt = rt();
+        let t = &lc.g.t;
+        let g = Geom::new(self, lc.layer);
+        let item = g.item();
+        let n = crate::batch::tile_size(lc.g.net).unwrap_or(crate::batch::TILES[0]);
+        let at = &input.at;
+        let w0 = lc.layer.offset;
+        let end = w0 + g.weights() + if self.bias { g.out_ch } else { 0 };
+        let bias = self.bias;
+        quote! {
+            {
+                #item
+                #rt::kernels::conv_tile_weight_grad::<__Geometry, #t, #n>(&#dt, &#at, __n, #bias, &mut __g[#w0..#end]);
+            }
+        }
+    }
+
+    fn emit_tile_input_grad(&self, lc: &LayerCx, dt: &Ident, et: &TokenStream) -> TokenStream {
+        let rt = rt();
+        let t = &lc.g.t;
+        let g = Geom::new(self, lc.layer);
+        let item = g.item();
+        let n = crate::batch::tile_size(lc.g.net).unwrap_or(crate::batch::TILES[0]);
+        let (w0, w1) = (lc.layer.offset, lc.layer.offset + g.weights());
+        quote! {
+            {
+                #item
+                #rt::kernels::conv_tile_input_grad::<__Geometry, #t, #n>(&__p[#w0..#w1], &#dt, &mut #et);
+            }
+        }
     }
 }

@@ -20,7 +20,7 @@ use quote::quote;
 use syn::Ident;
 
 use super::activation::{self, Activation, Init};
-use super::{DocNames, Kind, LayerCx, Mode, Tensor, TensorInit, TileKind};
+use super::{DocNames, Kind, LayerCx, Mode, Tensor, TensorInit, TileInput, TileKind};
 use crate::codegen::{Gen, rt};
 use crate::ctxt::Ctxt;
 use crate::model::{Customs, DEFAULT_UNROLL_ROW, Layer, Shape, Unroll, positive_int, resolve_unroll, size};
@@ -436,25 +436,18 @@ impl TileKind for Dense {
         quote! { #rt::kernels::tile_forward(&__p[#w0..#w1], #bias, &#at, &mut #zt); }
     }
 
-    fn emit_tile_weight_grad(
-        &self,
-        lc: &LayerCx,
-        dt: &Ident,
-        rows: &TokenStream,
-        row0: usize,
-        stride: usize,
-    ) -> TokenStream {
+    fn emit_tile_weight_grad(&self, lc: &LayerCx, dt: &Ident, input: &TileInput) -> TokenStream {
         let rt = rt();
+        let TileInput { rows, row0, stride, .. } = input;
         let t = &lc.g.t;
         let fan_in = lc.in_size();
         let width = self.width;
-        let tile = crate::batch::TILE;
         let (w0, w1) = (lc.layer.offset, lc.layer.offset + fan_in * width);
         let bias = self.bias.then(|| {
             quote! {
                 for __o in 0..#width {
                     let mut __sum: #t = 0.0;
-                    for __k in 0..#tile {
+                    for __k in 0..__n {
                         __sum += #dt[__o][__k];
                     }
                     __g[#w1 + __o] += __sum;

@@ -240,18 +240,25 @@ pub trait Kind: std::fmt::Debug {
 pub trait TileKind {
     /// `zt = W·at (+ b)` over the tile.
     fn emit_tile_forward(&self, lc: &LayerCx, at: &TokenStream, zt: &Ident) -> TokenStream;
-    /// `__g += ∂L/∂θ` from the delta tile `dt` and the input rows (`rows`: sample-major,
-    /// `row0` the first input scalar of sample 0, `stride` between samples).
-    fn emit_tile_weight_grad(
-        &self,
-        lc: &LayerCx,
-        dt: &Ident,
-        rows: &TokenStream,
-        row0: usize,
-        stride: usize,
-    ) -> TokenStream;
+    /// `__g += ∂L/∂θ` over the first `__n` samples, from the delta tile `dt` and the
+    /// layer's input, given both ways: the feature-major input tile `at`, and the
+    /// sample-major rows (`rows`, `row0` the first input scalar of sample 0, `stride`
+    /// between samples). Columns of `dt` past `__n` may hold anything.
+    fn emit_tile_weight_grad(&self, lc: &LayerCx, dt: &Ident, input: &TileInput) -> TokenStream;
     /// `et = Wᵀ·dt` over the tile.
     fn emit_tile_input_grad(&self, lc: &LayerCx, dt: &Ident, et: &TokenStream) -> TokenStream;
+}
+
+/// A tiled layer's input in the mini-batch path, feature-major and sample-major.
+pub struct TileInput {
+    /// The feature-major tile `[[T; TILE]; IN]`.
+    pub at: TokenStream,
+    /// The sample-major rows.
+    pub rows: TokenStream,
+    /// The first input scalar of sample 0 in `rows`.
+    pub row0: usize,
+    /// Scalars between samples in `rows`.
+    pub stride: usize,
 }
 
 /// The typed accessors of a layer whose parameters are a `[rows][row]` weight matrix and

@@ -22,7 +22,7 @@ use quote::quote;
 use syn::Ident;
 
 use super::conv::{PerDim, needed_shape, per_dim, show, spatial};
-use super::{DocNames, Kind, LayerCx};
+use super::{DocNames, Kind, LayerCx, TileInput, TileKind};
 use crate::codegen::rt;
 use crate::ctxt::Ctxt;
 use crate::model::{Customs, Layer, Shape, size};
@@ -254,6 +254,13 @@ impl Kind for Pool {
         self.op == Op::Max
     }
 
+    /// Average pooling always; max pooling where windows do not overlap, so that its
+    /// backward can route δ in place on the tile that holds its input.
+    fn tile(&self) -> Option<&dyn TileKind> {
+        let apart = (0..2).all(|i| self.stride.v[i] >= self.kernel.v[i]);
+        (self.op == Op::Avg || apart).then_some(self as &dyn TileKind)
+    }
+
     fn emit_forward(&self, lc: &LayerCx, inp: &TokenStream, out: &Ident, _train: bool) -> TokenStream {
         let t = &lc.g.t;
         let rt = rt();
@@ -325,6 +332,73 @@ impl Kind for Pool {
     }
 }
 
+/// The samples of a tile being the vector dimension, each window's cells are whole tiles.
+impl TileKind for Pool {
+    fn emit_tile_forward(&self, lc: &LayerCx, at: &TokenStream, zt: &Ident) -> TokenStream {
+        let t = &lc.g.t;
+        let rt = rt();
+        let n = crate::batch::tile_size(lc.g.net).unwrap_or(crate::batch::TILES[0]);
+        let item = self.item(lc.layer);
+        let kernel = match self.op {
+            Op::Max => quote!(max_pool_tile_forward),
+            Op::Avg => quote!(avg_pool_tile_forward),
+        };
+        quote! {
+            {
+                #item
+                #rt::kernels::#kernel::<#t, __Geometry, #n>(&#at, &mut #zt);
+            }
+        }
+    }
+
+    fn emit_tile_weight_grad(&self, _lc: &LayerCx, _dt: &Ident, _input: &TileInput) -> TokenStream {
+        TokenStream::new()
+    }
+
+    /// `et` holds the layer's input on entry (the forward's tile): max pooling reads its
+    /// argmax from it before overwriting it.
+    fn emit_tile_input_grad(&self, lc: &LayerCx, dt: &Ident, et: &TokenStream) -> TokenStream {
+        let t = &lc.g.t;
+        let rt = rt();
+        let n = crate::batch::tile_size(lc.g.net).unwrap_or(crate::batch::TILES[0]);
+        let item = self.item(lc.layer);
+        let call = match self.op {
+            Op::Max => quote!(#rt::kernels::max_pool_tile_backward_in_place::<#t, __Geometry, #n>(&#dt, &mut #et)),
+            Op::Avg => quote!(#rt::kernels::avg_pool_tile_backward::<#t, __Geometry, #n>(&#dt, &mut #et)),
+        };
+        quote! {
+            {
+                #item
+                #call;
+            }
+        }
+    }
+}
+
+impl TileKind for GlobalAvg {
+    fn emit_tile_forward(&self, lc: &LayerCx, at: &TokenStream, zt: &Ident) -> TokenStream {
+        let t = &lc.g.t;
+        let rt = rt();
+        let n = crate::batch::tile_size(lc.g.net).unwrap_or(crate::batch::TILES[0]);
+        let ch = lc.out_size();
+        let spatial = lc.in_size() / ch.max(1);
+        quote! { #rt::kernels::global_avg_pool_tile_forward::<#t, #ch, #spatial, #n>(&#at, &mut #zt); }
+    }
+
+    fn emit_tile_weight_grad(&self, _lc: &LayerCx, _dt: &Ident, _input: &TileInput) -> TokenStream {
+        TokenStream::new()
+    }
+
+    fn emit_tile_input_grad(&self, lc: &LayerCx, dt: &Ident, et: &TokenStream) -> TokenStream {
+        let t = &lc.g.t;
+        let rt = rt();
+        let n = crate::batch::tile_size(lc.g.net).unwrap_or(crate::batch::TILES[0]);
+        let ch = lc.out_size();
+        let spatial = lc.in_size() / ch.max(1);
+        quote! { #rt::kernels::global_avg_pool_tile_backward::<#t, #ch, #spatial, #n>(&#dt, &mut #et); }
+    }
+}
+
 impl Kind for GlobalAvg {
     fn name(&self) -> &'static str {
         "GlobalAvgPool"
@@ -349,6 +423,10 @@ impl Kind for GlobalAvg {
 
     fn backward_reads_input(&self) -> bool {
         false
+    }
+
+    fn tile(&self) -> Option<&dyn TileKind> {
+        Some(self)
     }
 
     fn emit_forward(&self, lc: &LayerCx, inp: &TokenStream, out: &Ident, _train: bool) -> TokenStream {

@@ -7,10 +7,11 @@
 //!   reorder (float addition is not associative), so the sums keep independent partial
 //!   sums per lane, which LLVM maps to vector registers; the result differs from a
 //!   serial sum only by rounding.
-//! - Per tile of [`TILE`] samples (the mini-batch gradient): matrix–matrix products with
+//! - Per tile of `N` samples (the mini-batch gradient; [`TILE`] = 16, or 8 or 4 where a
+//!   network's tile buffers would exceed its stack budget): matrix–matrix products with
 //!   register blocking ([`tile_forward`], [`tile_input_grad`], [`tile_weight_grad`]). A
-//!   block of `R` weight rows × `TILE` samples of accumulators stays in vector registers
-//!   while the shared dimension streams past, so each loaded weight feeds `TILE`
+//!   block of `R` weight rows × `N` samples of accumulators stays in vector registers
+//!   while the shared dimension streams past, so each loaded weight feeds `N`
 //!   multiply-adds and each loaded activation vector feeds `R`, instead of one each as
 //!   in a matrix–vector product. Activations and deltas of a tile are kept
 //!   feature-major (`[feature][sample]`, the samples contiguous), the layout in which
@@ -18,6 +19,10 @@
 //!   the samples; the weight gradient reads the sample-major trace rows instead.
 //!   `R` is picked per scalar width and target (AVX-512, AVX or SSE2) to fill the
 //!   vector register file without spilling.
+//!   Convolutions and pooling have tile forms too ([`conv_tile_forward`],
+//!   [`conv_tile_weight_grad`], [`conv_tile_input_grad`] in `conv_tile.rs`;
+//!   [`max_pool_tile_forward`] and the rest in `pool_tile.rs`), the samples again the
+//!   vector dimension.
 //! - Per sample, for layers with a compile-time geometry: convolutions ([`conv_forward`],
 //!   [`conv_weight_grad`], [`conv_weight_sgd`], [`conv_input_grad`], in `conv.rs`) and
 //!   pooling ([`max_pool_forward`] and the rest, in `pool.rs`).
@@ -25,12 +30,19 @@
 use crate::scalar::Scalar;
 
 mod conv;
+mod conv_tile;
 mod pool;
+mod pool_tile;
 
 pub use conv::{ConvGeometry, conv_forward, conv_input_grad, conv_weight_grad, conv_weight_sgd};
+pub use conv_tile::{conv_tile_forward, conv_tile_input_grad, conv_tile_weight_grad};
 pub use pool::{
     PoolGeometry, avg_pool_backward, avg_pool_forward, global_avg_pool_backward, global_avg_pool_forward,
     max_pool_backward, max_pool_forward,
+};
+pub use pool_tile::{
+    avg_pool_tile_backward, avg_pool_tile_forward, global_avg_pool_tile_backward, global_avg_pool_tile_forward,
+    max_pool_tile_backward_in_place, max_pool_tile_forward,
 };
 
 /// Independent partial sums in [`dot`]: four vector registers of `f32` (SSE2: 4 × 4
@@ -345,7 +357,9 @@ pub fn backward_sgd<T: Scalar>(w: &mut [T], x: &[T], delta: &[T], lr: T, e: Opti
     for_row_blocks(delta, skip_zero, |rows, d| by_rows!(rows, d, sgd_rows_4, sgd_rows_1, (&mut *w), (x, lr)));
 }
 
-/// Samples per tile of the mini-batch kernels.
+/// Samples per tile of the mini-batch kernels: the most a generated network uses, and the
+/// default of [`Tile`]. Networks whose tile buffers would not fit their stack budget use
+/// tiles of 8 or 4; every tile kernel is generic over the tile size `N`.
 pub const TILE: usize = 16;
 
 /// Weight rows per register block for 4-byte scalars: accumulators take 8 (of 16)
@@ -362,12 +376,12 @@ const ROWS_32: usize = if cfg!(target_feature = "avx512f") {
 const ROWS_64: usize = if ROWS_32 / 2 == 0 { 1 } else { ROWS_32 / 2 };
 
 /// One tile of values per feature, samples contiguous.
-pub type Tile<T> = [T; TILE];
+pub type Tile<T, const N: usize = TILE> = [T; N];
 
 /// `acc[k] += w·a[k]` over a tile: the one vector operation of every kernel below.
 #[inline(always)]
-fn madd_tile<T: Scalar>(acc: &mut Tile<T>, w: T, a: &Tile<T>) {
-    for k in 0..TILE {
+pub(super) fn madd_tile<T: Scalar, const N: usize>(acc: &mut Tile<T, N>, w: T, a: &Tile<T, N>) {
+    for k in 0..N {
         acc[k] = w.mul_add(a[k], acc[k]);
     }
 }
@@ -381,10 +395,10 @@ macro_rules! blocks {
         /// Rows of the forward product: accumulators start at the biases and take one
         /// broadcast weight times a tile of inputs per step.
         #[inline(always)]
-        fn $forward<T: Scalar>(w: &[T], bias: [T; $r_count], at: &[Tile<T>]) -> [Tile<T>; $r_count] {
+        fn $forward<T: Scalar, const N: usize>(w: &[T], bias: [T; $r_count], at: &[Tile<T, N>]) -> [Tile<T, N>; $r_count] {
             let fan_in = at.len();
             let rows: [&[T]; $r_count] = core::array::from_fn(|r| &w[r * fan_in..(r + 1) * fan_in]);
-            let mut acc: [Tile<T>; $r_count] = core::array::from_fn(|r| [bias[r]; TILE]);
+            let mut acc: [Tile<T, N>; $r_count] = core::array::from_fn(|r| [bias[r]; N]);
             for (i, a) in at.iter().enumerate() {
                 $(madd_tile(&mut acc[$r], rows[$r][i], a);)*
             }
@@ -394,8 +408,8 @@ macro_rules! blocks {
         /// Input features `i0..i0 + R` of the input delta: per output, `R` contiguous
         /// weights of its row, each broadcast times the tile of that output's deltas.
         #[inline(always)]
-        fn $input<T: Scalar>(w: &[T], fan_in: usize, i0: usize, dt: &[Tile<T>]) -> [Tile<T>; $r_count] {
-            let mut acc = [[T::ZERO; TILE]; $r_count];
+        fn $input<T: Scalar, const N: usize>(w: &[T], fan_in: usize, i0: usize, dt: &[Tile<T, N>]) -> [Tile<T, N>; $r_count] {
+            let mut acc = [[T::ZERO; N]; $r_count];
             for (row, d) in w.chunks_exact(fan_in).zip(dt) {
                 let ws: &[T; $r_count] = row[i0..i0 + $r_count].try_into().expect("a block of weights");
                 $(madd_tile(&mut acc[$r], ws[$r], d);)*
@@ -403,18 +417,18 @@ macro_rules! blocks {
             acc
         }
 
-        /// Columns `i0..i0 + TILE` of `R` rows of the weight gradient: per sample, a
-        /// tile of its inputs times each row's broadcast delta.
+        /// Columns `i0..i0 + N` of `R` rows of the weight gradient: per sample, `N`
+        /// of its inputs times each row's broadcast delta.
         #[inline(always)]
-        fn $weight<T: Scalar>(dt: &[Tile<T>], rows: &[&[T]], i0: usize, fan_in: usize, g: &mut [T]) {
-            let mut acc: [Tile<T>; $r_count] =
-                core::array::from_fn(|r| g[r * fan_in + i0..r * fan_in + i0 + TILE].try_into().expect("a tile"));
+        fn $weight<T: Scalar, const N: usize>(dt: &[Tile<T, N>], rows: &[&[T]], i0: usize, fan_in: usize, g: &mut [T]) {
+            let mut acc: [Tile<T, N>; $r_count] =
+                core::array::from_fn(|r| g[r * fan_in + i0..r * fan_in + i0 + N].try_into().expect("a tile"));
             for (s, row) in rows.iter().enumerate() {
-                let a: &Tile<T> = row[i0..i0 + TILE].try_into().expect("a tile");
+                let a: &Tile<T, N> = row[i0..i0 + N].try_into().expect("a tile");
                 $(madd_tile(&mut acc[$r], dt[$r][s], a);)*
             }
             for (r, a) in acc.iter().enumerate() {
-                g[r * fan_in + i0..r * fan_in + i0 + TILE].copy_from_slice(a);
+                g[r * fan_in + i0..r * fan_in + i0 + N].copy_from_slice(a);
             }
         }
     )*};
@@ -430,20 +444,20 @@ blocks! {
 }
 
 /// Rows per register block for scalars of type `T` on this target.
-const fn rows_for<T>() -> usize {
+pub(super) const fn rows_for<T>() -> usize {
     if size_of::<T>() == 4 { ROWS_32 } else { ROWS_64 }
 }
 
-/// Calls `$run::<R>($($arg),*, block_R, block_1)` with this target's block size for `T`.
+/// Calls `$run::<T, R, N>($($arg),*, block_R, block_1)` with this target's block size for `T`.
 macro_rules! dispatch {
-    ($t:ty, $run:ident, $kind:ident, ($($arg:expr),*)) => {
+    ($t:ty, $n:ident, $run:ident, $kind:ident, ($($arg:expr),*)) => {
         match rows_for::<$t>() {
-            8 => $run::<$t, 8>($($arg),*, dispatch!(@f $kind 8), dispatch!(@f $kind 1)),
-            6 => $run::<$t, 6>($($arg),*, dispatch!(@f $kind 6), dispatch!(@f $kind 1)),
-            4 => $run::<$t, 4>($($arg),*, dispatch!(@f $kind 4), dispatch!(@f $kind 1)),
-            3 => $run::<$t, 3>($($arg),*, dispatch!(@f $kind 3), dispatch!(@f $kind 1)),
-            2 => $run::<$t, 2>($($arg),*, dispatch!(@f $kind 2), dispatch!(@f $kind 1)),
-            _ => $run::<$t, 1>($($arg),*, dispatch!(@f $kind 1), dispatch!(@f $kind 1)),
+            8 => $run::<$t, 8, $n>($($arg),*, dispatch!(@f $kind 8), dispatch!(@f $kind 1)),
+            6 => $run::<$t, 6, $n>($($arg),*, dispatch!(@f $kind 6), dispatch!(@f $kind 1)),
+            4 => $run::<$t, 4, $n>($($arg),*, dispatch!(@f $kind 4), dispatch!(@f $kind 1)),
+            3 => $run::<$t, 3, $n>($($arg),*, dispatch!(@f $kind 3), dispatch!(@f $kind 1)),
+            2 => $run::<$t, 2, $n>($($arg),*, dispatch!(@f $kind 2), dispatch!(@f $kind 1)),
+            _ => $run::<$t, 1, $n>($($arg),*, dispatch!(@f $kind 1), dispatch!(@f $kind 1)),
         }
     };
     (@f forward 1) => { forward_1 }; (@f forward 2) => { forward_2 }; (@f forward 3) => { forward_3 };
@@ -455,11 +469,11 @@ macro_rules! dispatch {
 }
 
 /// A register block of the forward product (see `blocks!`).
-type ForwardBlock<T, const R: usize> = fn(&[T], [T; R], &[Tile<T>]) -> [Tile<T>; R];
+type ForwardBlock<T, const R: usize, const N: usize> = fn(&[T], [T; R], &[Tile<T, N>]) -> [Tile<T, N>; R];
 /// A register block of the input delta.
-type InputBlock<T, const R: usize> = fn(&[T], usize, usize, &[Tile<T>]) -> [Tile<T>; R];
+type InputBlock<T, const R: usize, const N: usize> = fn(&[T], usize, usize, &[Tile<T, N>]) -> [Tile<T, N>; R];
 /// A register block of the weight gradient.
-type WeightBlock<T> = fn(&[Tile<T>], &[&[T]], usize, usize, &mut [T]);
+type WeightBlock<T, const N: usize> = fn(&[Tile<T, N>], &[&[T]], usize, usize, &mut [T]);
 
 /// The forward product of a dense layer on a tile: `zt[o][s] = b[o] + Σᵢ w[o][i]·at[i][s]`
 /// with `w` of `zt.len()` rows of `at.len()` weights (PyTorch order) and `bias` of
@@ -468,18 +482,18 @@ type WeightBlock<T> = fn(&[Tile<T>], &[&[T]], usize, usize, &mut [T]);
 /// # Panics
 /// If `w` or `bias` has the wrong length.
 #[inline]
-pub fn tile_forward<T: Scalar>(w: &[T], bias: Option<&[T]>, at: &[Tile<T>], zt: &mut [Tile<T>]) {
-    dispatch!(T, forward_rows, forward, (w, bias, at, zt));
+pub fn tile_forward<T: Scalar, const N: usize>(w: &[T], bias: Option<&[T]>, at: &[Tile<T, N>], zt: &mut [Tile<T, N>]) {
+    dispatch!(T, N, forward_rows, forward, (w, bias, at, zt));
 }
 
 #[inline(always)]
-fn forward_rows<T: Scalar, const R: usize>(
+fn forward_rows<T: Scalar, const R: usize, const N: usize>(
     w: &[T],
     bias: Option<&[T]>,
-    at: &[Tile<T>],
-    zt: &mut [Tile<T>],
-    block: ForwardBlock<T, R>,
-    single: ForwardBlock<T, 1>,
+    at: &[Tile<T, N>],
+    zt: &mut [Tile<T, N>],
+    block: ForwardBlock<T, R, N>,
+    single: ForwardBlock<T, 1, N>,
 ) {
     let (fan_in, out) = (at.len(), zt.len());
     assert_eq!(w.len(), fan_in * out, "weights of a {out}×{fan_in} layer");
@@ -508,17 +522,17 @@ fn forward_rows<T: Scalar, const R: usize>(
 /// # Panics
 /// If `w` has the wrong length.
 #[inline]
-pub fn tile_input_grad<T: Scalar>(w: &[T], dt: &[Tile<T>], et: &mut [Tile<T>]) {
-    dispatch!(T, input_grad_rows, input, (w, dt, et));
+pub fn tile_input_grad<T: Scalar, const N: usize>(w: &[T], dt: &[Tile<T, N>], et: &mut [Tile<T, N>]) {
+    dispatch!(T, N, input_grad_rows, input, (w, dt, et));
 }
 
 #[inline(always)]
-fn input_grad_rows<T: Scalar, const R: usize>(
+fn input_grad_rows<T: Scalar, const R: usize, const N: usize>(
     w: &[T],
-    dt: &[Tile<T>],
-    et: &mut [Tile<T>],
-    block: InputBlock<T, R>,
-    single: InputBlock<T, 1>,
+    dt: &[Tile<T, N>],
+    et: &mut [Tile<T, N>],
+    block: InputBlock<T, R, N>,
+    single: InputBlock<T, 1, N>,
 ) {
     let (fan_in, out) = (et.len(), dt.len());
     assert_eq!(w.len(), fan_in * out, "weights of a {out}×{fan_in} layer");
@@ -538,37 +552,44 @@ fn input_grad_rows<T: Scalar, const R: usize>(
 /// `a[s·stride]` and holds `fan_in` values, and `g` has `dt.len()` rows of `fan_in`.
 ///
 /// # Panics
-/// If `n > TILE`, `g` has the wrong length, or `a` is too short.
+/// If `n > N`, `g` has the wrong length, or `a` is too short.
 #[inline]
-pub fn tile_weight_grad<T: Scalar>(dt: &[Tile<T>], a: &[T], stride: usize, n: usize, fan_in: usize, g: &mut [T]) {
-    dispatch!(T, weight_grad_rows, weight, (dt, a, stride, n, fan_in, g));
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)] // the public function's six, and the two block sizes
-fn weight_grad_rows<T: Scalar, const R: usize>(
-    dt: &[Tile<T>],
+pub fn tile_weight_grad<T: Scalar, const N: usize>(
+    dt: &[Tile<T, N>],
     a: &[T],
     stride: usize,
     n: usize,
     fan_in: usize,
     g: &mut [T],
-    block: WeightBlock<T>,
-    single: WeightBlock<T>,
+) {
+    dispatch!(T, N, weight_grad_rows, weight, (dt, a, stride, n, fan_in, g));
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the public function's six, and the two block sizes
+fn weight_grad_rows<T: Scalar, const R: usize, const N: usize>(
+    dt: &[Tile<T, N>],
+    a: &[T],
+    stride: usize,
+    n: usize,
+    fan_in: usize,
+    g: &mut [T],
+    block: WeightBlock<T, N>,
+    single: WeightBlock<T, N>,
 ) {
     let out = dt.len();
-    assert!(n <= TILE, "a tile holds at most {TILE} samples");
+    assert!(n <= N, "a tile holds at most {N} samples");
     assert_eq!(g.len(), out * fan_in, "gradient of a {out}×{fan_in} layer");
     if n == 0 {
         return;
     }
     assert!(a.len() >= (n - 1) * stride + fan_in, "input rows of the tile");
-    let rows: [&[T]; TILE] = core::array::from_fn(|s| if s < n { &a[s * stride..s * stride + fan_in] } else { &[] });
+    let rows: [&[T]; N] = core::array::from_fn(|s| if s < n { &a[s * stride..s * stride + fan_in] } else { &[] });
     let rows = &rows[..n];
-    // Column blocks of TILE inputs outermost: the tile's slice of every input row stays
-    // in L1 while all output rows pass.
+    // Column blocks of N inputs outermost: the tile's slice of every input row stays in
+    // L1 while all output rows pass.
     let mut i0 = 0;
-    while i0 + TILE <= fan_in {
+    while i0 + N <= fan_in {
         let mut o = 0;
         while o + R <= out {
             block(&dt[o..o + R], rows, i0, fan_in, &mut g[o * fan_in..(o + R) * fan_in]);
@@ -578,7 +599,7 @@ fn weight_grad_rows<T: Scalar, const R: usize>(
             single(&dt[o..=o], rows, i0, fan_in, &mut g[o * fan_in..(o + 1) * fan_in]);
             o += 1;
         }
-        i0 += TILE;
+        i0 += N;
     }
     if i0 < fan_in {
         for (d, gr) in dt.iter().zip(g.chunks_exact_mut(fan_in)) {
@@ -615,14 +636,15 @@ mod tests {
 
     /// The tile kernels against naive triple loops, for sizes that exercise full register
     /// blocks, remainder rows and remainder columns, and partial tiles.
-    fn tile_kernels_agree<T: Scalar>(tol: f64) {
+    fn tile_kernels_agree<T: Scalar, const N: usize>(tol: f64) {
         for &(fan_in, out, n) in &[(1, 1, 1), (3, 5, 16), (16, 8, 7), (37, 13, 16), (64, 32, 5), (40, 17, 1)] {
+            let n = n.min(N);
             let w: Vec<T> = (0..out * fan_in).map(|k| T::from_f64(val(k))).collect();
             let b: Vec<T> = (0..out).map(|k| T::from_f64(val(k + 999))).collect();
             let x: Vec<Vec<f64>> = (0..n).map(|s| (0..fan_in).map(|i| val(7 * s + 31 * i + 5)).collect()).collect();
             let d: Vec<Vec<f64>> = (0..n).map(|s| (0..out).map(|o| val(13 * s + 17 * o + 3)).collect()).collect();
-            let mut at = vec![[T::ZERO; TILE]; fan_in];
-            let mut dt = vec![[T::ZERO; TILE]; out];
+            let mut at = vec![[T::ZERO; N]; fan_in];
+            let mut dt = vec![[T::ZERO; N]; out];
             for s in 0..n {
                 for i in 0..fan_in {
                     at[i][s] = T::from_f64(x[s][i]);
@@ -637,9 +659,9 @@ mod tests {
                     "{what}: {got} vs {want} ({fan_in}, {out}, {n})"
                 );
             };
-            let mut zt = vec![[T::ZERO; TILE]; out];
+            let mut zt = vec![[T::ZERO; N]; out];
             tile_forward(&w, Some(&b), &at, &mut zt);
-            let mut et = vec![[T::ZERO; TILE]; fan_in];
+            let mut et = vec![[T::ZERO; N]; fan_in];
             tile_input_grad(&w, &dt, &mut et);
             for s in 0..n {
                 for o in 0..out {
@@ -727,8 +749,12 @@ mod tests {
 
     #[test]
     fn tile_kernels_match_naive_loops() {
-        tile_kernels_agree::<f64>(1e-13);
-        tile_kernels_agree::<f32>(1e-5);
+        tile_kernels_agree::<f64, TILE>(1e-13);
+        tile_kernels_agree::<f32, TILE>(1e-5);
+        tile_kernels_agree::<f64, 8>(1e-13);
+        tile_kernels_agree::<f32, 8>(1e-5);
+        tile_kernels_agree::<f64, 4>(1e-13);
+        tile_kernels_agree::<f32, 4>(1e-5);
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub trait PoolGeometry {
 }
 
 /// Checks the slices' lengths, and in debug builds the output size the geometry states.
-fn check<G: PoolGeometry>(x_len: usize, y_len: usize) {
+pub(super) fn check<G: PoolGeometry>(x_len: usize, y_len: usize) {
     let out = |n: usize, k: usize, s: usize, p: usize| if n + 2 * p < k { 0 } else { (n + 2 * p - k) / s + 1 };
     debug_assert!(G::STRIDE_H > 0 && G::STRIDE_W > 0);
     debug_assert_eq!(G::OUT_H, out(G::IN_H, G::K_H, G::STRIDE_H, G::PAD_H), "pool output height");
@@ -64,7 +64,7 @@ fn check<G: PoolGeometry>(x_len: usize, y_len: usize) {
 /// The window offsets `k` in `0..kernel` whose cell of output `o` lies in the input
 /// (`0 ≤ o·s + k − p < n`).
 #[inline(always)]
-fn taps(o: usize, n: usize, s: usize, p: usize, kernel: usize) -> (usize, usize) {
+pub(super) fn taps(o: usize, n: usize, s: usize, p: usize, kernel: usize) -> (usize, usize) {
     let lo = p.saturating_sub(o * s);
     let hi = (n + p).saturating_sub(o * s).min(kernel);
     (lo, hi.max(lo))
@@ -87,7 +87,7 @@ fn is_nan<T: Scalar>(v: T) -> bool {
 
 /// PyTorch's test `v > best || v is NaN`, without a branch (one unordered-or-greater compare).
 #[inline(always)]
-fn beats<T: Scalar>(v: T, best: T) -> bool {
+pub(super) fn beats<T: Scalar>(v: T, best: T) -> bool {
     (v > best) | is_nan(v)
 }
 
