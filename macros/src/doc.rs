@@ -262,6 +262,22 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
         out.push(format!("  ∂L/∂W{} = {}", sub(s.k), factors.join(" · ")));
     }
     out.push(String::new());
+    out.push("Gradient flow: what each factor above does to δ on its way down (the warnings of `train::FitOptions::diagnostics`)".into());
+    for s in &steps {
+        if s.k < l
+            && let Some(act) = s.act
+            && let Some(text) = act.doc_flow(&render_derivative(act, s.k, l).0)
+        {
+            out.push(format!("  `{}`: {text}", s.layer.name));
+        }
+        if s.k > 1
+            && let Some(text) = s.layer.kind.doc_flow(&names(s, l))
+        {
+            out.push(format!("  `{}`: {text}", s.layer.name));
+        }
+    }
+    out.push("  every step: ‖Δθ‖/‖θ‖ of about 1e-3 is usual; far above, the learning rate is too high (`UpdateTooLarge`), far below, too low (`UpdateTooSmall`)".into());
+    out.push(String::new());
     out.push("Code".into());
     for s in &steps {
         if let Some(text) = s.layer.kind.doc_code(s.layer) {
