@@ -287,13 +287,12 @@ impl fmt::Display for Warning {
                 "epoch {epoch}: the gradient vanishes before layer `{layer}`: per weight it is {ratio:.1e} times \
                  the gradient of `{reference}`, so `{layer}` learns that much slower. On the way down every layer \
                  multiplies the error by its activation's derivative (δ = (Wᵀ·δ) ⊙ f′(z)): σ′ ≤ 1/4 for each \
-                 sigmoid layer, tanh′ ≤ 1 and near 0 when saturated. Try relu-family activations with He \
-                 initialization, or fewer layers"
+                 sigmoid layer, tanh′ ≤ 1 and near 0 when saturated, relu′ = 0 for units that are off. Try \
+                 relu-family activations with He initialization, fewer layers, or look for dead units above it"
             ),
-            Self::ExplodingGradient { epoch, layer, reference, ratio } if !ratio.is_finite() => write!(
+            Self::ExplodingGradient { epoch, layer, ratio, .. } if !ratio.is_finite() => write!(
                 f,
-                "epoch {epoch}: the gradient of layer `{layer}` is not finite (compared with `{reference}`): \
-                 products of weights (the Wᵀ factors of the chain rule) or a loss overflowed. Lower the learning \
+                "epoch {epoch}: the gradient of layer `{layer}` is not finite: products of weights (the Wᵀ factors of the chain rule) or a loss overflowed. Lower the learning \
                  rate or clip the gradient norm (`FitOptions::clip_grad_norm`)"
             ),
             Self::ExplodingGradient { epoch, layer, reference, ratio } => write!(
