@@ -241,7 +241,7 @@ fn saturated_units_warning_fires() {
     let (xs, ts) = grid();
     let warnings = warnings_of(Squash::from_params(p), &mut Sgd::new(0.01), &xs, &ts, 1);
     let layers: Vec<_> =
-        warnings.iter().filter_map(|w| matches!(w, Warning::SaturatedUnits { .. }).then(|| w.subject())).collect();
+        warnings.iter().filter(|w| matches!(w, Warning::SaturatedUnits { .. })).map(Warning::subject).collect();
     assert_eq!(layers, ["sig", "th"], "{warnings:#?}");
     let text = warnings.iter().find(|w| w.subject() == "sig").map(ToString::to_string).unwrap_or_default();
     assert!(text.contains("sigmoid layer `sig`") && text.contains("σ′ = y·(1 − y)"), "{text}");
@@ -251,15 +251,9 @@ fn saturated_units_warning_fires() {
 fn update_warnings_fire_for_rates_far_off() {
     let (xs, ts) = grid();
     let large = warnings_of(Tiny::seeded(2), &mut Sgd::new(5.0), &xs, &ts, 1);
-    assert!(
-        large.iter().any(|w| matches!(w, Warning::UpdateTooLarge { tensor: "hidden.weight", .. })),
-        "{large:#?}"
-    );
+    assert!(large.iter().any(|w| matches!(w, Warning::UpdateTooLarge { tensor: "hidden.weight", .. })), "{large:#?}");
     let small = warnings_of(Tiny::seeded(2), &mut Sgd::new(1e-9), &xs, &ts, 1);
-    assert!(
-        small.iter().any(|w| matches!(w, Warning::UpdateTooSmall { tensor: "hidden.weight", .. })),
-        "{small:#?}"
-    );
+    assert!(small.iter().any(|w| matches!(w, Warning::UpdateTooSmall { tensor: "hidden.weight", .. })), "{small:#?}");
     assert!(!small.iter().any(|w| matches!(w, Warning::UpdateTooLarge { .. })), "{small:#?}");
 }
 
@@ -302,7 +296,8 @@ fn exploding_gradient_warning_fires() {
 #[path = "../examples/vanishing.rs"]
 mod vanishing;
 
-#[allow(dead_code)]
+// Both examples declare `mod common` (their shared plotting code): compiled twice here.
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../examples/dead_relu.rs"]
 mod dead_relu;
 
@@ -313,7 +308,8 @@ fn vanishing_gradients_with_sigmoid_and_not_with_relu() {
         r.history
             .warnings
             .iter()
-            .filter_map(|w| matches!(w, Warning::VanishingGradient { .. }).then(|| w.subject()))
+            .filter(|w| matches!(w, Warning::VanishingGradient { .. }))
+            .map(Warning::subject)
             .collect()
     };
     assert!(vanishing_layers(&sigmoid).contains(&"h1"), "{:#?}", sigmoid.history.warnings);
@@ -321,14 +317,19 @@ fn vanishing_gradients_with_sigmoid_and_not_with_relu() {
     // The first layer's gradient per weight, relative to the output layer's.
     assert!(sigmoid.ratio_to_output("h1") < 1e-2, "sigmoid h1 {}", sigmoid.ratio_to_output("h1"));
     assert!(relu.ratio_to_output("h1") > 1e-1, "relu h1 {}", relu.ratio_to_output("h1"));
-    assert!(relu.accuracy > sigmoid.accuracy, "relu {} sigmoid {}", relu.accuracy, sigmoid.accuracy);
+    assert!(relu.accuracy >= 0.95 && sigmoid.accuracy < 0.2, "relu {} sigmoid {}", relu.accuracy, sigmoid.accuracy);
 }
 
 #[test]
 fn dead_relu_units_with_a_high_rate_and_the_fixes() {
     let [high, low, leaky] = dead_relu::run(dead_relu::EPOCHS, false).expect("the data set ships with the project");
     let dead_warning = |r: &dead_relu::Run| {
-        r.history.warnings.iter().filter_map(|w| matches!(w, Warning::DeadUnits { .. }).then(|| w.subject())).collect::<Vec<_>>()
+        r.history
+            .warnings
+            .iter()
+            .filter(|w| matches!(w, Warning::DeadUnits { .. }))
+            .map(Warning::subject)
+            .collect::<Vec<_>>()
     };
     assert_eq!(dead_warning(&high), ["hidden2"], "{:#?}", high.history.warnings);
     assert!(dead_warning(&low).is_empty() && dead_warning(&leaky).is_empty());
@@ -337,6 +338,11 @@ fn dead_relu_units_with_a_high_rate_and_the_fixes() {
     assert!(dead.first() == Some(&0.0) && dead.last().is_some_and(|&d| d > 0.5), "high rate: {dead:?}");
     assert!(low.dead("hidden2").iter().all(|&d| d < 0.05), "low rate: {:?}", low.dead("hidden2"));
     assert!(leaky.dead("hidden2").is_empty(), "leaky relu units cannot die");
-    assert!(low.accuracy > high.accuracy + 0.05, "low rate {} vs {}", low.accuracy, high.accuracy);
+    assert!(
+        low.accuracy >= 0.95 && low.accuracy > high.accuracy + 0.05,
+        "low rate {} vs {}",
+        low.accuracy,
+        high.accuracy
+    );
     assert!(leaky.accuracy > high.accuracy, "leaky {} vs {}", leaky.accuracy, high.accuracy);
 }

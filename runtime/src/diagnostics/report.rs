@@ -465,20 +465,7 @@ impl<N: Network> Monitor<N> {
         let th = &self.thresholds;
         let epoch = report.epoch;
         let mut out = Vec::new();
-        let top = report.layers.iter().rev().find_map(|l| l.grad_rms.map(|r| (l.name, r)));
-        for layer in &report.layers {
-            let (Some(rms), Some((reference, top_rms))) = (layer.grad_rms, top) else { continue };
-            if !rms.is_finite() {
-                out.push(Warning::ExplodingGradient { epoch, layer: layer.name, reference, ratio: rms });
-            } else if layer.name != reference && top_rms > 0.0 && top_rms.is_finite() {
-                let ratio = rms / top_rms;
-                if ratio < th.vanishing {
-                    out.push(Warning::VanishingGradient { epoch, layer: layer.name, reference, ratio });
-                } else if ratio > th.exploding {
-                    out.push(Warning::ExplodingGradient { epoch, layer: layer.name, reference, ratio });
-                }
-            }
-        }
+        // Causes (units) before what they cause (gradients, steps).
         for layer in &report.layers {
             if let Some(fraction) = layer.dead.filter(|&d| d > th.dead) {
                 out.push(Warning::DeadUnits { epoch, layer: layer.name, fraction });
@@ -491,6 +478,20 @@ impl<N: Network> Monitor<N> {
                     fraction,
                     margin: th.saturation_margin,
                 });
+            }
+        }
+        let top = report.layers.iter().rev().find_map(|l| l.grad_rms.map(|r| (l.name, r)));
+        for layer in &report.layers {
+            let (Some(rms), Some((reference, top_rms))) = (layer.grad_rms, top) else { continue };
+            if !rms.is_finite() {
+                out.push(Warning::ExplodingGradient { epoch, layer: layer.name, reference, ratio: rms });
+            } else if layer.name != reference && top_rms > 0.0 && top_rms.is_finite() {
+                let ratio = rms / top_rms;
+                if ratio < th.vanishing {
+                    out.push(Warning::VanishingGradient { epoch, layer: layer.name, reference, ratio });
+                } else if ratio > th.exploding {
+                    out.push(Warning::ExplodingGradient { epoch, layer: layer.name, reference, ratio });
+                }
             }
         }
         // Weight matrices and kernels only: a bias starts at zero, where no ratio means much.
