@@ -43,6 +43,12 @@
 //! 5. Tracks the best validation loss for [`EarlyStopping`], calls the
 //!    [`on_epoch`](FitOptions::on_epoch) callback, and stops if asked.
 //!
+//! With [`FitOptions::diagnostics`], each batch's samples also go through a training
+//! forward to observe their units, the gradient's norms are taken before clipping and the
+//! parameters are kept before each step: the epoch's [`EpochDiagnostics`] and new
+//! [`Warning`]s go into the [`History`]
+//! ([`diagnostics::report`](crate::diagnostics::report)).
+//!
 //! With feature `progress`, a bar counts the mini-batches on stderr while it is a
 //! terminal (nothing is drawn otherwise, e.g. when stderr is redirected or in tests). The
 //! feature is off by default, also in the facade crate's `std`: it adds a terminal

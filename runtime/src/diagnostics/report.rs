@@ -352,6 +352,8 @@ pub struct Monitor<N: Network> {
     trace: Box<N::Trace>,
     before: Box<N::Params>,
     norms: Vec<f64>,
+    /// Each layer's tensors, as indices into `LAYOUT`.
+    layer_tensors: Vec<Vec<usize>>,
     norm_sums: Vec<f64>,
     layer_norm_sums: Vec<f64>,
     batches: usize,
@@ -377,6 +379,10 @@ impl<N: Network> Monitor<N> {
             trace: Box::new(N::Trace::zeroed()),
             before: Box::new(N::Params::zeroed()),
             norms: vec![0.0; tensors],
+            layer_tensors: N::LAYERS
+                .iter()
+                .map(|l| l.params.iter().filter_map(|p| N::LAYOUT.iter().position(|q| q == p)).collect())
+                .collect(),
             norm_sums: vec![0.0; tensors],
             layer_norm_sums: vec![0.0; N::LAYERS.len()],
             batches: 0,
@@ -397,14 +403,8 @@ impl<N: Network> Monitor<N> {
         for (sum, n) in self.norm_sums.iter_mut().zip(&self.norms) {
             *sum += n;
         }
-        for (sum, layer) in self.layer_norm_sums.iter_mut().zip(N::LAYERS) {
-            // The layer's tensors are consecutive in LAYOUT: their norms combine.
-            let sq: f64 = layer
-                .params
-                .iter()
-                .filter_map(|p| N::LAYOUT.iter().position(|q| q.name == p.name))
-                .map(|i| self.norms[i] * self.norms[i])
-                .sum();
+        for (sum, tensors) in self.layer_norm_sums.iter_mut().zip(&self.layer_tensors) {
+            let sq: f64 = tensors.iter().map(|&i| self.norms[i] * self.norms[i]).sum();
             *sum += Scalar::sqrt(sq);
         }
         self.batches += 1;
