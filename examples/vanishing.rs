@@ -167,7 +167,7 @@ pub fn run(epochs: usize, plot: bool) -> Result<[Run; 2], Box<dyn std::error::Er
             x_label: "epoch",
             y_label: "‖∂L/∂θ‖ of the layer (mean over batches)",
             y_scale: Scale::Log,
-            legend: SeriesLabelPosition::MiddleRight,
+            legend: SeriesLabelPosition::MiddleLeft,
         };
         let path = common::plot("vanishing", &chart, &series)?;
         println!("\ngradient norms written to {}", path.display());
