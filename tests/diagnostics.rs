@@ -314,6 +314,11 @@ fn vanishing_gradients_with_sigmoid_and_not_with_relu() {
     };
     assert!(vanishing_layers(&sigmoid).contains(&"h1"), "{:#?}", sigmoid.history.warnings);
     assert!(vanishing_layers(&relu).is_empty(), "{:#?}", relu.history.warnings);
+    assert!(
+        sigmoid.history.warnings.iter().any(|w| matches!(w, Warning::UpdateTooSmall { tensor: "h1.weight", .. })),
+        "{:#?}",
+        sigmoid.history.warnings
+    );
     // The first layer's gradient per weight, relative to the output layer's.
     assert!(sigmoid.ratio_to_output("h1") < 1e-2, "sigmoid h1 {}", sigmoid.ratio_to_output("h1"));
     assert!(relu.ratio_to_output("h1") > 1e-1, "relu h1 {}", relu.ratio_to_output("h1"));
