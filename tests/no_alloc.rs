@@ -93,3 +93,38 @@ fn generated_networks_do_not_allocate() {
     });
     assert_eq!(seen, 1);
 }
+
+/// The gradient-flow statistics run on fixed-size buffers: observing traces, gradient
+/// norms and update ratios allocate nothing either (with or without them, the training
+/// steps above are the same code).
+#[test]
+fn diagnostics_statistics_do_not_allocate() {
+    use stackprop::diagnostics::{Activity, layer_norm, tensor_norms, update_ratio};
+
+    let mut wide = Wide::seeded(3);
+    let mut adam = Adam::new(1e-3);
+    let xs: [[f32; 100]; 4] = core::array::from_fn(|i| core::array::from_fn(|j| ((i * 5 + j) % 11) as f32 / 11.0));
+    let ts: [Class; 4] = core::array::from_fn(|i| Class(i % 10));
+    let mut grad = [0.0; Wide::PARAMS];
+    let mut norms = [0.0; 6];
+    let n = allocations_during(|| {
+        let mut activity = Activity::<Wide>::new(0.01);
+        let mut trace = [0.0; Wide::TRACE];
+        for x in &xs {
+            wide.forward_trace(x, &mut trace);
+            activity.observe(&trace);
+        }
+        let before = *wide.params();
+        wide.train_batch(&xs, &ts, &mut grad, &mut adam);
+        tensor_norms(Wide::LAYOUT, &grad, &mut norms);
+        for layer in Wide::LAYERS {
+            std::hint::black_box(layer_norm(layer, &grad));
+            std::hint::black_box((activity.dead_fraction(layer), activity.saturated_fraction(layer)));
+        }
+        for info in Wide::LAYOUT {
+            std::hint::black_box(update_ratio(info, &before, wide.params()));
+        }
+    });
+    assert_eq!(n, 0, "{n} allocations in the diagnostics statistics");
+    assert!(norms.iter().all(|&n| n > 0.0), "{norms:?}");
+}

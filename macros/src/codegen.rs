@@ -77,6 +77,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
     let (n_in, n_out, n_params, n_trace) = (net.input_size(), net.output_size(), net.params, net.trace_len);
 
     let layout = layout(&g);
+    let layers = layers(&g);
     let views = views(&g);
     let init = init(&g);
     let forward = forward_body(&g, false);
@@ -151,6 +152,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                 }
 
                 #layout
+                #layers
                 #views
             }
 
@@ -166,6 +168,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                 const OUTPUT: usize = #n_out;
                 const PARAMS: usize = #n_params;
                 const LAYOUT: &'static [#rt::ParamInfo] = Self::LAYOUT;
+                const LAYERS: &'static [#rt::LayerInfo] = Self::LAYERS;
 
                 #[inline]
                 fn from_params(params: [#t; #n_params]) -> Self {
@@ -257,19 +260,58 @@ fn count_tokens(ts: TokenStream) -> usize {
         .sum()
 }
 
+/// The `ParamInfo` entries of one layer's tensors.
+fn param_infos(layer: &crate::model::Layer) -> Vec<TokenStream> {
+    let rt = rt();
+    let mut entries = Vec::new();
+    let mut off = layer.offset;
+    for tensor in &layer.tensors {
+        let name = format!("{}.{}", layer.name, tensor.suffix);
+        let shape = &tensor.shape;
+        entries.push(quote!(#rt::ParamInfo { name: #name, offset: #off, shape: &[#(#shape),*] }));
+        off += tensor.len();
+    }
+    entries
+}
+
+/// `LAYERS`: each layer as the runtime's gradient-flow diagnostics see it.
+fn layers(g: &Gen) -> TokenStream {
+    let rt = rt();
+    let entries = g.net.layers.iter().map(|layer| {
+        let name = layer.name.to_string();
+        let kind = layer.kind.name();
+        let act = layer.kind.activation();
+        let act_name = act.map_or(String::new(), |a| a.name.clone());
+        let family = format_ident!("{}", act.map_or("None", activation::Activation::family));
+        let width = size(&layer.output);
+        let output = match layer.trace.y {
+            Some(y) => quote!(::core::option::Option::Some(#y)),
+            None => quote!(::core::option::Option::None),
+        };
+        let params = param_infos(layer);
+        quote! {
+            #rt::LayerInfo {
+                name: #name,
+                kind: #kind,
+                activation_name: #act_name,
+                activation: #rt::ActivationFamily::#family,
+                width: #width,
+                output: #output,
+                params: &[#(#params),*],
+            }
+        }
+    });
+    quote! {
+        /// The layers in order, as the gradient-flow diagnostics see them: name,
+        /// activation, width, where the outputs lie in the trace, parameter tensors.
+        pub const LAYERS: &'static [#rt::LayerInfo] = &[#(#entries),*];
+    }
+}
+
 /// `LAYOUT`: the named parameter tensors.
 fn layout(g: &Gen) -> TokenStream {
     let rt = rt();
-    let mut entries = Vec::new();
-    for layer in &g.net.layers {
-        let mut off = layer.offset;
-        for tensor in &layer.tensors {
-            let name = format!("{}.{}", layer.name, tensor.suffix);
-            let shape = &tensor.shape;
-            entries.push(quote!(#rt::ParamInfo { name: #name, offset: #off, shape: &[#(#shape),*] }));
-            off += tensor.len();
-        }
-    }
+    let entries: Vec<TokenStream> = g.net.layers.iter().flat_map(param_infos).collect();
     quote! {
         /// The named parameter tensors in layout order, PyTorch names and shapes.
         pub const LAYOUT: &'static [#rt::ParamInfo] = &[#(#entries),*];

@@ -262,6 +262,33 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
         out.push(format!("  ∂L/∂W{} = {}", sub(s.k), factors.join(" · ")));
     }
     out.push(String::new());
+    out.push("Gradient flow: what each factor above does to δ on its way down (the warnings of `train::FitOptions::diagnostics`)".into());
+    // (layer names, factors, what they do): what is said of several layers' factors (the
+    // weights of each layer above) is said once, where it first applies.
+    let mut flow: Vec<(Vec<String>, Vec<String>, String)> = Vec::new();
+    for s in &steps {
+        let name = format!("`{}`", s.layer.name);
+        let act = s.act.filter(|_| s.k < l).and_then(|act| act.doc_flow(&render_derivative(act, s.k, l).0));
+        let kind = s.layer.kind.doc_flow(&names(s, l)).filter(|_| s.k > 1);
+        for text in act.into_iter().chain(kind) {
+            let (factor, what) =
+                text.split_once("]: ").map_or((String::new(), text.clone()), |(f, w)| (format!("{f}]"), w.to_owned()));
+            match flow.iter_mut().find(|(_, _, w)| *w == what).filter(|_| !factor.is_empty()) {
+                Some((names, factors, _)) => {
+                    names.push(name.clone());
+                    factors.push(factor);
+                }
+                _ => flow.push((vec![name.clone()], vec![factor], what)),
+            }
+        }
+    }
+    for (names, factors, what) in flow {
+        let factors = factors.join(", ");
+        let sep = if factors.is_empty() { "" } else { ": " };
+        out.push(format!("  {}: {factors}{sep}{what}", names.join(", ")));
+    }
+    out.push("  every step: ‖Δθ‖/‖θ‖ of about 1e-3 is usual; far above, the learning rate is too high (`UpdateTooLarge`), far below, too low (`UpdateTooSmall`)".into());
+    out.push(String::new());
     out.push("Code".into());
     for s in &steps {
         if let Some(text) = s.layer.kind.doc_code(s.layer) {

@@ -221,3 +221,29 @@ mod snapshots {
         ));
     }
 }
+
+#[test]
+fn derivation_links_each_factor_to_its_warning() {
+    let out = expand(
+        quote!(input = 2, loss = mse),
+        quote! {
+            pub struct Deep {
+                first: Dense<4, Sigmoid>,
+                second: Dense<4, Relu>,
+                third: Dense<4, LeakyRelu>,
+                output: Dense<1, Identity>,
+            }
+        },
+    )
+    .to_string();
+    for line in [
+        "`first`: [(a₁·(1 − a₁))] ≤ 1/4: every sigmoid layer shrinks δ at least fourfold (`VanishingGradient`)",
+        "`second`: [(1 if a₂ > 0 else 0)] is 1 or 0: 0 wherever the output is 0",
+        "(`DeadUnits`)",
+        "`third`: [(1 if z₃ > 0 else 0.01)] is 1 or 0.01: never 0",
+        "`second`, `third`, `output`: [W₂ᵀ], [W₃ᵀ], [W₄ᵀ]: δ is multiplied by the transposed weights",
+        "(`UpdateTooLarge`)",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in {out}");
+    }
+}

@@ -5,6 +5,8 @@
 //!   losses and gradients for one sample or a batch are provided methods on it.
 //! - [`optim`]: optimizers following torch.optim, with fixed-size state; [`schedule`]:
 //!   learning-rate schedules; [`grad`]: clipping and accumulation.
+//! - [`diagnostics`]: gradient-flow statistics (gradient norms, update ratios, dead and
+//!   saturated units) computed on request; per-epoch reports and warnings with `std`.
 //! - [`gradcheck`]: central-difference gradient checking for any network.
 //! - [`init`], [`rng`]: seeded Glorot/He initialization.
 //! - [`view`], [`kernels`]: typed parameter views and the inner loops of large layers.
@@ -26,6 +28,7 @@ extern crate std;
 
 #[cfg(feature = "std")]
 pub mod data;
+pub mod diagnostics;
 #[cfg(feature = "alloc")]
 pub mod dynamic;
 pub mod grad;
@@ -39,6 +42,7 @@ pub mod scalar;
 pub mod schedule;
 pub mod view;
 
+pub use diagnostics::{ActivationFamily, LayerInfo};
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
 pub use init::Init;
 pub use network::{Buffer, Class, Network, ParamInfo, Target};

@@ -7,6 +7,7 @@
 //! else — `train_step`, `train_batch`, `loss`, `gradient`, `input_gradient` — is provided
 //! here once, so it is the same code for every network.
 
+use crate::diagnostics::LayerInfo;
 use crate::optim::Optimizer;
 use crate::scalar::Scalar;
 
@@ -127,6 +128,10 @@ pub trait Network: Sized {
     const PARAMS: usize;
     /// Named parameter tensors, in layout order.
     const LAYOUT: &'static [ParamInfo];
+    /// The layers, in order, as the [gradient-flow diagnostics](crate::diagnostics) see
+    /// them. Generated networks list every layer; the default, for a network written by
+    /// hand, lists none (the diagnostics then see only the parameter tensors).
+    const LAYERS: &'static [LayerInfo] = &[];
 
     /// The flat parameter array.
     fn params(&self) -> &Self::Params;

@@ -43,6 +43,12 @@
 //! 5. Tracks the best validation loss for [`EarlyStopping`], calls the
 //!    [`on_epoch`](FitOptions::on_epoch) callback, and stops if asked.
 //!
+//! With [`FitOptions::diagnostics`], each batch's samples also go through a training
+//! forward to observe their units, the gradient's norms are taken before clipping and the
+//! parameters are kept before each step: the epoch's [`EpochDiagnostics`] and new
+//! [`Warning`]s go into the [`History`]
+//! ([`diagnostics::report`](crate::diagnostics::report)).
+//!
 //! With feature `progress`, a bar counts the mini-batches on stderr while it is a
 //! terminal (nothing is drawn otherwise, e.g. when stderr is redirected or in tests). The
 //! feature is off by default, also in the facade crate's `std`: it adds a terminal
@@ -54,6 +60,8 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use crate::data::{argmax, shuffle};
+use crate::diagnostics::report::Monitor;
+pub use crate::diagnostics::report::{EpochDiagnostics, LayerStats, TensorStats, Thresholds, Warning};
 use crate::grad::clip_grad_norm;
 use crate::network::{Buffer, Class, Network, Target};
 use crate::optim::Optimizer;
@@ -189,6 +197,12 @@ pub struct History {
     pub best_epoch: Option<usize>,
     /// `true` if the parameters were set back to those of `best_epoch`.
     pub restored_best: bool,
+    /// The gradient-flow report of every epoch run, with
+    /// [`FitOptions::diagnostics`]; empty otherwise.
+    pub diagnostics: Vec<EpochDiagnostics>,
+    /// The warnings the reports raised, each rule once per layer or tensor, in the order
+    /// issued; empty without [`FitOptions::diagnostics`].
+    pub warnings: Vec<Warning>,
 }
 
 impl History {
@@ -214,6 +228,13 @@ impl History {
     #[must_use]
     pub fn best(&self) -> Option<&EpochMetrics> {
         self.best_epoch.and_then(|e| self.epochs.get(e - 1))
+    }
+
+    /// The mean gradient norm of layer `layer`'s parameters in every epoch (empty
+    /// without [`FitOptions::diagnostics`] or for a layer without parameters).
+    #[must_use]
+    pub fn layer_grad_norms(&self, layer: &str) -> Vec<f64> {
+        self.diagnostics.iter().filter_map(|d| d.layer(layer)?.grad_norm).collect()
     }
 }
 
@@ -358,6 +379,7 @@ pub struct FitOptions<'a, I, G, B = Sequential> {
     early_stopping: Option<EarlyStopping>,
     on_epoch: Option<Callback<'a>>,
     progress: bool,
+    diagnostics: Option<Thresholds>,
     gradient: B,
 }
 
@@ -374,6 +396,7 @@ impl<I, G, B: fmt::Debug> fmt::Debug for FitOptions<'_, I, G, B> {
             .field("early_stopping", &self.early_stopping)
             .field("on_epoch", &self.on_epoch.is_some())
             .field("progress", &self.progress)
+            .field("diagnostics", &self.diagnostics)
             .field("gradient", &self.gradient)
             .finish()
     }
@@ -397,6 +420,7 @@ impl<'a, I, G> FitOptions<'a, I, G> {
             early_stopping: None,
             on_epoch: None,
             progress: true,
+            diagnostics: None,
             gradient: Sequential,
         }
     }
@@ -470,6 +494,16 @@ impl<'a, I, G, B> FitOptions<'a, I, G, B> {
         self
     }
 
+    /// Collects a [gradient-flow report](crate::diagnostics::report) per epoch into
+    /// [`History::diagnostics`] and the [`Warning`]s it raises, by `thresholds`, into
+    /// [`History::warnings`] (default off: nothing is measured). Costs one more forward
+    /// pass per sample and a copy of the parameters per step.
+    #[must_use]
+    pub fn diagnostics(mut self, thresholds: Thresholds) -> Self {
+        self.diagnostics = Some(thresholds);
+        self
+    }
+
     /// Computes mini-batch gradients with `gradient` instead of the current strategy.
     #[must_use]
     pub fn gradient<C>(self, gradient: C) -> FitOptions<'a, I, G, C> {
@@ -484,6 +518,7 @@ impl<'a, I, G, B> FitOptions<'a, I, G, B> {
             early_stopping: self.early_stopping,
             on_epoch: self.on_epoch,
             progress: self.progress,
+            diagnostics: self.diagnostics,
             gradient,
         }
     }
@@ -539,6 +574,7 @@ where
         early_stopping,
         mut on_epoch,
         progress,
+        diagnostics,
         mut gradient,
     } = options;
 
@@ -562,7 +598,10 @@ where
         stop_reason: StopReason::Completed,
         best_epoch: None,
         restored_best: false,
+        diagnostics: Vec::new(),
+        warnings: Vec::new(),
     };
+    let mut monitor = diagnostics.map(Monitor::<N>::new);
     let mut best_loss = f64::INFINITY;
     let mut batches_done = 0usize;
     let mut steps = 0usize;
@@ -589,6 +628,9 @@ where
             batches_done += 1;
             let loss = gradient.batch_gradient(&*net, &batch_x, &batch_t, &mut grad);
             loss_sum += loss.to_f64() * batch.len() as f64;
+            if let Some(m) = monitor.as_mut() {
+                m.observe_batch(&*net, &batch_x, &grad);
+            }
             bar.inc();
             if let Some(max_norm) = clip {
                 let norm = clip_grad_norm((*grad).as_mut(), max_norm);
@@ -600,7 +642,13 @@ where
                 }
                 norm_sum += norm;
             }
+            if let Some(m) = monitor.as_mut() {
+                m.before_step(&*net);
+            }
             opt.step(net.params_mut(), &grad);
+            if let Some(m) = monitor.as_mut() {
+                m.after_step(&*net);
+            }
             steps += 1;
         }
         let train_loss = loss_sum / xs.len() as f64;
@@ -638,6 +686,9 @@ where
             elapsed: now - start,
         };
         history.epochs.push(metrics);
+        if let Some(m) = monitor.as_mut() {
+            history.diagnostics.push(m.end_epoch(epoch, &mut history.warnings));
+        }
         bar.set_message(&metrics, epochs);
         let control = on_epoch.as_mut().map_or(Control::Continue, |f| bar.suspend(|| f(&metrics)));
 

@@ -113,6 +113,45 @@ impl Activation {
     pub fn is_identity(&self) -> bool {
         self.builtin == Some(Builtin::Identity)
     }
+
+    /// What the derivative `d` (as rendered for the layer) does to the gradient passing
+    /// down through the layer, and the diagnostics warning it causes; `None` where it
+    /// says nothing particular.
+    pub fn doc_flow(&self, d: &str) -> Option<String> {
+        Some(match self.builtin? {
+            Builtin::Sigmoid => format!(
+                "[{d}] ≤ 1/4: every sigmoid layer shrinks δ at least fourfold (`VanishingGradient`), and to nearly 0 where its output is near 0 or 1 (`SaturatedUnits`)"
+            ),
+            Builtin::Tanh => format!(
+                "[{d}] ≤ 1, nearly 0 where the output is near ±1 (`SaturatedUnits`); over many layers δ shrinks (`VanishingGradient`)"
+            ),
+            Builtin::Relu => format!(
+                "[{d}] is 1 or 0: 0 wherever the output is 0, so a unit at 0 for every sample gets no gradient and cannot recover (`DeadUnits`)"
+            ),
+            Builtin::LeakyRelu(slope) => {
+                format!("[{d}] is 1 or {slope}: never 0, so its units cannot die (no `DeadUnits`)")
+            }
+            Builtin::Elu(_) => format!("[{d}] is 1 above 0 and positive below: its units cannot die"),
+            Builtin::Softsign => format!("[{d}] ≤ 1, falling as 1/(1 + |z|)² for large |z|"),
+            _ => return None,
+        })
+    }
+
+    /// The runtime's `ActivationFamily` variant, for the gradient-flow diagnostics.
+    pub fn family(&self) -> &'static str {
+        match self.builtin {
+            Some(Builtin::Identity) => "Identity",
+            Some(Builtin::Sigmoid) => "Sigmoid",
+            Some(Builtin::Tanh) => "Tanh",
+            Some(Builtin::Relu) => "Relu",
+            Some(Builtin::LeakyRelu(_)) => "LeakyRelu",
+            Some(Builtin::Elu(_)) => "Elu",
+            Some(Builtin::Softplus | Builtin::Silu | Builtin::Gelu | Builtin::GeluTanh) => "Smooth",
+            Some(Builtin::Softsign) => "Softsign",
+            Some(Builtin::Softmax) => "Softmax",
+            None => "Custom",
+        }
+    }
 }
 
 fn x() -> Expr {

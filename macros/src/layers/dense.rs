@@ -403,6 +403,10 @@ impl Kind for Dense {
         format!("W{}", n.k)
     }
 
+    fn doc_flow(&self, n: &DocNames) -> Option<String> {
+        Some(super::weights_flow(&self.doc_factor(n)))
+    }
+
     fn doc_param_grads(&self, n: &DocNames, delta: &str) -> Vec<String> {
         let mut out = vec![format!("∂L/∂W{} = {delta}·{}ᵀ", n.k, n.input)];
         if self.bias {

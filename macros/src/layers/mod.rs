@@ -223,6 +223,13 @@ pub trait Kind: std::fmt::Debug {
     /// The layer's factor in a chain-rule product: `W₂`.
     fn doc_factor(&self, n: &DocNames) -> String;
 
+    /// What the layer's factor in the chain rule does to the gradient passing down
+    /// through it, and which diagnostics warning that causes: the "Gradient flow" lines
+    /// of the derivation. `None` for a factor that leaves its size alone.
+    fn doc_flow(&self, _n: &DocNames) -> Option<String> {
+        None
+    }
+
     /// The parameter gradients: `∂L/∂W₁ = δ₁·xᵀ`.
     fn doc_param_grads(&self, _n: &DocNames, _delta: &str) -> Vec<String> {
         Vec::new()
@@ -293,6 +300,14 @@ pub fn matrix_accessors(lc: &LayerCx, row: usize, rows: usize, bias: bool, summa
             #rt::DenseMut::new(&mut self.params[#o0..#o1], #bias)
         }
     }
+}
+
+/// The "Gradient flow" line of a kind whose chain-rule factor is a weight tensor `W` (as
+/// [`Kind::doc_factor`] writes it): products of such factors grow or shrink geometrically.
+pub fn weights_flow(factor: &str) -> String {
+    format!(
+        "[{factor}ᵀ]: δ is multiplied by the transposed weights; over several layers, weights of norm above 1 compound (`ExplodingGradient`), below 1 shrink (`VanishingGradient`)"
+    )
 }
 
 /// Resolves a field's spec (`Dense<8, Relu>`) into a layer kind.

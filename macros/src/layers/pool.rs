@@ -324,6 +324,19 @@ impl Kind for Pool {
         }
     }
 
+    fn doc_flow(&self, n: &DocNames) -> Option<String> {
+        Some(match self.op {
+            Op::Max => format!(
+                "[route{}] passes each window's δ to its maximum only: the other inputs get no gradient from it",
+                n.k
+            ),
+            Op::Avg => format!(
+                "[spread{}] divides each window's δ among its cells: the gradient per input shrinks by the window size",
+                n.k
+            ),
+        })
+    }
+
     fn doc_code(&self, layer: &Layer) -> Option<String> {
         Some(format!(
             "{} window reads, runtime kernel with constant bounds",
@@ -462,5 +475,9 @@ impl Kind for GlobalAvg {
 
     fn doc_factor(&self, _n: &DocNames) -> String {
         "1/positions".to_owned()
+    }
+
+    fn doc_flow(&self, _n: &DocNames) -> Option<String> {
+        Some("[1/positions] divides δ among every position: the gradient per input shrinks by their number".to_owned())
     }
 }
