@@ -50,14 +50,17 @@ pub fn stack_bytes(net: &Network, tile: usize) -> usize {
 
 /// The tile size of the network's tiled path, or `None` where it keeps the per-sample
 /// passes: no layer with tile forms is emitted as loops (straight-line networks are
-/// small enough that per-sample passes are as fast), or even the smallest tile's buffers
-/// exceed the budget. Layers without tile forms (max pooling with overlapping windows)
-/// run per sample inside each tile.
+/// small enough that per-sample passes are as fast), or the largest tile within the budget
+/// is smaller than a tiled layer's [`min_tile`](crate::layers::TileKind::min_tile).
+/// Layers without tile forms (max pooling with overlapping windows) run per sample inside
+/// each tile.
 pub fn tile_size(net: &Network) -> Option<usize> {
-    if !computing(net).iter().any(|&l| net.layers[l].kind.tile().is_some() && !net.layers[l].unroll) {
+    let layers = computing(net);
+    if !layers.iter().any(|&l| net.layers[l].kind.tile().is_some() && !net.layers[l].unroll) {
         return None;
     }
-    TILES.into_iter().find(|&tile| stack_bytes(net, tile) <= STACK_BUDGET)
+    let least = layers.iter().filter_map(|&l| net.layers[l].kind.tile()).map(|t| t.min_tile()).max().unwrap_or(1);
+    TILES.into_iter().find(|&tile| stack_bytes(net, tile) <= STACK_BUDGET).filter(|&tile| tile >= least)
 }
 
 /// The nearest computing layer below `l`.
@@ -182,6 +185,16 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
             });
             continue;
         };
+        // Element-wise activations run on the tile, a vector operation over the samples
+        // per feature; softmax (the output layer's) per sample.
+        if let Some(apply) = activation::emit_apply_tile(g, act, &bt, width, tile_n, &layer.trace, l != top) {
+            forward.push(quote! {
+                #gather
+                #product
+                #apply
+            });
+            continue;
+        }
         let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
         let keep = (l != top).then(|| {
             quote! {
@@ -261,6 +274,14 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
                 backward.push(product);
                 continue;
             };
+            let bk = format_ident!("__bt{}", k);
+            if let Some(backprop) = activation::emit_backprop_tile(g, act, &bk, fan_in, tile_n, &below_layer.trace) {
+                backward.push(quote! {
+                    #product
+                    #backprop
+                });
+                continue;
+            }
             let e = format_ident!("__gy{}", l);
             let dk = format_ident!("__d{}", k);
             let backprop = activation::emit_backprop(g, act, &e, &dk, fan_in, below_layer.unroll, &below_layer.trace);

@@ -571,3 +571,97 @@ pub fn emit_backprop(
         }
     }
 }
+
+/// The mini-batch form of [`emit_apply`] for an element-wise activation: `tile` (an
+/// identifier of `[[T; N]; n]`, feature-major) holds the pre-activations of a tile of
+/// samples. Per feature, `y = f(z)` runs over the tile's lanes (the samples: one vector
+/// operation per step), then `y` (and `z` and the saved values where backward reads them)
+/// go to the first `__n` traces `__trs`. With `keep`, `y` overwrites `z` in the tile (the
+/// next layer's input). `None` for softmax, which is not element-wise.
+pub fn emit_apply_tile(
+    g: &crate::codegen::Gen,
+    act: &Activation,
+    tile: &Ident,
+    n: usize,
+    lanes: usize,
+    slots: &crate::model::TraceSlots,
+    keep: bool,
+) -> Option<TokenStream> {
+    let ActKind::Elementwise(e) = &act.kind else { return None };
+    let t = &g.t;
+    let lit = |v: f64| g.lit(v);
+    let names: Vec<Ident> = (0..e.saved.len()).map(|k| format_ident!("__s{}", k)).collect();
+    let tiles: Vec<Ident> = (0..e.saved.len()).map(|k| format_ident!("__st{}", k)).collect();
+    let vars = ElemVars {
+        x: quote!(__x),
+        y: quote!(::core::compile_error!("internal error: y in a forward")),
+        saved: names.iter().map(|n| quote!(#n)).collect(),
+    };
+    let saved_values = emit_saved(e, &vars, &lit);
+    let value = if act.is_identity() { quote!(__x) } else { emit_forward(e, &vars, &lit) };
+    let mut stores = Vec::new();
+    if let Some(y0) = slots.y {
+        stores.push(quote! { __trs[__s][#y0 + __f] = __yt[__s]; });
+    }
+    if let Some(z0) = slots.z {
+        stores.push(quote! { __trs[__s][#z0 + __f] = __zt[__s]; });
+    }
+    for (&base, st) in slots.saved.iter().zip(&tiles) {
+        stores.push(quote! { __trs[__s][#base + __f] = #st[__s]; });
+    }
+    let keep = keep.then(|| quote! { #tile[__f] = __yt; });
+    Some(quote! {
+        for __f in 0..#n {
+            let __zt: [#t; #lanes] = #tile[__f];
+            let mut __yt: [#t; #lanes] = [0.0; #lanes];
+            #(let mut #tiles: [#t; #lanes] = [0.0; #lanes];)*
+            for __k in 0..#lanes {
+                let __x: #t = __zt[__k];
+                #(let #names: #t = #saved_values;)*
+                #(#tiles[__k] = #names;)*
+                __yt[__k] = #value;
+            }
+            #keep
+            for __s in 0..__n {
+                #(#stores)*
+            }
+        }
+    })
+}
+
+/// The mini-batch form of [`emit_backprop`] for an element-wise activation: `tile`
+/// (`[[T; N]; n]`) holds ∂L/∂y of a tile of samples and is overwritten with δ = ∂L/∂y ⊙ f′,
+/// f′ evaluated per lane from the values the traces `__trs` kept (lanes past the batch read
+/// stale traces; their δ is never counted). `None` for softmax.
+pub fn emit_backprop_tile(
+    g: &crate::codegen::Gen,
+    act: &Activation,
+    tile: &Ident,
+    n: usize,
+    lanes: usize,
+    slots: &crate::model::TraceSlots,
+) -> Option<TokenStream> {
+    let ActKind::Elementwise(el) = &act.kind else { return None };
+    if act.is_identity() {
+        return Some(TokenStream::new());
+    }
+    let t = &g.t;
+    let lit = |v: f64| g.lit(v);
+    let lane = |base: usize| quote!(__trs[__k][#base + __f]);
+    let vars = ElemVars {
+        x: slots.z.map_or_else(|| quote!(::core::compile_error!("internal error: z not kept")), lane),
+        y: lane(slots.y.unwrap_or(0)),
+        saved: slots.saved.iter().map(|&s| lane(s)).collect(),
+    };
+    let f = emit_derivative(el, &vars, &lit);
+    Some(quote! {
+        for __f in 0..#n {
+            let __et: [#t; #lanes] = #tile[__f];
+            let mut __dt: [#t; #lanes] = [0.0; #lanes];
+            for __k in 0..#lanes {
+                __dt[__k] = __et[__k] * (#f);
+            }
+            #tile[__f] = __dt;
+        }
+    })
+}

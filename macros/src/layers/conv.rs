@@ -691,6 +691,14 @@ impl Kind for Conv {
 /// (`kernels::conv_tile_*`), the samples of a tile the vector dimension, whether the
 /// per-sample code is straight-line or not.
 impl TileKind for Conv {
+    /// Measured (`benches/conv.rs`): the per-sample kernels are register-blocked along the
+    /// output rows and reuse each weight across a row; the tile kernels win only with 16
+    /// samples to a tile (cnn_digits), and lose with 8 or 4 (LeNet-5 on the default target:
+    /// 3.7 and 4.0 ms against 3.4 ms per mini-batch of 64).
+    fn min_tile(&self) -> usize {
+        crate::batch::TILES[0]
+    }
+
     fn emit_tile_forward(&self, lc: &LayerCx, at: &TokenStream, zt: &Ident) -> TokenStream {
         let rt = rt();
         let t = &lc.g.t;

@@ -254,6 +254,12 @@ pub trait TileKind {
     fn emit_tile_weight_grad(&self, lc: &LayerCx, dt: &Ident, input: &TileInput) -> TokenStream;
     /// `et = Wᵀ·dt` over the tile.
     fn emit_tile_input_grad(&self, lc: &LayerCx, dt: &Ident, et: &TokenStream) -> TokenStream;
+
+    /// The smallest tile at which the tile form beats running the layer per sample: a
+    /// network whose largest tile within the budget is smaller keeps the per-sample passes.
+    fn min_tile(&self) -> usize {
+        1
+    }
 }
 
 /// A tiled layer's input in the mini-batch path, feature-major and sample-major.

@@ -21,14 +21,12 @@ pub fn max_pool_tile_forward<T: Scalar, G: PoolGeometry, const N: usize>(xt: &[T
     super::pool::check::<G>(xt.len(), yt.len());
     windows::<G>(|w| {
         let mut best = [T::NEG_INFINITY; N];
-        for ky in w.rows.0..w.rows.1 {
-            for kx in w.cols.0..w.cols.1 {
-                let v = &xt[w.cell::<G>(ky, kx)];
-                for k in 0..N {
-                    best[k] = if beats(v[k], best[k]) { v[k] } else { best[k] };
-                }
+        w.cells::<G>(|i| {
+            let v = &xt[i];
+            for k in 0..N {
+                best[k] = if beats(v[k], best[k]) { v[k] } else { best[k] };
             }
-        }
+        });
         yt[w.out] = best;
     });
 }
@@ -71,28 +69,24 @@ pub fn max_pool_tile_backward_in_place<T: Scalar, G: PoolGeometry, const N: usiz
         let mut best = [T::NEG_INFINITY; N];
         let mut at = [-T::ONE; N];
         let mut tap = T::ZERO;
-        for ky in w.rows.0..w.rows.1 {
-            for kx in w.cols.0..w.cols.1 {
-                let v = &xt[w.cell::<G>(ky, kx)];
-                for k in 0..N {
-                    let wins = beats(v[k], best[k]);
-                    best[k] = if wins { v[k] } else { best[k] };
-                    at[k] = if wins { tap } else { at[k] };
-                }
-                tap += T::ONE;
+        w.cells::<G>(|i| {
+            let v = &xt[i];
+            for k in 0..N {
+                let wins = beats(v[k], best[k]);
+                best[k] = if wins { v[k] } else { best[k] };
+                at[k] = if wins { tap } else { at[k] };
             }
-        }
+            tap += T::ONE;
+        });
         let d = &dt[w.out];
         let mut tap = T::ZERO;
-        for ky in w.rows.0..w.rows.1 {
-            for kx in w.cols.0..w.cols.1 {
-                let cell = &mut xt[w.cell::<G>(ky, kx)];
-                for k in 0..N {
-                    cell[k] = if at[k] == tap { d[k] } else { T::ZERO };
-                }
-                tap += T::ONE;
+        w.cells::<G>(|i| {
+            let cell = &mut xt[i];
+            for k in 0..N {
+                cell[k] = if at[k] == tap { d[k] } else { T::ZERO };
             }
-        }
+            tap += T::ONE;
+        });
     });
 }
 
@@ -106,14 +100,12 @@ pub fn avg_pool_tile_forward<T: Scalar, G: PoolGeometry, const N: usize>(xt: &[T
     let div = T::from_usize(G::K_H * G::K_W);
     windows::<G>(|w| {
         let mut sum = [T::ZERO; N];
-        for ky in w.rows.0..w.rows.1 {
-            for kx in w.cols.0..w.cols.1 {
-                let v = &xt[w.cell::<G>(ky, kx)];
-                for k in 0..N {
-                    sum[k] += v[k];
-                }
+        w.cells::<G>(|i| {
+            let v = &xt[i];
+            for k in 0..N {
+                sum[k] += v[k];
             }
-        }
+        });
         for s in &mut sum {
             *s /= div;
         }
@@ -135,14 +127,12 @@ pub fn avg_pool_tile_backward<T: Scalar, G: PoolGeometry, const N: usize>(dt: &[
     }
     windows::<G>(|w| {
         let d = &dt[w.out];
-        for ky in w.rows.0..w.rows.1 {
-            for kx in w.cols.0..w.cols.1 {
-                let cell = &mut et[w.cell::<G>(ky, kx)];
-                for k in 0..N {
-                    cell[k] += d[k] / div;
-                }
+        w.cells::<G>(|i| {
+            let cell = &mut et[i];
+            for k in 0..N {
+                cell[k] += d[k] / div;
             }
-        }
+        });
     });
 }
 
@@ -208,6 +198,23 @@ impl Window {
     #[inline(always)]
     fn cell<G: PoolGeometry>(&self, ky: usize, kx: usize) -> usize {
         self.origin + ky * G::IN_W + kx - G::PAD_H * G::IN_W - G::PAD_W
+    }
+
+    /// Calls `f(input index)` for the window's in-range cells in row-major order, over
+    /// constant bounds (the loops unroll for small windows), skipping cells in the padding.
+    #[inline(always)]
+    fn cells<G: PoolGeometry>(&self, mut f: impl FnMut(usize)) {
+        for ky in 0..G::K_H {
+            if ky < self.rows.0 || ky >= self.rows.1 {
+                continue;
+            }
+            for kx in 0..G::K_W {
+                if kx < self.cols.0 || kx >= self.cols.1 {
+                    continue;
+                }
+                f(self.cell::<G>(ky, kx));
+            }
+        }
     }
 }
 
