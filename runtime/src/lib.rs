@@ -8,6 +8,8 @@
 //! - [`gradcheck`]: central-difference gradient checking for any network.
 //! - [`init`], [`rng`]: seeded Glorot/He initialization.
 //! - [`view`], [`kernels`]: typed parameter views and the inner loops of large layers.
+//! - [`weights`]: weights in and out: flat little-endian bytes (no heap) and, with the
+//!   feature `safetensors`, safetensors files under PyTorch's names.
 //! - `dynamic` (feature `alloc`): the run-time defined reference network.
 //! - `data`, `train` (feature `std`): data sets and metrics, the `fit` training loop;
 //!   `parallel` (feature `parallel`): deterministic multi-core batch gradients.
@@ -38,6 +40,7 @@ pub mod rng;
 pub mod scalar;
 pub mod schedule;
 pub mod view;
+pub mod weights;
 
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
 pub use init::Init;
