@@ -284,15 +284,15 @@ fn malformed_files_are_errors() {
         (with_header("{}", &[]).into_iter().take(9).collect(), "exceeds the 1 bytes"),
         (with_header("[]", &[]), "does not start with `{`"),
         (with_header("{\"a\":", &[]), "header JSON"),
-        (with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", &[0; 4]), "do not take"),
-        (with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8000000000]}}", &[0; 8]), "do not take"),
+        (with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", &[0; 4]), "cover 8 bytes of data, the file holds 4"),
+        (with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8000000000]}}", &[0; 8]), "does not take"),
         (
             with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", &[0; 8]),
-            "do not take",
+            "does not take",
         ),
         (
             with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,18446744073709551615]}}", &[0; 8]),
-            "do not take",
+            "does not take",
         ),
         (with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[8,0]}}", &[0; 8]), "do not continue"),
         (with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", &[0; 16]), "cover 8 bytes"),
@@ -453,10 +453,15 @@ fn sequential_numbering_maps_onto_layers_in_order_and_prints() {
     let err = st::load(&mut DenseNet::zeroed(), &file, &LoadOptions::strict()).unwrap_err().to_string();
     assert_eq!(err.matches("missing tensor").count(), 4, "{err}");
     assert_eq!(err.matches("unexpected tensor").count(), 4, "{err}");
-    // A network with another number of layers is refused with both counts.
-    let err = st::load(&mut ConvNet::zeroed(), &file, &LoadOptions { naming: Naming::Sequential, ..LoadOptions::default() })
-        .unwrap_err();
-    assert!(matches!(&err, LoadError::Mismatch(p) if p == &[Problem::Sequential { file: 2, network: 2 }]) || err.to_string().contains("shape"), "{err}");
+    // Two numbered modules onto the conv net's two layers: the shapes are then checked.
+    let sequential = LoadOptions { naming: Naming::Sequential, ..LoadOptions::default() };
+    let err = st::load(&mut ConvNet::zeroed(), &file, &sequential).unwrap_err().to_string();
+    assert!(err.contains("tensor `0.weight` (for `conv.weight`) has shape [8, 4] in the file, the network expects [3, 1, 3, 3]"), "{err}");
+    // One numbered module for two layers: refused with both counts.
+    let one = st::serialize(&[("0.weight", Dtype::F64, &[8, 4], &[0u8; 256][..])], &[]);
+    let err = st::load(&mut DenseNet::zeroed(), &one, &sequential).unwrap_err();
+    assert_eq!(err, LoadError::Mismatch(vec![Problem::Sequential { file: 1, network: 2 }]));
+    assert!(err.to_string().contains("the file has 1 numbered modules, the network 2 layers with parameters"));
 }
 
 #[test]
