@@ -23,5 +23,6 @@ pub mod __private {
     pub use stackprop_runtime::rng::SplitMix64;
     pub use stackprop_runtime::scalar::Scalar;
     pub use stackprop_runtime::view::{DenseMut, DenseRef};
+    pub use stackprop_runtime::__impl_serde as impl_serde;
     pub use stackprop_runtime::{kernels, view};
 }

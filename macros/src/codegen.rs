@@ -243,6 +243,8 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
 
                 #batch
             }
+
+            #rt::impl_serde!(#ident);
         };
     }
 }

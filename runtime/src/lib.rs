@@ -8,6 +8,8 @@
 //! - [`gradcheck`]: central-difference gradient checking for any network.
 //! - [`init`], [`rng`]: seeded Glorot/He initialization.
 //! - [`view`], [`kernels`]: typed parameter views and the inner loops of large layers.
+//! - `serde_state` (feature `serde`): serde for networks, optimizer state (any length)
+//!   and training checkpoints.
 //! - [`weights`]: weights in and out: flat little-endian bytes (no heap) and, with the
 //!   feature `safetensors`, safetensors files under PyTorch's names.
 //! - `dynamic` (feature `alloc`): the run-time defined reference network.
@@ -41,6 +43,19 @@ pub mod scalar;
 pub mod schedule;
 pub mod view;
 pub mod weights;
+#[cfg(feature = "serde")]
+pub mod serde_state;
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+pub use serde;
+
+/// `Serialize`/`Deserialize` for a generated network: nothing without the feature `serde`.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_serde {
+    ($name:ident) => {};
+}
 
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
 pub use init::Init;
