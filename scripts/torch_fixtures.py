@@ -13,7 +13,8 @@ For each network `NAME`:
   output activation), `loss` [B] (per sample), `input_grad` [B, ...] (∂loss_b/∂x_b);
 - `NAME_grad.safetensors`: the gradient of the mean loss over the batch with respect to
   every parameter, under the state dict's names.
-And for the dense net, its weights rounded to `float16` and `bfloat16`
+And `mlp_f32.safetensors`, the freshly initialized weights of a 64-32-10 MLP (`hidden`,
+`output`) that `benches/weights.rs` compiles in. For the dense net, its weights rounded to `float16` and `bfloat16`
 (`dense_f16.safetensors`, `dense_bf16.safetensors`) with the rounded values widened to
 `float64` beside them (`dense_f16_ref.safetensors`, `dense_bf16_ref.safetensors`).
 
@@ -108,6 +109,12 @@ def main():
     classes = torch.tensor([0, 3, 1, 2])
     target = F.one_hot(classes, 4).to(torch.float64)
     write("conv_f64", model, x, target, ce_per_sample)
+
+    torch.manual_seed(4)
+    mlp = nn.Module()
+    mlp.hidden = nn.Linear(64, 32)
+    mlp.output = nn.Linear(32, 10)
+    save_file({k: v.contiguous() for k, v in mlp.state_dict().items()}, os.path.join(OUT, "mlp_f32.safetensors"))
 
 
 if __name__ == "__main__":

@@ -531,3 +531,44 @@ fn a_checkpoint_resumes_training_bit_for_bit() {
     train(&mut net3, &mut Adam::new(0.01), 20, 30);
     assert_ne!(bits(net3.params()), bits(net.params()));
 }
+
+// ---------------------------------------------------------------------------------------
+// Weights compiled in.
+
+/// `ConvNet` with PyTorch's weights read by the macro at build time.
+#[network(input = [1, 6, 6], loss = cross_entropy, scalar = f64, weights = "tests/fixtures/torch/conv_f64.safetensors")]
+struct ConvTrained {
+    conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    output: Dense<4, Softmax>,
+}
+
+/// The same file compiled into an f32 network: every value rounded once.
+#[network(input = [1, 6, 6], loss = cross_entropy, weights = "tests/fixtures/torch/conv_f64.safetensors")]
+struct ConvTrained32 {
+    conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    output: Dense<4, Softmax>,
+}
+
+/// Usable in a `static`: the weights live in read-only memory.
+static COMPILED: ConvTrained = ConvTrained::TRAINED;
+
+#[test]
+fn compiled_in_weights_are_the_files_bit_for_bit() {
+    let mut loaded = ConvNet::zeroed();
+    st::load(&mut loaded, &fixture("conv_f64"), &LoadOptions::strict()).unwrap();
+    assert_eq!(bits(COMPILED.params()), bits(loaded.params()));
+    let rounded: Vec<f32> = loaded.params().iter().map(|&p| p as f32).collect();
+    assert_eq!(bits(ConvTrained32::TRAINED.params()), bits(&rounded));
+
+    // And they compute PyTorch's outputs.
+    let io_bytes = fixture("conv_f64_io");
+    let io = st::parse(&io_bytes).unwrap();
+    let (x, _) = values(&io, "input");
+    let (y, _) = values(&io, "output");
+    let x0: [f64; 36] = x[..36].try_into().unwrap();
+    assert_close("compiled-in output", &COMPILED.forward(&x0), &y[..4], 1e-12);
+}
