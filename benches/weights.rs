@@ -8,8 +8,9 @@
 //! | `conv` | `[1, 6, 6]` → conv 3×3×3 (padding 1) relu → max-pool 2 → 4 softmax, f64 (straight-line code) | `tests/fixtures/torch/conv_f64.safetensors` |
 //!
 //! `constant` calls `forward` on the constant itself, so the compiler sees every weight;
-//! `loaded` calls it on a network behind `black_box`, as a program that reads its
-//! weights from a file does. Inputs cycle through a fixed set of seeded samples.
+//! `static` on a `static` holding it (read-only memory, as on a microcontroller's flash);
+//! `loaded` on a network behind `black_box`, as a program that reads its weights from a
+//! file does. Inputs cycle through a fixed set of seeded samples.
 //!
 //! Run: `cargo bench --bench weights`; see `benches/RESULTS.md`.
 
@@ -28,11 +29,21 @@ pub struct Mlp {
 
 #[network(input = [1, 6, 6], loss = cross_entropy, scalar = f64, weights = "tests/fixtures/torch/conv_f64.safetensors")]
 pub struct Conv {
-    conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
+    conv: Conv2d<
+        3,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
     pool: MaxPool2d<2>,
     flat: Flatten,
     output: Dense<4, Softmax>,
 }
+
+static MLP: Mlp = Mlp::TRAINED;
+static CONV: Conv = Conv::TRAINED;
 
 const SAMPLES: usize = 64;
 
@@ -60,6 +71,12 @@ fn bench(c: &mut Criterion) {
             Mlp::TRAINED.forward(black_box(&xs[i]))
         });
     });
+    g.bench_function("static", |b| {
+        b.iter(|| {
+            i = (i + 1) % SAMPLES;
+            MLP.forward(black_box(&xs[i]))
+        });
+    });
     g.bench_function("loaded", |b| {
         b.iter(|| {
             i = (i + 1) % SAMPLES;
@@ -76,6 +93,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % SAMPLES;
             Conv::TRAINED.forward(black_box(&xs[i]))
+        });
+    });
+    g.bench_function("static", |b| {
+        b.iter(|| {
+            i = (i + 1) % SAMPLES;
+            CONV.forward(black_box(&xs[i]))
         });
     });
     g.bench_function("loaded", |b| {

@@ -17,12 +17,12 @@ pub mod prelude {
 /// Paths the generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use stackprop_runtime::__impl_serde as impl_serde;
     pub use stackprop_runtime::init::Init;
     pub use stackprop_runtime::network::{Network, ParamInfo, Target};
     pub use stackprop_runtime::rand_core;
     pub use stackprop_runtime::rng::SplitMix64;
     pub use stackprop_runtime::scalar::Scalar;
     pub use stackprop_runtime::view::{DenseMut, DenseRef};
-    pub use stackprop_runtime::__impl_serde as impl_serde;
     pub use stackprop_runtime::{kernels, view};
 }

@@ -29,7 +29,14 @@ struct Renamed {
 
 #[network(input = [1, 6, 6], loss = cross_entropy, scalar = f64)]
 struct ConvNet {
-    conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
+    conv: Conv2d<
+        3,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
     pool: MaxPool2d<2>,
     flat: Flatten,
     output: Dense<4, Softmax>,
@@ -248,7 +255,10 @@ fn a_prefix_is_added_on_save_and_removed_on_load() {
 fn metadata_survives_a_round_trip() {
     let file = st::save(
         &DenseNet::seeded(1),
-        &SaveOptions { metadata: vec![("format".into(), "pt".into()), ("note".into(), "a \"quoted\" ü".into())], ..SaveOptions::default() },
+        &SaveOptions {
+            metadata: vec![("format".into(), "pt".into()), ("note".into(), "a \"quoted\" ü".into())],
+            ..SaveOptions::default()
+        },
     );
     let parsed = st::parse(&file).unwrap();
     assert_eq!(parsed.metadata, [("format".to_string(), "pt".to_string()), ("note".into(), "a \"quoted\" ü".into())]);
@@ -284,10 +294,19 @@ fn malformed_files_are_errors() {
         (with_header("{}", &[]).into_iter().take(9).collect(), "exceeds the 1 bytes"),
         (with_header("[]", &[]), "does not start with `{`"),
         (with_header("{\"a\":", &[]), "header JSON"),
-        (with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", &[0; 4]), "cover 8 bytes of data, the file holds 4"),
-        (with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8000000000]}}", &[0; 8]), "does not take"),
         (
-            with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", &[0; 8]),
+            with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", &[0; 4]),
+            "cover 8 bytes of data, the file holds 4",
+        ),
+        (
+            with_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8000000000]}}", &[0; 8]),
+            "does not take",
+        ),
+        (
+            with_header(
+                "{\"a\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
+                &[0; 8],
+            ),
             "does not take",
         ),
         (
@@ -446,7 +465,9 @@ fn sequential_numbering_maps_onto_layers_in_order_and_prints() {
     let map = st::name_map::<DenseNet>(&parsed, &LoadOptions { naming: Naming::Sequential, ..LoadOptions::default() })
         .unwrap();
     let printed = map.to_string();
-    for line in ["0.weight -> hidden.weight", "0.bias -> hidden.bias", "2.weight -> output.weight", "2.bias -> output.bias"] {
+    for line in
+        ["0.weight -> hidden.weight", "0.bias -> hidden.bias", "2.weight -> output.weight", "2.bias -> output.bias"]
+    {
         assert!(printed.contains(line), "`{line}` not in:\n{printed}");
     }
     // Without the numbering, every name is wrong, and all of them are reported.
@@ -456,7 +477,12 @@ fn sequential_numbering_maps_onto_layers_in_order_and_prints() {
     // Two numbered modules onto the conv net's two layers: the shapes are then checked.
     let sequential = LoadOptions { naming: Naming::Sequential, ..LoadOptions::default() };
     let err = st::load(&mut ConvNet::zeroed(), &file, &sequential).unwrap_err().to_string();
-    assert!(err.contains("tensor `0.weight` (for `conv.weight`) has shape [8, 4] in the file, the network expects [3, 1, 3, 3]"), "{err}");
+    assert!(
+        err.contains(
+            "tensor `0.weight` (for `conv.weight`) has shape [8, 4] in the file, the network expects [3, 1, 3, 3]"
+        ),
+        "{err}"
+    );
     // One numbered module for two layers: refused with both counts.
     let one = st::serialize(&[("0.weight", Dtype::F64, &[8, 4], &[0u8; 256][..])], &[]);
     let err = st::load(&mut DenseNet::zeroed(), &one, &sequential).unwrap_err();
@@ -538,7 +564,14 @@ fn a_checkpoint_resumes_training_bit_for_bit() {
 /// `ConvNet` with PyTorch's weights read by the macro at build time.
 #[network(input = [1, 6, 6], loss = cross_entropy, scalar = f64, weights = "tests/fixtures/torch/conv_f64.safetensors")]
 struct ConvTrained {
-    conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
+    conv: Conv2d<
+        3,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
     pool: MaxPool2d<2>,
     flat: Flatten,
     output: Dense<4, Softmax>,
@@ -547,7 +580,14 @@ struct ConvTrained {
 /// The same file compiled into an f32 network: every value rounded once.
 #[network(input = [1, 6, 6], loss = cross_entropy, weights = "tests/fixtures/torch/conv_f64.safetensors")]
 struct ConvTrained32 {
-    conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
+    conv: Conv2d<
+        3,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
     pool: MaxPool2d<2>,
     flat: Flatten,
     output: Dense<4, Softmax>,

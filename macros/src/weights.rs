@@ -82,7 +82,10 @@ pub fn read(cx: &mut Ctxt, net: &Network, lit: &LitStr) -> Option<Weights> {
             if !t.dtype.is_loadable() {
                 cx.error(
                     lit,
-                    format!("tensor `{name}` in weights file `{rel}` has dtype {}, expected F16, BF16, F32 or F64", t.dtype),
+                    format!(
+                        "tensor `{name}` in weights file `{rel}` has dtype {}, expected F16, BF16, F32 or F64",
+                        t.dtype
+                    ),
                 );
                 ok = false;
                 continue;

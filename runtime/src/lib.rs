@@ -41,10 +41,10 @@ pub mod optim;
 pub mod rng;
 pub mod scalar;
 pub mod schedule;
-pub mod view;
-pub mod weights;
 #[cfg(feature = "serde")]
 pub mod serde_state;
+pub mod view;
+pub mod weights;
 #[cfg(feature = "serde")]
 #[doc(hidden)]
 pub use serde;

@@ -102,12 +102,17 @@ pub struct Checkpoint<N, O> {
 macro_rules! __impl_serde {
     ($name:ident) => {
         impl $crate::serde::Serialize for $name {
-            fn serialize<__S: $crate::serde::Serializer>(&self, __s: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+            fn serialize<__S: $crate::serde::Serializer>(
+                &self,
+                __s: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error> {
                 $crate::serde_state::serialize(<Self as $crate::network::Network>::params(self), __s)
             }
         }
         impl<'de> $crate::serde::Deserialize<'de> for $name {
-            fn deserialize<__D: $crate::serde::Deserializer<'de>>(__d: __D) -> ::core::result::Result<Self, __D::Error> {
+            fn deserialize<__D: $crate::serde::Deserializer<'de>>(
+                __d: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
                 $crate::serde_state::deserialize(__d).map(<Self as $crate::network::Network>::from_params)
             }
         }

@@ -2,7 +2,7 @@
 //! `#![no_std]` targets without a heap, and for any place where a network's weights are
 //! kept as one blob (flash, EEPROM, a file).
 //!
-//! Entry points: [`encoded_len`], [`write`], [`read`], [`layout_hash`].
+//! Entry points: [`encoded_len`], [`write()`], [`read`], [`layout_hash`].
 //!
 //! # Format (version 1)
 //!
@@ -90,7 +90,7 @@ fn scalar_name(code: u8) -> &'static str {
     }
 }
 
-/// The number of bytes [`write`] produces for network `N`.
+/// The number of bytes [`write()`] produces for network `N`.
 #[inline]
 #[must_use]
 pub fn encoded_len<N: Network>() -> usize {
@@ -210,7 +210,7 @@ pub fn write<N: Network>(net: &N, out: &mut [u8]) -> Result<usize, BytesError> {
     Ok(needed)
 }
 
-/// Reads parameters written by [`write`] into `net`.
+/// Reads parameters written by [`write()`] into `net`.
 ///
 /// The whole header is checked (magic, version, scalar type, count, layout hash, exact
 /// length) before any parameter is written, so on `Err` the network is unchanged.

@@ -323,10 +323,7 @@ pub fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, FormatError> {
         return Err(FormatError::new(format!("header length {n} exceeds the limit of {MAX_HEADER} bytes")));
     }
     if n > rest.len() as u64 {
-        return Err(FormatError::new(format!(
-            "header length {n} exceeds the {} bytes that follow it",
-            rest.len()
-        )));
+        return Err(FormatError::new(format!("header length {n} exceeds the {} bytes that follow it", rest.len())));
     }
     let (header, data) = rest.split_at(n as usize);
     if core::str::from_utf8(header).is_err() {
@@ -398,9 +395,7 @@ pub fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, FormatError> {
             }
         }
         let (Some(dtype), Some(shape), Some((begin, end))) = (dtype, shape, offsets) else {
-            return Err(FormatError::new(format!(
-                "tensor {name:?} lacks one of `dtype`, `shape`, `data_offsets`"
-            )));
+            return Err(FormatError::new(format!("tensor {name:?} lacks one of `dtype`, `shape`, `data_offsets`")));
         };
         infos.push((name, dtype, shape, begin, end));
     }
@@ -426,10 +421,7 @@ pub fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, FormatError> {
         at = *end;
     }
     if at != data.len() {
-        return Err(FormatError::new(format!(
-            "the tensors cover {at} bytes of data, the file holds {}",
-            data.len()
-        )));
+        return Err(FormatError::new(format!("the tensors cover {at} bytes of data, the file holds {}", data.len())));
     }
     let tensors = infos
         .into_iter()
@@ -871,7 +863,6 @@ pub fn load_file<N: Network>(
     options: &LoadOptions,
 ) -> Result<NameMap, LoadError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path)
-        .map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))?;
     load(net, &bytes, options)
 }

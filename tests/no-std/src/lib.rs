@@ -110,7 +110,14 @@ pub fn train_cnn(epochs: usize) -> (f32, f32) {
     weights = "../fixtures/torch/conv_f64.safetensors"
 )]
 pub struct Trained {
-    conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
+    conv: Conv2d<
+        3,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
     pool: MaxPool2d<2>,
     flat: Flatten,
     output: Dense<4, Softmax>,
