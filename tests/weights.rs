@@ -453,9 +453,9 @@ fn conv_f64_matches_pytorch_to_1e_12() {
 }
 
 #[test]
-fn dense_f32_matches_pytorch_to_1e_5() {
-    // f32 sums in another order than PyTorch's kernels: a few ulps on values near 1.
-    check_against_torch::<DenseNet32>("dense_f32", Naming::Sequential, 1e-5);
+fn dense_f32_matches_pytorch_to_1e_6() {
+    // f32 sums in another order than PyTorch's kernels: 1e-6 is 8 ulps near 1 (1e-7 passes here).
+    check_against_torch::<DenseNet32>("dense_f32", Naming::Sequential, 1e-6);
 }
 
 #[test]
@@ -488,6 +488,24 @@ fn sequential_numbering_maps_onto_layers_in_order_and_prints() {
     let err = st::load(&mut DenseNet::zeroed(), &one, &sequential).unwrap_err();
     assert_eq!(err, LoadError::Mismatch(vec![Problem::Sequential { file: 1, network: 2 }]));
     assert!(err.to_string().contains("the file has 1 numbered modules, the network 2 layers with parameters"));
+    // Two spellings of one module index: refused, even when unexpected tensors are allowed.
+    let w = [0u8; 256];
+    let twice = st::serialize(
+        &[
+            ("0.weight", Dtype::F64, &[8, 4], &w[..]),
+            ("00.weight", Dtype::F64, &[8, 4], &w[..]),
+            ("1.weight", Dtype::F64, &[3, 8], &w[..192]),
+        ],
+        &[],
+    );
+    let options = LoadOptions {
+        naming: Naming::Sequential,
+        allow_missing: true,
+        allow_unexpected: true,
+        ..LoadOptions::default()
+    };
+    let err = st::load(&mut DenseNet::zeroed(), &twice, &options).unwrap_err().to_string();
+    assert!(err.contains("tensors `0.weight` and `00.weight` both map onto `hidden.weight`"), "{err}");
 }
 
 #[test]

@@ -628,6 +628,16 @@ pub enum Problem {
         /// The dtype.
         dtype: Dtype,
     },
+    /// Two of the file's tensors map onto the same network tensor (`0.weight` and
+    /// `00.weight` under `nn.Sequential` numbering); never allowed.
+    Duplicate {
+        /// The file's name that came second.
+        file_name: String,
+        /// The file's name that came first.
+        first: String,
+        /// The network's name.
+        name: &'static str,
+    },
     /// `nn.Sequential` numbering found a different number of modules than the network
     /// has layers with parameters.
     Sequential {
@@ -655,6 +665,9 @@ impl fmt::Display for Problem {
             }
             Self::Dtype { file_name, dtype } => {
                 write!(f, "tensor `{file_name}` has dtype {dtype}, expected F16, BF16, F32 or F64")
+            }
+            Self::Duplicate { file_name, first, name } => {
+                write!(f, "tensors `{first}` and `{file_name}` both map onto `{name}`")
             }
             Self::Sequential { file, network } => write!(
                 f,
@@ -711,6 +724,8 @@ pub struct NameMap {
     pub unexpected: Vec<String>,
     /// Layout indices no file tensor maps onto.
     pub missing: Vec<usize>,
+    /// File tensors that map onto a network tensor another file tensor already took.
+    pub duplicates: Vec<(String, usize)>,
 }
 
 impl fmt::Display for NameMap {
@@ -720,6 +735,9 @@ impl fmt::Display for NameMap {
         }
         for file in &self.unexpected {
             writeln!(f, "{file} -> (unexpected)")?;
+        }
+        for (file, i) in &self.duplicates {
+            writeln!(f, "{file} -> {} (duplicate)", self.names[*i])?;
         }
         for &i in &self.missing {
             writeln!(f, "(missing) -> {}", self.names[i])?;
@@ -776,6 +794,7 @@ pub fn name_map<N: Network>(file: &SafeTensors<'_>, options: &LoadOptions) -> Re
             }
         });
         match target.and_then(|t| layout.iter().position(|info| info.name == t)) {
+            Some(i) if seen[i] => map.duplicates.push((name.clone(), i)),
             Some(i) => {
                 seen[i] = true;
                 map.pairs.push((name.clone(), i));
@@ -800,6 +819,10 @@ pub fn load<N: Network>(net: &mut N, bytes: &[u8], options: &LoadOptions) -> Res
     let file = parse(bytes)?;
     let map = name_map::<N>(&file, options).map_err(|p| LoadError::Mismatch(alloc::vec![p]))?;
     let mut problems = Vec::new();
+    for (file_name, i) in &map.duplicates {
+        let first = map.pairs.iter().find(|(_, j)| j == i).map_or_else(String::new, |(n, _)| n.clone());
+        problems.push(Problem::Duplicate { file_name: file_name.clone(), first, name: N::LAYOUT[*i].name });
+    }
     if !options.allow_missing {
         for &i in &map.missing {
             problems.push(Problem::Missing { name: N::LAYOUT[i].name, shape: N::LAYOUT[i].shape });
