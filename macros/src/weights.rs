@@ -52,22 +52,23 @@ pub fn read(cx: &mut Ctxt, net: &Network, lit: &LitStr) -> Option<Weights> {
             return None;
         }
     };
-    let mut values = vec![0.0; net.params];
+    // Checked first, filled after: the parameter vector is allocated only once every
+    // tensor matched, so its size is bounded by the file's (validated) data.
     let mut ok = true;
     let mut expected = Vec::new();
+    let mut matched = Vec::new();
     for layer in &net.layers {
         let mut off = layer.offset;
         for tensor in &layer.tensors {
             let name = format!("{}.{}", layer.name, tensor.suffix);
-            let range = off..off + tensor.len();
+            let range = off..off.saturating_add(tensor.len());
             off = range.end;
+            expected.push(name.clone());
             let Some(t) = file.tensor(&name) else {
                 cx.error(lit, format!("weights file `{rel}` lacks tensor `{name}` (shape {:?})", tensor.shape));
                 ok = false;
-                expected.push(name);
                 continue;
             };
-            expected.push(name.clone());
             if t.shape != tensor.shape {
                 cx.error(
                     lit,
@@ -90,15 +91,7 @@ pub fn read(cx: &mut Ctxt, net: &Network, lit: &LitStr) -> Option<Weights> {
                 ok = false;
                 continue;
             }
-            let Some(dst) = values.get_mut(range) else { continue };
-            for (v, chunk) in dst.iter_mut().zip(t.data.chunks_exact(t.dtype.size())) {
-                let x = t.dtype.decode(chunk).unwrap_or(0.0);
-                // Rounded once to the network's scalar type.
-                *v = match net.scalar {
-                    ScalarTy::F32 => f64::from(x as f32),
-                    ScalarTy::F64 => x,
-                };
-            }
+            matched.push((range, t));
         }
     }
     for (name, _) in &file.tensors {
@@ -107,5 +100,20 @@ pub fn read(cx: &mut Ctxt, net: &Network, lit: &LitStr) -> Option<Weights> {
             ok = false;
         }
     }
-    ok.then(|| Weights { values, path: path.display().to_string() })
+    if !ok {
+        return None;
+    }
+    let mut values = vec![0.0; net.params];
+    for (range, t) in matched {
+        let Some(dst) = values.get_mut(range) else { continue };
+        for (v, chunk) in dst.iter_mut().zip(t.data.chunks_exact(t.dtype.size())) {
+            let x = t.dtype.decode(chunk).unwrap_or(0.0);
+            // Rounded once to the network's scalar type.
+            *v = match net.scalar {
+                ScalarTy::F32 => f64::from(x as f32),
+                ScalarTy::F64 => x,
+            };
+        }
+    }
+    Some(Weights { values, path: path.display().to_string() })
 }
