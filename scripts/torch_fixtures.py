@@ -18,6 +18,12 @@ And `mlp_f32.safetensors`, the freshly initialized weights of a 64-32-10 MLP (`h
 (`dense_f16.safetensors`, `dense_bf16.safetensors`) with the rounded values widened to
 `float64` beside them (`dense_f16_ref.safetensors`, `dense_bf16_ref.safetensors`).
 
+The other direction: `from_rust_dense_f64.safetensors` is the file stackprop writes for
+`DenseNet::seeded(21)` (committed; `tests/weights.rs` checks that `save` still writes it
+byte for byte). The script loads it into the PyTorch twin with `load_state_dict(strict=True)`
+and writes PyTorch's outputs for it to `from_rust_dense_f64_io.safetensors` (`input`,
+`output`), which the same test compares with stackprop's.
+
 The output is deterministic (fixed seeds, CPU).
 """
 
@@ -25,7 +31,7 @@ import os
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "torch")
@@ -76,6 +82,17 @@ def write(name, model, x, target, outputs_and_losses):
     save_file(grads, os.path.join(OUT, f"{name}_grad.safetensors"))
 
 
+class DenseNamed(nn.Module):
+    # `DenseNet` under the Rust field names, for files stackprop writes.
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(4, 8)
+        self.output = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return torch.sigmoid(self.output(torch.tanh(self.hidden(x))))
+
+
 def mse_per_sample(model, x, target):
     y = model(x)
     return y, ((y - target) ** 2).mean(dim=1)  # nn.MSELoss per sample: mean over outputs
@@ -115,6 +132,15 @@ def main():
     mlp.hidden = nn.Linear(64, 32)
     mlp.output = nn.Linear(32, 10)
     save_file({k: v.contiguous() for k, v in mlp.state_dict().items()}, os.path.join(OUT, "mlp_f32.safetensors"))
+
+    # The other direction: a file stackprop wrote, loaded by PyTorch.
+    model = DenseNamed().to(torch.float64)
+    model.load_state_dict(load_file(os.path.join(OUT, "from_rust_dense_f64.safetensors")), strict=True)
+    torch.manual_seed(5)
+    x = torch.randn(BATCH, 4, dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x)
+    save_file({"input": x.contiguous(), "output": y.contiguous()}, os.path.join(OUT, "from_rust_dense_f64_io.safetensors"))
 
 
 if __name__ == "__main__":

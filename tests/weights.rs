@@ -630,3 +630,27 @@ fn compiled_in_weights_are_the_files_bit_for_bit() {
     let x0: [f64; 36] = x[..36].try_into().unwrap();
     assert_close("compiled-in output", &COMPILED.forward(&x0), &y[..4], 1e-12);
 }
+
+/// The file stackprop writes for `DenseNet::seeded(21)`, committed so that
+/// `scripts/torch_fixtures.py` can load it into PyTorch (`load_state_dict`, strict) and
+/// record PyTorch's outputs for it. Regenerate with `STACKPROP_WRITE_FIXTURES=1`.
+#[test]
+fn pytorch_loads_what_stackprop_saves() {
+    let net = DenseNet::seeded(21);
+    let saved = st::save(&net, &SaveOptions::default());
+    let path = format!("{}/tests/fixtures/torch/from_rust_dense_f64.safetensors", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("STACKPROP_WRITE_FIXTURES").is_some() {
+        std::fs::write(&path, &saved).unwrap();
+    }
+    assert!(fixture("from_rust_dense_f64") == saved, "save() no longer writes the committed file");
+
+    // PyTorch's outputs for the file, computed by the script after loading it.
+    let io_bytes = fixture("from_rust_dense_f64_io");
+    let io = st::parse(&io_bytes).unwrap();
+    let (x, shape) = values(&io, "input");
+    let (y, _) = values(&io, "output");
+    for b in 0..shape[0] {
+        let xb: [f64; 4] = x[b * 4..b * 4 + 4].try_into().unwrap();
+        assert_close(&format!("output {b}"), &net.forward(&xb), &y[b * 3..b * 3 + 3], 1e-12);
+    }
+}
