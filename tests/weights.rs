@@ -3,6 +3,9 @@
 //! `tests/fixtures/torch/` were written by `scripts/torch_fixtures.py` with PyTorch, and
 //! the networks below are the twins of the script's models.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
 use proptest::prelude::*;
 use stackprop::prelude::*;
 use stackprop::weights::safetensors::{self as st, LoadError, LoadOptions, Naming, Problem, SaveDtype, SaveOptions};
@@ -40,6 +43,50 @@ struct ConvNet {
     pool: MaxPool2d<2>,
     flat: Flatten,
     output: Dense<4, Softmax>,
+}
+
+/// Records the largest single allocation made on this thread, so the tests can show that
+/// a malformed file never makes the loader allocate the sizes it declares.
+struct Largest;
+
+thread_local! {
+    // `const` initialization: reading it never allocates, so the allocator cannot recurse.
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    LARGEST.with(|c| c.set(c.get().max(size)));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the record is a
+// thread-local `Cell` that needs no allocation.
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Largest = Largest;
+
+/// The largest single allocation `f` makes on this thread.
+fn largest_allocation(f: impl FnOnce()) -> usize {
+    LARGEST.with(|c| c.set(0));
+    f();
+    LARGEST.with(Cell::get)
 }
 
 fn bits<T: Scalar>(p: &[T]) -> Vec<u64> {
@@ -321,8 +368,11 @@ fn malformed_files_are_errors() {
         (with_header(&format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000)), &[]), "too deep"),
     ];
     for (file, needle) in cases {
-        let msg = assert_refused(&file);
+        let mut msg = String::new();
+        let largest = largest_allocation(|| msg = assert_refused(&file));
         assert!(msg.contains(needle), "`{needle}` not in `{msg}`");
+        // Bounded by the file, whatever it declares (the largest here is 200 KB of header).
+        assert!(largest <= 4096 + 2 * file.len(), "{largest} bytes allocated for `{needle}` ({} bytes)", file.len());
     }
 }
 
@@ -343,7 +393,10 @@ proptest! {
         }
         let mut net = DenseNet::seeded(8);
         let before = DenseNet::seeded(8);
-        if st::load(&mut net, &file, &LoadOptions::strict()).is_err() {
+        let mut result = Ok(st::NameMap::default());
+        let largest = largest_allocation(|| result = st::load(&mut net, &file, &LoadOptions::strict()));
+        prop_assert!(largest <= 4096 + 2 * file.len(), "{} bytes allocated for a {}-byte file", largest, file.len());
+        if result.is_err() {
             prop_assert_eq!(bits(net.params()), bits(before.params()));
         }
     }
