@@ -67,7 +67,7 @@ fn scalar_tokens(s: ScalarTy) -> TokenStream {
 }
 
 /// Generates every item for a checked model.
-pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
+pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Weights>) -> TokenStream {
     let g = Gen { net, t: scalar_tokens(net.scalar) };
     let t = &g.t;
     let rt = rt();
@@ -93,6 +93,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
     };
     let docs = crate::doc::derivation(net, code);
     let derivation = docs.join("\n");
+    let trained = weights.map(|w| trained(&g, w));
 
     quote! {
         #(#attrs)*
@@ -154,6 +155,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                 #layout
                 #layers
                 #views
+                #trained
             }
 
             #[automatically_derived]
@@ -246,6 +248,8 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
 
                 #batch
             }
+
+            #rt::impl_serde!(#ident);
         };
     }
 }
@@ -305,6 +309,33 @@ fn layers(g: &Gen) -> TokenStream {
         /// The layers in order, as the gradient-flow diagnostics see them: name,
         /// activation, width, where the outputs lie in the trace, parameter tensors.
         pub const LAYERS: &'static [#rt::LayerInfo] = &[#(#entries),*];
+    }
+}
+
+/// `TRAINED`: the network with the weights file's parameters, each written as the bits
+/// of its value (exact, and a `const fn` since Rust 1.83), and an `include_bytes!` of the
+/// file so that Cargo rebuilds when it changes.
+fn trained(g: &Gen, w: &crate::weights::Weights) -> TokenStream {
+    let t = &g.t;
+    let values = w.values.iter().map(|&v| match g.net.scalar {
+        ScalarTy::F32 => {
+            let bits = proc_macro2::Literal::u32_suffixed((v as f32).to_bits());
+            quote!(#t::from_bits(#bits))
+        }
+        ScalarTy::F64 => {
+            let bits = proc_macro2::Literal::u64_suffixed(v.to_bits());
+            quote!(#t::from_bits(#bits))
+        }
+    });
+    let path = &w.path;
+    let doc = format!("The trained network: the parameters of `{path}`, read when this crate was built.");
+    quote! {
+        #[doc = #doc]
+        pub const TRAINED: Self = {
+            // Cargo tracks the file through this, so a changed file rebuilds the crate.
+            const _: &[u8] = include_bytes!(#path);
+            Self { params: [#(#values),*] }
+        };
     }
 }
 
@@ -562,6 +593,8 @@ pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
                 pub const OUTPUT: usize = 0;
                 pub const PARAMS: usize = 0;
                 pub const TRACE: usize = 0;
+                #[doc(hidden)]
+                pub const TRAINED: Self = Self {};
                 #(#ctors)*
                 #(#methods)*
                 #(#layers)*

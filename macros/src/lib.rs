@@ -15,6 +15,7 @@ mod loss;
 mod model;
 mod parse;
 mod symbolic;
+mod weights;
 
 #[cfg(test)]
 mod tests;
@@ -41,8 +42,12 @@ fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> pro
     if let Some(net) = &net {
         check::check(&mut cx, &spec, net);
     }
+    let weights = match &net {
+        Some(n) if cx.is_clean() => n.weights.as_ref().and_then(|lit| weights::read(&mut cx, n, lit)),
+        _ => None,
+    };
     match (net, cx.is_clean()) {
-        (Some(net), true) => codegen::generate(&spec, &net),
+        (Some(net), true) => codegen::generate(&spec, &net, weights.as_ref()),
         _ => codegen::fallback(Some(&spec), into_error(cx)),
     }
 }

@@ -119,6 +119,8 @@ pub struct Network {
     pub trace_len: usize,
     /// Trace slot of the log-sum-exp of the output logits (cross-entropy only).
     pub trace_lse: Option<usize>,
+    /// `weights = "path"`: a file of trained weights to compile in.
+    pub weights: Option<syn::LitStr>,
 }
 
 impl Network {
@@ -139,6 +141,7 @@ struct Options {
     loss: Option<(Loss, Span)>,
     scalar: Option<ScalarTy>,
     unroll: Option<Unroll>,
+    weights: Option<syn::LitStr>,
 }
 
 /// Builds the model from the parsed spec. Returns `None` only if nothing usable is left;
@@ -229,6 +232,7 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
         params: offset,
         trace_len: 0,
         trace_lse: None,
+        weights: options.weights,
     };
     layout_trace(&mut net);
     Some(net)
@@ -310,12 +314,24 @@ fn resolve_options(cx: &mut Ctxt, opts: &[Opt]) -> Options {
             "loss" => out.loss = loss::resolve(cx, &opt.value).map(|l| (l, opt.value.span())),
             "scalar" => out.scalar = resolve_scalar(cx, &opt.value),
             "unroll" => out.unroll = resolve_unroll(cx, &opt.value),
-            _ => {
-                cx.error(&opt.name, format!("unknown option `{name}`; expected `input`, `loss`, `scalar` or `unroll`"))
-            }
+            "weights" => out.weights = resolve_weights(cx, &opt.value),
+            _ => cx.error(
+                &opt.name,
+                format!("unknown option `{name}`; expected `input`, `loss`, `scalar`, `unroll` or `weights`"),
+            ),
         }
     }
     out
+}
+
+fn resolve_weights(cx: &mut Ctxt, v: &Term) -> Option<syn::LitStr> {
+    if let Term::Expr(e) = v
+        && let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &**e
+    {
+        return Some(s.clone());
+    }
+    cx.error_at(v.span(), "option `weights` takes a path in quotes, e.g. `weights = \"model.safetensors\"`");
+    None
 }
 
 fn resolve_input(cx: &mut Ctxt, v: &Term) -> Option<Shape> {

@@ -10,6 +10,10 @@
 //! - [`gradcheck`]: central-difference gradient checking for any network.
 //! - [`init`], [`rng`]: seeded Glorot/He initialization.
 //! - [`view`], [`kernels`]: typed parameter views and the inner loops of large layers.
+//! - `serde_state` (feature `serde`): serde for networks, optimizer state (any length)
+//!   and training checkpoints.
+//! - [`weights`]: weights in and out: flat little-endian bytes (no heap) and, with the
+//!   feature `safetensors`, safetensors files under PyTorch's names.
 //! - `dynamic` (feature `alloc`): the run-time defined reference network.
 //! - `data`, `train` (feature `std`): data sets and metrics, the `fit` training loop;
 //!   `parallel` (feature `parallel`): deterministic multi-core batch gradients.
@@ -40,7 +44,21 @@ pub mod optim;
 pub mod rng;
 pub mod scalar;
 pub mod schedule;
+#[cfg(feature = "serde")]
+pub mod serde_state;
 pub mod view;
+pub mod weights;
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+pub use serde;
+
+/// `Serialize`/`Deserialize` for a generated network: nothing without the feature `serde`.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_serde {
+    ($name:ident) => {};
+}
 
 pub use diagnostics::{ActivationFamily, LayerInfo};
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};

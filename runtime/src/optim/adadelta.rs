@@ -23,13 +23,17 @@ use crate::scalar::Scalar;
 ///
 /// Differences from PyTorch: no `maximize`.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct Adadelta<S> {
     pub(crate) lr: f64,
     rho: f64,
     eps: f64,
     weight_decay: f64,
     t: u64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     square_avg: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     acc_delta: S,
 }
 

@@ -26,6 +26,8 @@ use crate::scalar::Scalar;
 /// than at construction (the same numbers); integer step count; no `maximize`, no sparse
 /// gradients.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct Adagrad<S> {
     pub(crate) lr: f64,
     lr_decay: f64,
@@ -33,6 +35,7 @@ pub struct Adagrad<S> {
     initial_accumulator_value: f64,
     eps: f64,
     t: u64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     sum: S,
 }
 

@@ -34,6 +34,8 @@ use crate::scalar::Scalar;
 /// optimizer (torch keeps a float32 tensor per parameter tensor; the same for counts below
 /// 2²⁴). No `maximize`.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct Adam<S> {
     pub(crate) lr: f64,
     core: AdamCore<S>,
@@ -128,6 +130,8 @@ impl_optimizer!(Adam);
 /// The state and hyper-parameters of Adam and AdamW (everything but the learning rate),
 /// and their update.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub(super) struct AdamCore<S> {
     pub(super) betas: (f64, f64),
     pub(super) eps: f64,
@@ -135,8 +139,11 @@ pub(super) struct AdamCore<S> {
     pub(super) amsgrad: bool,
     pub(super) decoupled: bool,
     pub(super) t: u64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     m: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     v: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     vmax: S,
 }
 

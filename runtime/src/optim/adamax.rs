@@ -24,13 +24,17 @@ use crate::scalar::Scalar;
 ///
 /// Differences from PyTorch: integer step count; no `maximize`.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct Adamax<S> {
     pub(crate) lr: f64,
     betas: (f64, f64),
     eps: f64,
     weight_decay: f64,
     t: u64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     m: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     u: S,
 }
 

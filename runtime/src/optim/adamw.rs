@@ -29,6 +29,8 @@ use crate::scalar::Scalar;
 /// γ = 1e-3. Differences from PyTorch are [`Adam`](super::Adam)'s (AMSGrad on raw `v_t`, as
 /// torch's code; integer step count; no `maximize`).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct AdamW<S> {
     pub(crate) lr: f64,
     core: AdamCore<S>,

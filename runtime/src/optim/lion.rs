@@ -24,11 +24,14 @@ use crate::scalar::Scalar;
 /// Lion is not in torch.optim. Defaults follow the authors' reference implementation:
 /// η = 1e-4 ([`Default`]), β = (0.9, 0.99), λ = 0.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct Lion<S> {
     pub(crate) lr: f64,
     betas: (f64, f64),
     weight_decay: f64,
     t: u64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     m: S,
 }
 

@@ -33,6 +33,8 @@ use crate::scalar::Scalar;
 /// keeps them in scalar tensors of its default float type, float32 unless changed, so its
 /// μ-product carries float32 rounding). No `maximize`.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct NAdam<S> {
     pub(crate) lr: f64,
     betas: (f64, f64),
@@ -42,7 +44,9 @@ pub struct NAdam<S> {
     decoupled: bool,
     t: u64,
     mu_product: f64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     m: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     v: S,
 }
 

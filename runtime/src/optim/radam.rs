@@ -33,6 +33,8 @@ use crate::scalar::Scalar;
 ///
 /// Differences from PyTorch: integer step count; no `maximize`.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct RAdam<S> {
     pub(crate) lr: f64,
     betas: (f64, f64),
@@ -40,7 +42,9 @@ pub struct RAdam<S> {
     weight_decay: f64,
     decoupled: bool,
     t: u64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     m: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     v: S,
 }
 

@@ -31,6 +31,8 @@ use crate::scalar::Scalar;
 ///
 /// Differences from PyTorch: no `maximize`.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct RmsProp<S> {
     pub(crate) lr: f64,
     alpha: f64,
@@ -39,8 +41,11 @@ pub struct RmsProp<S> {
     momentum: f64,
     centered: bool,
     t: u64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     square_avg: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     momentum_buf: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     grad_avg: S,
 }
 

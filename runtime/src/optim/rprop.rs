@@ -36,12 +36,16 @@ use crate::scalar::Scalar;
 /// it unchanged); this type does the same, which only matters when `lr` lies outside the
 /// bounds. No `maximize`.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct Rprop<S> {
     pub(crate) lr: f64,
     etas: (f64, f64),
     step_sizes: (f64, f64),
     t: u64,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     prev: S,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     step_size: S,
 }
 

@@ -27,6 +27,8 @@ use crate::scalar::Scalar;
 /// (`ValueError`); here the formula above simply runs (with μ = 0 Nesterov changes
 /// nothing). No `maximize`.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(bound = "S: State"))]
 pub struct Sgd<S> {
     pub(crate) lr: f64,
     momentum: f64,
@@ -34,6 +36,7 @@ pub struct Sgd<S> {
     weight_decay: f64,
     nesterov: bool,
     started: bool,
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     buf: S,
 }
 

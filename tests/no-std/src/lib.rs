@@ -100,3 +100,45 @@ pub fn train_cnn(epochs: usize) -> (f32, f32) {
     }
     (before, net.mean_loss(&xs, &ts))
 }
+
+/// A network whose weights were compiled in from a safetensors file written by PyTorch:
+/// in a `static`, they live in read-only memory (flash on a microcontroller).
+#[network(
+    input = [1, 6, 6],
+    loss = cross_entropy,
+    scalar = f64,
+    weights = "../fixtures/torch/conv_f64.safetensors"
+)]
+pub struct Trained {
+    conv: Conv2d<
+        3,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    output: Dense<4, Softmax>,
+}
+
+/// The compiled-in network.
+pub static TRAINED: Trained = Trained::TRAINED;
+
+/// Buffer size of [`Trained`]'s weights as flat bytes.
+pub const TRAINED_BYTES: usize = stackprop::weights::bytes::HEADER_LEN + Trained::PARAMS * 8;
+
+/// Writes the compiled-in weights as flat bytes into `buf`, reads them back into a zeroed
+/// network, and returns whether it equals the original bit for bit; without a heap.
+#[must_use]
+pub fn trained_bytes_round_trip(buf: &mut [u8; TRAINED_BYTES]) -> bool {
+    if stackprop::weights::bytes::write(&TRAINED, buf).is_err() {
+        return false;
+    }
+    let mut back = Trained::zeroed();
+    if stackprop::weights::bytes::read(&mut back, buf).is_err() {
+        return false;
+    }
+    back.params().iter().zip(TRAINED.params()).all(|(a, b)| a.to_bits() == b.to_bits())
+}

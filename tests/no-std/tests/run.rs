@@ -17,3 +17,15 @@ fn cnn_trains_in_a_no_std_crate() {
     let (before, after) = stackprop_no_std_check::train_cnn(100);
     assert!(after < 0.05 * before, "loss {before} -> {after}");
 }
+
+#[test]
+fn compiled_in_weights_round_trip_through_flat_bytes_without_a_heap() {
+    use stackprop::prelude::*;
+    let mut buf = [0u8; stackprop_no_std_check::TRAINED_BYTES];
+    assert!(stackprop_no_std_check::trained_bytes_round_trip(&mut buf));
+    assert!(stackprop_no_std_check::TRAINED.params().iter().any(|&p| p != 0.0));
+    // A byte of the layout hash changed: refused.
+    buf[16] ^= 1;
+    let mut net = stackprop_no_std_check::Trained::zeroed();
+    assert!(stackprop::weights::bytes::read(&mut net, &buf).is_err());
+}

@@ -1,0 +1,10 @@
+use stackprop::prelude::*;
+
+#[network(input = 4, loss = mse, weights = model)]
+struct Net {
+    output: Dense<1>,
+}
+
+fn main() {
+    let _ = Net::TRAINED;
+}
