@@ -1,12 +1,15 @@
 //! The tiled mini-batch gradient: `Network::batch_gradient` for networks with a layer
 //! emitted as loops, processing the batch in tiles of 16, 8 or 4 samples ([`tile_size`]).
 //!
-//! Per tile, each dense layer's products run as matrix–matrix kernels of the runtime
-//! (`kernels::tile_*`): the forward product and the input delta on feature-major tiles
-//! (`[feature][sample]`), the weight gradient from the sample-major trace rows. The
-//! element-wise parts (activation, its derivative, the loss delta) are the very code of
-//! the per-sample passes, run once per sample of the tile on that sample's trace, so
-//! the two paths compute the same functions and differ only in summation order.
+//! Per tile, each layer with tile forms ([`TileKind`](crate::layers::TileKind): dense,
+//! convolution, pooling) runs the runtime's tile kernels (`kernels::tile_*`,
+//! `kernels::conv_tile_*`, `kernels::*_pool_tile_*`) on feature-major tiles
+//! (`[feature][sample]`, the samples the vector dimension); a dense layer's weight
+//! gradient reads the sample-major trace rows. Element-wise activations and their
+//! derivatives run on the tiles too, per feature over the samples, from the same
+//! symbolic expressions as the per-sample passes; softmax, the loss delta and layers
+//! without tile forms run once per sample of the tile on that sample's trace. The two
+//! paths compute the same functions and differ only in summation order.
 //!
 //! One buffer of a tile of values per feature serves each layer: the forward product
 //! writes pre-activations into it, the activation overwrites them with outputs (the
@@ -14,8 +17,8 @@
 //! delta of layer `l` lands in the buffer of the layer below, where that layer's
 //! activation derivative turns it into its delta in place.
 //!
-//! A network whose tile buffers would take more than [`STACK_BUDGET`] bytes keeps the
-//! trait's per-sample `batch_gradient` (no megabytes on the stack).
+//! A network whose tile buffers would take more than [`STACK_BUDGET`] bytes even with
+//! tiles of 4 keeps the trait's per-sample `batch_gradient` (no megabytes on the stack).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};

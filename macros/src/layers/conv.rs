@@ -36,9 +36,11 @@ use crate::model::{Customs, Layer, Shape, Unroll, positive_int, resolve_unroll, 
 use crate::parse::{Term, TermArg};
 
 /// Convolutions with at most this many multiply-adds are straight-line by default.
-/// Provisional: half the dense threshold, not yet backed by a sweep of convolution sizes
-/// (straight-line code costs compile time: cnn_digits unrolled builds in 36 s against
-/// 4 s as loops, benches/RESULTS.md).
+/// From the convolution sweep (`benches/conv_sweep.rs`, benches/RESULTS.md): up to here
+/// straight-line code speeds up inference on both targets and training of small 2-D
+/// convolutions on native builds; from 768 multiply-adds on, training gains nothing on
+/// either target, while straight-line code keeps costing compile time (cnn_digits
+/// unrolled builds in 36 s against 4 s as loops).
 pub const DEFAULT_CONV_UNROLL: usize = 512;
 
 /// An option given per spatial dimension: `[height, width]` (a 1-D layer has height 1).
