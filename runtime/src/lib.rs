@@ -45,7 +45,7 @@ pub mod view;
 pub use diagnostics::{ActivationFamily, LayerInfo};
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
 pub use init::Init;
-pub use network::{Buffer, Class, Network, ParamInfo, Target};
+pub use network::{Buffer, Class, Network, NonFiniteStep, ParamInfo, Target};
 pub use optim::{Optimizer, Sgd, State};
 pub use rng::SplitMix64;
 pub use scalar::Scalar;
