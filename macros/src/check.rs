@@ -39,6 +39,15 @@ const RESERVED: &[&str] = &[
     "DERIVATION",
     "LAYOUT",
     "LAYERS",
+    "STACK_FORWARD",
+    "STACK_BACKWARD",
+    "STACK_TRAIN_STEP_WITH",
+    "STACK_TRAIN_STEP",
+    "STACK_TRY_TRAIN_STEP",
+    "STACK_BATCH",
+    "PARAMS_BYTES",
+    "try_train_step",
+    "try_train_step_with",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in

@@ -92,6 +92,9 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
         backward_tokens: count_tokens(backward.clone()),
     };
     let docs = crate::doc::derivation(net, code);
+    let su = crate::stack::stack_use(net);
+    let (st_fwd, st_bwd, st_with, st_step, st_try, st_batch, st_params) =
+        (su.forward, su.backward, su.step_with, su.step, su.try_step, su.batch, su.params);
     let derivation = docs.join("\n");
 
     quote! {
@@ -117,6 +120,24 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                 /// The derivation the macro produced for this network (also in the
                 /// type's documentation).
                 pub const DERIVATION: &'static str = #derivation;
+                /// Bytes of stack `forward` and `forward_trace` declare.
+                pub const STACK_FORWARD: usize = #st_fwd;
+                /// Bytes of stack `backward`, `backward_sgd` and `input_backward` declare.
+                pub const STACK_BACKWARD: usize = #st_bwd;
+                /// Bytes of stack of `train_step` with plain SGD (fused), `train_step_with`,
+                /// `try_train_step_with`, `gradient`, `loss` and `input_gradient`: a trace
+                /// and the larger pass.
+                pub const STACK_TRAIN_STEP_WITH: usize = #st_with;
+                /// Bytes of stack of `train_step` with an optimizer that has state: also a
+                /// gradient of [`Self::PARAMS_BYTES`].
+                pub const STACK_TRAIN_STEP: usize = #st_step;
+                /// Bytes of stack of `try_train_step`: also a gradient and a backup.
+                pub const STACK_TRY_TRAIN_STEP: usize = #st_try;
+                /// Bytes of stack of `train_batch` and `batch_gradient`.
+                pub const STACK_BATCH: usize = #st_batch;
+                /// Bytes of the parameters: the network itself, a gradient, one slot of
+                /// optimizer state.
+                pub const PARAMS_BYTES: usize = #st_params;
 
                 /// A network whose parameters are all zero.
                 #[must_use]
@@ -173,6 +194,11 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                 #[inline]
                 fn from_params(params: [#t; #n_params]) -> Self {
                     Self { params }
+                }
+
+                #[inline]
+                fn zeroed() -> Self {
+                    #ident::zeroed()
                 }
 
                 fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {
@@ -545,6 +571,15 @@ pub fn fallback(
         "DERIVATION",
         "LAYOUT",
         "LAYERS",
+        "STACK_FORWARD",
+        "STACK_BACKWARD",
+        "STACK_TRAIN_STEP_WITH",
+        "STACK_TRAIN_STEP",
+        "STACK_TRY_TRAIN_STEP",
+        "STACK_BATCH",
+        "PARAMS_BYTES",
+        "try_train_step",
+        "try_train_step_with",
         "params",
         "params_mut",
         "forward",
@@ -653,6 +688,14 @@ pub fn fallback(
                 pub const PARAMS: usize = #n_params;
                 pub const TRACE: usize = #n_trace;
                 pub const DERIVATION: &'static str = "";
+                pub const STACK_FORWARD: usize = 0;
+                pub const STACK_BACKWARD: usize = 0;
+                pub const STACK_TRAIN_STEP_WITH: usize = 0;
+                pub const STACK_TRAIN_STEP: usize = 0;
+                pub const STACK_TRY_TRAIN_STEP: usize = 0;
+                pub const STACK_BATCH: usize = 0;
+                pub const PARAMS_BYTES: usize = 0;
+
                 pub const LAYOUT: &'static [#rt::ParamInfo] = &[];
                 pub const LAYERS: &'static [#rt::LayerInfo] = &[];
                 pub const fn zeroed() -> Self { #init }

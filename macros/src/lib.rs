@@ -14,6 +14,7 @@ mod layers;
 mod loss;
 mod model;
 mod parse;
+mod stack;
 mod symbolic;
 
 #[cfg(test)]
