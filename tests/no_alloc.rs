@@ -300,3 +300,23 @@ fn big_networks_run_every_entry_point_on_a_2_mib_stack() {
     assert!(Mnist512::STACK_TRAIN_STEP > 2 << 20);
     assert_eq!(Mnist512::PARAMS_BYTES, 4 * Mnist512::PARAMS);
 }
+
+/// `zeroed` is a `const fn`: a network can be a `static`, here behind a `Mutex`, and be
+/// trained there without a copy on the stack of the caller.
+static SHARED: std::sync::Mutex<Xor> = std::sync::Mutex::new(Xor::zeroed());
+
+#[test]
+fn a_network_in_a_static_trains_in_place() {
+    let mut net = SHARED.lock().expect("not poisoned");
+    net.init_with(&mut stackprop::rng::SplitMix64::new(4));
+    let mut sgd = Sgd::new(0.5);
+    let data = [([0.0, 0.0], [0.0]), ([0.0, 1.0], [1.0]), ([1.0, 0.0], [1.0]), ([1.0, 1.0], [0.0])];
+    let loss = |net: &Xor| data.iter().map(|(x, t)| net.loss(x, t)).sum::<f32>();
+    let before = loss(&net);
+    for _ in 0..200 {
+        for (x, t) in &data {
+            net.train_step(x, t, &mut sgd);
+        }
+    }
+    assert!(loss(&net) < before, "{before} → {}", loss(&net));
+}

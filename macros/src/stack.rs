@@ -71,9 +71,11 @@ pub fn stack_use(net: &Network) -> StackUse {
     }
 }
 
-/// Bytes as `12 KiB` or `1.5 MiB`.
+/// Bytes as `76 B`, `12 KiB` or `1.5 MiB`.
 pub fn human(bytes: usize) -> String {
-    if bytes < 1 << 20 {
+    if bytes < 1 << 10 {
+        format!("{bytes} B")
+    } else if bytes < 1 << 20 {
         format!("{} KiB", bytes.div_ceil(1024))
     } else {
         format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
