@@ -210,7 +210,7 @@ fn no_warning_on_a_healthy_network() {
 
 fn warnings_of<N: Network<Input = [f32; 2], Output = [f32; 1], Scalar = f32>>(
     mut net: N,
-    opt: &mut impl Optimizer<N::Params>,
+    opt: &mut (impl Optimizer<N::Params> + Clone),
     xs: &[[f32; 2]],
     ts: &[[f32; 1]],
     epochs: usize,

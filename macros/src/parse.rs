@@ -410,7 +410,7 @@ pub fn term_from_expr(cx: &mut Ctxt, e: &Expr) -> Option<Term> {
             match &b.block.stmts[0] {
                 syn::Stmt::Expr(inner, None) => match term_from_expr(cx, inner)? {
                     // A block around a number or name is only there for Rust's syntax.
-                    t @ (Term::Int { .. } | Term::Float { .. } | Term::Bool { .. }) => Some(t),
+                    t @ (Term::Int { .. } | Term::NegInt { .. } | Term::Float { .. } | Term::Bool { .. }) => Some(t),
                     _ => Some(Term::Expr(Box::new(inner.clone()))),
                 },
                 _ => Some(Term::Expr(Box::new(e.clone()))),
