@@ -134,7 +134,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Trains a fresh network with `opt` and scores it.
-fn train<O: Optimizer<[f32; Digits::PARAMS]>>(
+fn train<O: Optimizer<[f32; Digits::PARAMS]> + Clone>(
     data: &Data,
     name: &'static str,
     settings: &'static str,

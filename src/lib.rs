@@ -21,6 +21,7 @@ pub mod __private {
     pub use stackprop_runtime::diagnostics::{ActivationFamily, LayerInfo};
     pub use stackprop_runtime::init::Init;
     pub use stackprop_runtime::network::{Network, ParamInfo, Target};
+    pub use stackprop_runtime::optim::Optimizer;
     pub use stackprop_runtime::rand_core;
     pub use stackprop_runtime::rng::SplitMix64;
     pub use stackprop_runtime::scalar::Scalar;

@@ -210,7 +210,7 @@ fn no_warning_on_a_healthy_network() {
 
 fn warnings_of<N: Network<Input = [f32; 2], Output = [f32; 1], Scalar = f32>>(
     mut net: N,
-    opt: &mut impl Optimizer<N::Params>,
+    opt: &mut (impl Optimizer<N::Params> + Clone),
     xs: &[[f32; 2]],
     ts: &[[f32; 1]],
     epochs: usize,
@@ -280,9 +280,14 @@ fn exploding_gradient_warning_fires() {
             .any(|w| matches!(w, Warning::ExplodingGradient { layer: "first", reference: "output", ratio, .. } if *ratio > 1e3)),
         "{warnings:#?}"
     );
-    // Inputs so large that δ·xᵀ overflows f32: a gradient that is not finite.
+    // Inputs so large that δ·xᵀ overflows f32: a gradient that is not finite. Without
+    // clipping `fit` stops there with an error; with clipping it skips the step, and the
+    // diagnostics report the gradient.
     let huge: Vec<[f32; 2]> = xs.iter().map(|[a, b]| [a * 1e27, b * 1e27]).collect();
-    let warnings = warnings_of(Linear::seeded(1), &mut Sgd::new(1e-3), &huge, &ts, 1);
+    let err = fit(&mut Linear::seeded(1), &mut Sgd::new(1e-3), &huge, &ts, FitOptions::new(1, 8).seed(1)).unwrap_err();
+    assert!(matches!(err, stackprop::train::FitError::NonFinite { epoch: 1, batch: 1, step: 0, .. }), "{err}");
+    let options = FitOptions::new(1, 8).seed(1).clip_grad_norm(1.0).diagnostics(Thresholds::default());
+    let warnings = fit(&mut Linear::seeded(1), &mut Sgd::new(1e-3), &huge, &ts, options).expect("valid").warnings;
     let text = warnings
         .iter()
         .find(|w| matches!(w, Warning::ExplodingGradient { ratio, .. } if !ratio.is_finite()))

@@ -29,17 +29,42 @@ const RESERVED: &[&str] = &[
     "train_step",
     "train_batch",
     "batch_gradient",
+    "input_backward",
+    "sgd_step",
+    "train_step_with",
+    "INPUT",
+    "OUTPUT",
+    "PARAMS",
+    "TRACE",
+    "DERIVATION",
+    "LAYOUT",
+    "LAYERS",
+    "TRAINED",
+    "STACK_FORWARD",
+    "STACK_BACKWARD",
+    "STACK_TRAIN_STEP_WITH",
+    "STACK_TRAIN_STEP",
+    "STACK_TRY_TRAIN_STEP",
+    "STACK_BATCH",
+    "PARAMS_BYTES",
+    "try_train_step",
+    "try_train_step_with",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in
 /// the struct, and a few hundred megabytes is past what either can hold.
 const MAX_PARAMS: usize = 1 << 26;
 
-/// Runs every check.
-pub fn check(cx: &mut Ctxt, spec: &Spec, net: &Network) {
+/// The checks of the layer names, which need no model.
+pub fn check_names(cx: &mut Ctxt, spec: &Spec) {
     check_unique_names(cx, spec);
     check_reserved_names(cx, spec);
+}
+
+/// Runs every check of the model.
+pub fn check(cx: &mut Ctxt, net: &Network) {
     check_last_layer(cx, net);
+    check_single_softmax(cx, net);
     check_loss_fits_output(cx, net);
     check_size(cx, net);
 }
@@ -61,7 +86,8 @@ fn check_reserved_names(cx: &mut Ctxt, spec: &Spec) {
     for layer in &spec.layers {
         let name = layer.name.to_string();
         if RESERVED.contains(&name.as_str()) {
-            cx.error(&layer.name, format!("layer name `{name}` is taken by a generated method; choose another name"));
+            let what = if name.chars().any(|c| c.is_ascii_lowercase()) { "method" } else { "constant" };
+            cx.error(&layer.name, format!("layer name `{name}` is taken by a generated {what}; choose another name"));
         }
         if let Some(base) = name.strip_suffix("_mut")
             && spec.layers.iter().any(|l| l.name == base)
@@ -88,6 +114,35 @@ fn check_last_layer(cx: &mut Ctxt, net: &Network) {
                 size(&last.output).min(10)
             ),
         );
+    }
+}
+
+/// A softmax over one value is always 1 and passes no gradient: such a layer (and
+/// `cross_entropy`, which needs one at the output) would train nothing.
+fn check_single_softmax(cx: &mut Ctxt, net: &Network) {
+    for layer in &net.layers {
+        let softmax =
+            layer.kind.activation().is_some_and(|a| a.builtin == Some(crate::layers::activation::Builtin::Softmax));
+        if softmax && size(&layer.output) == 1 && !layer.output.is_empty() {
+            let hint = if net.layers.last().is_some_and(|l| l.name == layer.name) {
+                "; for two classes use one `Sigmoid` output with `binary_cross_entropy`, or two `Softmax` outputs"
+            } else {
+                ""
+            };
+            cx.error_at(
+                layer.span,
+                format!(
+                    "layer `{}` applies `Softmax` to a single output, which is always 1 and passes no gradient{hint}",
+                    layer.name
+                ),
+            );
+            if hint.is_empty() {
+                continue;
+            }
+            if net.loss.name() == "cross_entropy" {
+                cx.error_at(net.loss_span, "loss `cross_entropy` over a single output is always 0 and trains nothing");
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! Hygiene: every path is absolute (`::stackprop::__private::...`), every local starts
 //! with `__`, and the impls sit in `const _: () = { ... };`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
@@ -92,6 +92,9 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
         backward_tokens: count_tokens(backward.clone()),
     };
     let docs = crate::doc::derivation(net, code);
+    let su = crate::stack::stack_use(net);
+    let (st_fwd, st_bwd, st_with, st_step, st_try, st_batch, st_params) =
+        (su.forward, su.backward, su.step_with, su.step, su.try_step, su.batch, su.params);
     let derivation = docs.join("\n");
     let trained = weights.map(|w| trained(&g, w));
 
@@ -118,6 +121,24 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
                 /// The derivation the macro produced for this network (also in the
                 /// type's documentation).
                 pub const DERIVATION: &'static str = #derivation;
+                /// Bytes of stack `forward` and `forward_trace` declare.
+                pub const STACK_FORWARD: usize = #st_fwd;
+                /// Bytes of stack `backward`, `backward_sgd` and `input_backward` declare.
+                pub const STACK_BACKWARD: usize = #st_bwd;
+                /// Bytes of stack of `train_step` with plain SGD (fused), `train_step_with`,
+                /// `try_train_step_with`, `gradient`, `loss` and `input_gradient`: a trace
+                /// and the larger pass.
+                pub const STACK_TRAIN_STEP_WITH: usize = #st_with;
+                /// Bytes of stack of `train_step` with an optimizer that has state: also a
+                /// gradient of [`Self::PARAMS_BYTES`].
+                pub const STACK_TRAIN_STEP: usize = #st_step;
+                /// Bytes of stack of `try_train_step`: also a gradient and a backup.
+                pub const STACK_TRY_TRAIN_STEP: usize = #st_try;
+                /// Bytes of stack of `train_batch` and `batch_gradient`.
+                pub const STACK_BATCH: usize = #st_batch;
+                /// Bytes of the parameters: the network itself, a gradient, one slot of
+                /// optimizer state.
+                pub const PARAMS_BYTES: usize = #st_params;
 
                 /// A network whose parameters are all zero.
                 #[must_use]
@@ -175,6 +196,11 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
                 #[inline]
                 fn from_params(params: [#t; #n_params]) -> Self {
                     Self { params }
+                }
+
+                #[inline]
+                fn zeroed() -> Self {
+                    #ident::zeroed()
                 }
 
                 fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {
@@ -511,61 +537,102 @@ fn backward_body(g: &Gen, mode: Option<Mode>) -> TokenStream {
     quote!(#(#stmts)*)
 }
 
-/// Items for a spec with errors: the struct and inherent stubs whose calls type-check
-/// anywhere (they return `!`), so the user sees the spec's errors and not a cascade of
-/// "no method named ..." at every use.
-pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
+/// Items for a spec with errors: the struct with the real constructors, constants and
+/// [`Network`](::stackprop::Network) impl, every signature with the types the spec
+/// would have given, so the user's code after the spec type-checks and the user sees
+/// the spec's errors alone. Bodies that would need the network are `unreachable!()`
+/// (never run: the crate does not build).
+///
+/// Sizes come from the model where it has them, else from what was written: a
+/// negative size by its magnitude, a named constant by its name, anything else 1.
+/// With `unit_fields` (a `#[derive]` above the attribute) the struct keeps the layer
+/// names as `()` fields, which is what that derive's code reads.
+pub fn fallback(
+    spec: Option<&Spec>,
+    net: Option<&Network>,
+    options: &[crate::parse::Opt],
+    error: syn::Error,
+    unit_fields: bool,
+) -> TokenStream {
     let compile_errors = error.to_compile_error();
     let Some(spec) = spec else { return compile_errors };
+    let rt = rt();
     let ident = &spec.ident;
     let vis = &spec.vis;
     let attrs = &spec.attrs;
-    // (name, number of arguments after the receiver)
-    let stubs: [(&str, usize); 17] = [
-        ("forward", 1),
-        ("forward_trace", 2),
-        ("input_backward", 3),
-        ("loss", 2),
-        ("mean_loss", 2),
-        ("train_step", 3),
-        ("train_batch", 4),
-        ("batch_gradient", 3),
-        ("gradient", 3),
-        ("input_gradient", 2),
-        ("backward", 6),
-        ("backward_sgd", 4),
-        ("trace_loss", 2),
-        ("params", 0),
-        ("params_mut", 0),
-        ("into_params", 0),
-        ("init_with", 1),
-    ];
-    let methods = stubs.iter().map(|(m, n)| {
-        let m = Ident::new(m, Span::call_site());
-        let generics: Vec<Ident> = (0..*n).map(|i| format_ident!("__A{}", i)).collect();
-        quote! {
-            #[doc(hidden)]
-            pub fn #m<#(#generics),*>(&self, #(_: #generics),*) -> ! {
-                ::core::unreachable!()
-            }
-        }
-    });
-    let ctors = [("zeroed", 0usize), ("seeded", 1), ("from_params", 1)].map(|(c, n)| {
-        let c = Ident::new(c, Span::call_site());
-        let generics: Vec<Ident> = (0..n).map(|i| format_ident!("__A{}", i)).collect();
-        quote! {
-            #[doc(hidden)]
-            pub fn #c<#(#generics),*>(#(_: #generics),*) -> Self {
-                ::core::unreachable!()
-            }
-        }
-    });
-    // One stub per distinct layer name that is not already a stub method, so a duplicate
+    let scalar = net.map_or(ScalarTy::F32, |n| n.scalar);
+    let t = scalar_tokens(scalar);
+    let input_term = options.iter().find(|o| o.name == "input").map(|o| &o.value);
+    // With no size to go by, the methods that take an input take any array, so the
+    // user's calls type-check whatever size they pass.
+    let guessed_in = input_term.and_then(guess_size);
+    let input_unknown = guessed_in.is_none();
+    let n_in = guessed_in.unwrap_or_else(|| quote!(1usize));
+    let last_ok = match (net.and_then(|n| n.layers.last()), spec.layers.last()) {
+        (Some(l), Some(a)) => l.name == a.name && !l.output.is_empty(),
+        _ => false,
+    };
+    let n_out = if last_ok {
+        let v = net.map_or(1, Network::output_size);
+        quote!(#v)
+    } else {
+        spec.layers
+            .last()
+            .and_then(|a| match &a.spec {
+                crate::parse::Term::Call { args, .. } => {
+                    args.iter().find(|a| a.name.is_none()).and_then(|a| guess_size(&a.value))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| quote!(1usize))
+    };
+    let (n_params, n_trace) = net.map_or((0, 0), |n| (n.params, n.trace_len));
+    // One stub per distinct layer name that is not already generated, so a duplicate
     // or reserved name gives only the spec's error, not rustc's "duplicate definitions".
+    let generated = [
+        "zeroed",
+        "seeded",
+        "from_params",
+        "into_params",
+        "init_with",
+        "INPUT",
+        "OUTPUT",
+        "PARAMS",
+        "TRACE",
+        "DERIVATION",
+        "LAYOUT",
+        "LAYERS",
+        "TRAINED",
+        "STACK_FORWARD",
+        "STACK_BACKWARD",
+        "STACK_TRAIN_STEP_WITH",
+        "STACK_TRAIN_STEP",
+        "STACK_TRY_TRAIN_STEP",
+        "STACK_BATCH",
+        "PARAMS_BYTES",
+        "try_train_step",
+        "try_train_step_with",
+        "params",
+        "params_mut",
+        "forward",
+        "forward_trace",
+        "trace_loss",
+        "backward",
+        "backward_sgd",
+        "input_backward",
+        "loss",
+        "mean_loss",
+        "gradient",
+        "input_gradient",
+        "train_step",
+        "train_step_with",
+        "sgd_step",
+        "train_batch",
+        "batch_gradient",
+    ];
     let mut names: Vec<&Ident> = Vec::new();
     for l in &spec.layers {
-        let taken =
-            stubs.iter().any(|(m, _)| l.name == m) || ["zeroed", "seeded", "from_params"].iter().any(|c| l.name == c);
+        let taken = generated.iter().any(|c| l.name == c);
         let mut_clash =
             names.iter().any(|n| format_ident!("{}_mut", n) == l.name || format_ident!("{}_mut", l.name) == **n);
         if !taken && !mut_clash && !names.contains(&&l.name) {
@@ -581,24 +648,160 @@ pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
             pub fn #nm(&mut self) -> ! { ::core::unreachable!() }
         }
     });
+    let any_input = if input_unknown {
+        quote! {
+            #[doc(hidden)]
+            pub fn forward<const __N: usize>(&self, x: &[#t; __N]) -> [#t; #n_out] {
+                ::core::unreachable!()
+            }
+            #[doc(hidden)]
+            pub fn loss<const __N: usize, __G>(&self, x: &[#t; __N], t: &__G) -> #t {
+                ::core::unreachable!()
+            }
+            #[doc(hidden)]
+            pub fn gradient<const __N: usize, __G>(&self, x: &[#t; __N], t: &__G, g: &mut [#t; #n_params]) -> #t {
+                ::core::unreachable!()
+            }
+            #[doc(hidden)]
+            pub fn input_gradient<const __N: usize, __G>(&self, x: &[#t; __N], t: &__G) -> [#t; __N] {
+                ::core::unreachable!()
+            }
+            #[doc(hidden)]
+            pub fn train_step<const __N: usize, __G, __O: #rt::Optimizer<[#t; #n_params]>>(
+                &mut self,
+                x: &[#t; __N],
+                t: &__G,
+                opt: &mut __O,
+            ) -> #t {
+                ::core::unreachable!()
+            }
+        }
+    } else {
+        quote!()
+    };
+    let mut field_names: Vec<&Ident> = Vec::new();
+    for l in &spec.layers {
+        if !field_names.contains(&&l.name) {
+            field_names.push(&l.name);
+        }
+    }
+    let (fields, init, params_get, params_mut, from_params, into_params) = if unit_fields {
+        (
+            quote!(#(#field_names: ()),*),
+            quote!(Self { #(#field_names: ()),* }),
+            quote!(::core::unreachable!()),
+            quote!(::core::unreachable!()),
+            quote!({
+                let _ = params;
+                Self::zeroed()
+            }),
+            quote!(::core::unreachable!()),
+        )
+    } else {
+        (
+            quote!(params: [#t; #n_params]),
+            quote!(Self { params: [0.0; #n_params] }),
+            quote!(&self.params),
+            quote!(&mut self.params),
+            quote!(Self { params }),
+            quote!(self.params),
+        )
+    };
     quote! {
         #compile_errors
         #(#attrs)*
-        #vis struct #ident {}
+        #vis struct #ident { #fields }
 
         const _: () = {
-            #[allow(dead_code, clippy::all)]
+            #[allow(dead_code, unused, clippy::all)]
             impl #ident {
-                pub const INPUT: usize = 0;
-                pub const OUTPUT: usize = 0;
-                pub const PARAMS: usize = 0;
-                pub const TRACE: usize = 0;
+                pub const INPUT: usize = #n_in;
+                pub const OUTPUT: usize = #n_out;
+                pub const PARAMS: usize = #n_params;
+                pub const TRACE: usize = #n_trace;
+                pub const DERIVATION: &'static str = "";
                 #[doc(hidden)]
-                pub const TRAINED: Self = Self {};
-                #(#ctors)*
-                #(#methods)*
+                pub const TRAINED: Self = Self::zeroed();
+                pub const STACK_FORWARD: usize = 0;
+                pub const STACK_BACKWARD: usize = 0;
+                pub const STACK_TRAIN_STEP_WITH: usize = 0;
+                pub const STACK_TRAIN_STEP: usize = 0;
+                pub const STACK_TRY_TRAIN_STEP: usize = 0;
+                pub const STACK_BATCH: usize = 0;
+                pub const PARAMS_BYTES: usize = 0;
+
+                pub const LAYOUT: &'static [#rt::ParamInfo] = &[];
+                pub const LAYERS: &'static [#rt::LayerInfo] = &[];
+                pub const fn zeroed() -> Self { #init }
+                pub const fn from_params(params: [#t; #n_params]) -> Self { #from_params }
+                pub fn into_params(self) -> [#t; #n_params] { #into_params }
+                pub fn seeded(seed: u64) -> Self { Self::zeroed() }
+                pub fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {}
                 #(#layers)*
+                #any_input
+            }
+
+            #[allow(dead_code, unused, clippy::all)]
+            impl #rt::Network for #ident {
+                type Scalar = #t;
+                type Input = [#t; #n_in];
+                type Output = [#t; #n_out];
+                type Params = [#t; #n_params];
+                type Trace = [#t; #n_trace];
+                const INPUT: usize = #n_in;
+                const OUTPUT: usize = #n_out;
+                const PARAMS: usize = #n_params;
+                const LAYOUT: &'static [#rt::ParamInfo] = &[];
+                fn from_params(params: [#t; #n_params]) -> Self { #from_params }
+                fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {}
+                fn params(&self) -> &[#t; #n_params] { #params_get }
+                fn params_mut(&mut self) -> &mut [#t; #n_params] { #params_mut }
+                fn forward(&self, x: &[#t; #n_in]) -> [#t; #n_out] { ::core::unreachable!() }
+                fn forward_trace(&self, x: &[#t; #n_in], tr: &mut [#t; #n_trace]) -> [#t; #n_out] {
+                    ::core::unreachable!()
+                }
+                fn trace_loss(&self, tr: &[#t; #n_trace], t: &[#t; #n_out]) -> #t { ::core::unreachable!() }
+                fn backward(
+                    &self,
+                    x: &[#t; #n_in],
+                    tr: &[#t; #n_trace],
+                    t: &[#t; #n_out],
+                    scale: #t,
+                    g: &mut [#t; #n_params],
+                    input_grad: ::core::option::Option<&mut [#t; #n_in]>,
+                ) -> #t {
+                    ::core::unreachable!()
+                }
+                fn input_backward(&self, x: &[#t; #n_in], tr: &[#t; #n_trace], t: &[#t; #n_out]) -> [#t; #n_in] {
+                    ::core::unreachable!()
+                }
+                fn backward_sgd(&mut self, x: &[#t; #n_in], tr: &[#t; #n_trace], t: &[#t; #n_out], lr: #t) -> #t {
+                    ::core::unreachable!()
+                }
             }
         };
+    }
+}
+
+/// A size as written, for the fallback: a positive integer as is, a negative one by its
+/// magnitude, a list by its product, a name (a constant) by the name.
+fn guess_size(t: &crate::parse::Term) -> Option<TokenStream> {
+    use crate::parse::Term;
+    match t {
+        Term::Int { value, .. } | Term::NegInt { value, .. } if *value > 0 && *value <= (1u128 << 32) => {
+            let v = usize::try_from(*value).ok()?;
+            Some(quote!(#v))
+        }
+        Term::List { items, .. } if !items.is_empty() => {
+            let parts: Option<Vec<TokenStream>> = items.iter().map(guess_size).collect();
+            let parts = parts?;
+            Some(quote!((1usize #(* #parts)*)))
+        }
+        Term::Call { name, args, .. } if args.is_empty() => Some(quote!(#name)),
+        Term::Expr(e) => match &**e {
+            syn::Expr::Path(p) => Some(quote!(#p)),
+            _ => None,
+        },
+        _ => None,
     }
 }

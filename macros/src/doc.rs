@@ -307,6 +307,8 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
     } else {
         "  mini-batch: the per-sample passes, summed".to_owned()
     });
+    out.push(String::new());
+    out.extend(crate::stack::doc_lines(net));
     out.push("```".into());
     out
 }

@@ -337,13 +337,14 @@ fn resolve_weights(cx: &mut Ctxt, v: &Term) -> Option<syn::LitStr> {
 fn resolve_input(cx: &mut Ctxt, v: &Term) -> Option<Shape> {
     let dims: Vec<&Term> = match v {
         Term::List { items, .. } if !items.is_empty() => items.iter().collect(),
-        Term::Int { .. } => vec![v],
+        Term::Int { .. } | Term::NegInt { .. } => vec![v],
         _ => {
             cx.error_at(
                 v.span(),
                 format!(
-                    "expected `input` as a size such as `4` or a shape such as `[1, 8, 8]`, found {}",
-                    v.describe()
+                    "expected `input` as a size such as `4` or a shape such as `[1, 8, 8]`, found {}{}",
+                    v.describe(),
+                    literal_hint(v)
                 ),
             );
             return None;
@@ -356,13 +357,40 @@ fn resolve_input(cx: &mut Ctxt, v: &Term) -> Option<Shape> {
             None => {
                 cx.error_at(
                     d.span(),
-                    format!("expected `input` dimensions as positive integers, found {}", d.describe()),
+                    format!(
+                        "expected `input` dimensions as positive integers, found {}{}",
+                        d.describe(),
+                        literal_hint(d)
+                    ),
                 );
                 return None;
             }
         }
     }
     Some(shape)
+}
+
+/// For a size written as a name or an expression (`WIDTH`, `N * 2`): why the macro
+/// cannot take it. Empty for anything else.
+pub fn literal_hint(t: &Term) -> String {
+    // A name in the constants' case, or an expression of names and numbers.
+    let named = match t {
+        Term::Call { name, args, .. } => {
+            args.is_empty()
+                && name.to_string().chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        }
+        Term::Expr(e) => matches!(**e, syn::Expr::Path(_) | syn::Expr::Binary(_) | syn::Expr::Call(_)),
+        _ => false,
+    };
+    if named {
+        format!(
+            "; the macro needs an integer literal here, such as `16`: it lays out the parameters and writes \
+             the code while it expands, before Rust evaluates constants such as {}",
+            t.describe()
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// A positive integer that fits `usize` (and a sane array size).

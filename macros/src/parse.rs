@@ -23,7 +23,10 @@ pub enum Term {
     Call { name: Ident, args: Vec<TermArg>, span: Span },
     /// An integer literal.
     Int { value: u128, span: Span },
-    /// A float literal, or a negated number.
+    /// A negated integer literal (`-4`), kept apart from floats so messages quote it
+    /// as written.
+    NegInt { value: u128, span: Span },
+    /// A float literal, or a negated float.
     Float { value: f64, span: Span },
     /// `true` / `false`.
     Bool { value: bool, span: Span },
@@ -46,6 +49,7 @@ impl Term {
         match self {
             Term::Call { span, .. }
             | Term::Int { span, .. }
+            | Term::NegInt { span, .. }
             | Term::Float { span, .. }
             | Term::Bool { span, .. }
             | Term::List { span, .. } => *span,
@@ -58,6 +62,7 @@ impl Term {
         match self {
             Term::Call { name, .. } => format!("`{name}`"),
             Term::Int { value, .. } => format!("`{value}`"),
+            Term::NegInt { value, .. } => format!("`-{value}`"),
             Term::Float { value, .. } => format!("`{value:?}`"),
             Term::Bool { value, .. } => format!("`{value}`"),
             Term::List { .. } => "a list".to_owned(),
@@ -72,6 +77,7 @@ impl Term {
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Term::Int { value, .. } => Some(*value as f64),
+            Term::NegInt { value, .. } => Some(-(*value as f64)),
             Term::Float { value, .. } => Some(*value),
             _ => None,
         }
@@ -180,17 +186,22 @@ pub fn parse_item(cx: &mut Ctxt, item: TokenStream) -> Option<Spec> {
             return None;
         }
     };
-    if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
+    if !s.generics.params.is_empty() {
         cx.error(
             &s.generics,
             "a network cannot have generic parameters; choose the scalar with `scalar = f32` or `scalar = f64`",
         );
+    } else if let Some(w) = &s.generics.where_clause {
+        cx.error(w, "a network cannot have a `where` clause: its sizes and scalar type are fixed by the spec");
     }
     let mut attrs = Vec::new();
     let mut activations = Vec::new();
     for attr in s.attrs {
         if attr.path().is_ident("activation") {
             parse_activation_attr(cx, &attr, &mut activations);
+        } else if attr.path().segments.last().is_some_and(|seg| seg.ident == "network") {
+            // Dropped, so the second attribute never runs: one error, not one per item.
+            cx.error(&attr, "`#[network]` is given twice; keep one");
         } else {
             attrs.push(attr);
         }
@@ -399,14 +410,15 @@ pub fn term_from_expr(cx: &mut Ctxt, e: &Expr) -> Option<Term> {
             match &b.block.stmts[0] {
                 syn::Stmt::Expr(inner, None) => match term_from_expr(cx, inner)? {
                     // A block around a number or name is only there for Rust's syntax.
-                    t @ (Term::Int { .. } | Term::Float { .. } | Term::Bool { .. }) => Some(t),
+                    t @ (Term::Int { .. } | Term::NegInt { .. } | Term::Float { .. } | Term::Bool { .. }) => Some(t),
                     _ => Some(Term::Expr(Box::new(inner.clone()))),
                 },
                 _ => Some(Term::Expr(Box::new(e.clone()))),
             }
         }
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => match term_from_expr(cx, &u.expr)? {
-            Term::Int { value, .. } => Some(Term::Float { value: -(value as f64), span }),
+            Term::Int { value, .. } => Some(Term::NegInt { value, span }),
+            Term::NegInt { value, .. } => Some(Term::Int { value, span }),
             Term::Float { value, .. } => Some(Term::Float { value: -value, span }),
             _ => Some(Term::Expr(Box::new(e.clone()))),
         },
@@ -448,6 +460,14 @@ pub fn term_from_expr(cx: &mut Ctxt, e: &Expr) -> Option<Term> {
 fn term_from_lit(cx: &mut Ctxt, lit: &Lit) -> Option<Term> {
     let span = lit.span();
     match lit {
+        // `syn` reads `-4` in a generic argument as one negative literal.
+        Lit::Int(i) if i.base10_digits().starts_with('-') => match i.base10_digits()[1..].parse::<u128>() {
+            Ok(value) => Some(Term::NegInt { value, span }),
+            Err(_) => {
+                cx.error(i, format!("`{i}` is too large"));
+                None
+            }
+        },
         Lit::Int(i) => match i.base10_parse::<u128>() {
             Ok(value) => Some(Term::Int { value, span }),
             Err(_) => {

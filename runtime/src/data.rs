@@ -141,6 +141,13 @@ pub enum DataError {
         /// Number of labels (samples).
         labels: usize,
     },
+    /// A feature value is NaN or infinite.
+    NonFinite {
+        /// Index of the sample.
+        sample: usize,
+        /// Index of the feature.
+        feature: usize,
+    },
     /// Data with one number of features was given where another was expected.
     FeatureCount {
         /// Features expected.
@@ -222,6 +229,9 @@ impl fmt::Display for DataError {
             }
             DataError::Shape { features, n_features, labels } => {
                 write!(f, "{features} feature values do not make {labels} samples of {n_features} features")
+            }
+            DataError::NonFinite { sample, feature } => {
+                write!(f, "sample {sample} has a non-finite value at feature {feature}")
             }
             DataError::FeatureCount { expected, found } => {
                 write!(f, "expected {expected} features, found {found}")
@@ -460,13 +470,18 @@ impl<T> Dataset<T> {
     /// inputs.
     ///
     /// # Errors
-    /// [`DataError::FeatureCount`] if `N` is not [`n_features`](Self::n_features).
+    /// [`DataError::FeatureCount`] if `N` is not [`n_features`](Self::n_features);
+    /// [`DataError::NonFinite`] for the first NaN or infinite value, so none reaches a
+    /// network.
     pub fn rows<const N: usize>(&self) -> Result<Vec<[T; N]>, DataError>
     where
-        T: Copy,
+        T: Scalar,
     {
         if N != self.n_features {
             return Err(DataError::FeatureCount { expected: N, found: self.n_features });
+        }
+        if let Some(i) = crate::network::first_non_finite(&self.features) {
+            return Err(DataError::NonFinite { sample: i / N, feature: i % N });
         }
         // N equals n_features, which `new` keeps above 0, so the chunks are whole rows.
         let (rows, _) = self.features.as_chunks::<N>();

@@ -63,7 +63,9 @@ macro_rules! __impl_serde {
 pub use diagnostics::{ActivationFamily, LayerInfo};
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
 pub use init::Init;
-pub use network::{Buffer, Class, Network, ParamInfo, Target};
+pub use network::{Buffer, Class, Network, NonFiniteStep, ParamInfo, Target};
+#[cfg(feature = "alloc")]
+pub use network::{boxed_seeded, boxed_zeros};
 pub use optim::{Optimizer, Sgd, State};
 pub use rng::SplitMix64;
 pub use scalar::Scalar;

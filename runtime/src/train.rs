@@ -43,6 +43,15 @@
 //! 5. Tracks the best validation loss for [`EarlyStopping`], calls the
 //!    [`on_epoch`](FitOptions::on_epoch) callback, and stops if asked.
 //!
+//! Non-finite numbers never reach the parameters: the training and validation samples
+//! are checked before anything is trained ([`FitError::NonFiniteInput`],
+//! [`FitError::NonFiniteTarget`]), each batch's loss and gradient before its step, and the
+//! parameters after it. A NaN or infinity there ends the fit with
+//! [`FitError::NonFinite`], naming the epoch and the step, and the network and the
+//! optimizer hold the state before that step, the last finite one. (With
+//! [`FitOptions::clip_grad_norm`], a batch whose gradient norm is not finite is skipped
+//! instead, and counted in [`EpochMetrics::skipped_steps`].)
+//!
 //! With [`FitOptions::diagnostics`], each batch's samples also go through a training
 //! forward to observe their units, the gradient's norms are taken before clipping and the
 //! parameters are kept before each step: the epoch's [`EpochDiagnostics`] and new
@@ -63,7 +72,7 @@ use crate::data::{argmax, shuffle};
 use crate::diagnostics::report::Monitor;
 pub use crate::diagnostics::report::{EpochDiagnostics, LayerStats, TensorStats, Thresholds, Warning};
 use crate::grad::clip_grad_norm;
-use crate::network::{Buffer, Class, Network, Target};
+use crate::network::{Buffer, Class, Network, Target, first_non_finite};
 use crate::optim::Optimizer;
 use crate::rng::SplitMix64;
 use crate::scalar::Scalar;
@@ -238,10 +247,42 @@ impl History {
     }
 }
 
-/// Everything [`fit`] can reject before training.
+/// Everything [`fit`] can reject before training, and the non-finite numbers that
+/// stop it during training.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FitError {
+    /// A sample's input has a NaN or infinite feature; nothing was trained.
+    NonFiniteInput {
+        /// `"training"` or `"validation"`.
+        set: &'static str,
+        /// Index of the sample in its set.
+        sample: usize,
+        /// Index of the feature.
+        feature: usize,
+    },
+    /// A sample's target has a NaN or infinite component; nothing was trained.
+    NonFiniteTarget {
+        /// `"training"` or `"validation"`.
+        set: &'static str,
+        /// Index of the sample in its set.
+        sample: usize,
+        /// Index of the output.
+        output: usize,
+    },
+    /// During training, a batch's loss or gradient, or the parameters after a step, went
+    /// NaN or infinite. The network and the optimizer hold the state before that step.
+    NonFinite {
+        /// `"loss"`, `"gradient"` or `"parameters"`.
+        what: &'static str,
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The batch within the epoch, from 1.
+        batch: usize,
+        /// Optimizer steps taken before it (the step that failed would have been the
+        /// next).
+        step: usize,
+    },
     /// There is no training sample.
     EmptyTrainingSet,
     /// Training inputs and targets differ in length.
@@ -281,6 +322,17 @@ impl fmt::Display for FitError {
                 f.write_str("early stopping watches the validation loss, but no validation set was given")
             }
             Self::ZeroBatchSize => f.write_str("batch size is 0, expected at least 1"),
+            Self::NonFiniteInput { set, sample, feature } => {
+                write!(f, "{set} sample {sample} has a non-finite input at feature {feature}; nothing was trained")
+            }
+            Self::NonFiniteTarget { set, sample, output } => {
+                write!(f, "{set} sample {sample} has a non-finite target at output {output}; nothing was trained")
+            }
+            Self::NonFinite { what, epoch, batch, step } => write!(
+                f,
+                "the {what} went non-finite in epoch {epoch}, batch {batch} (after {step} steps); the network and \
+                 the optimizer hold the state before that step (lower the learning rate or clip the gradient norm)"
+            ),
         }
     }
 }
@@ -543,9 +595,12 @@ impl<'a, I, G, B> FitOptions<'a, I, G, B> {
 /// allocated once, on the heap, and reused for every batch.
 ///
 /// # Errors
-/// [`FitError`] for training or validation data of mismatched lengths or without
-/// samples, a batch size of 0, or early stopping without a validation set; nothing is
-/// trained then.
+/// [`FitError`] for training or validation data of mismatched lengths, without samples
+/// or with a NaN or infinite number, a batch size of 0, or early stopping without a
+/// validation set; nothing is trained then. [`FitError::NonFinite`] when a loss,
+/// gradient or the parameters went non-finite during training; the network and the
+/// optimizer then hold their state from before that step (which is why the optimizer
+/// must be `Clone`: it is copied before each step).
 ///
 /// # Panics
 /// If a [`Class`] target is out of range for the network's outputs.
@@ -559,10 +614,10 @@ pub fn fit<N, G, O, B>(
 where
     N: Network,
     G: Target<N::Output> + AsClass + Clone,
-    O: Optimizer<N::Params>,
+    O: Optimizer<N::Params> + Clone,
     B: BatchGradient<N, G>,
 {
-    check(xs, ts, &options)?;
+    check::<N, G, B>(xs, ts, &options)?;
     let FitOptions {
         epochs,
         batch_size,
@@ -582,6 +637,9 @@ where
     let base_lr = opt.learning_rate();
     // Boxed so that a large network's parameters never sit on the stack twice.
     let mut grad: Box<N::Params> = Box::new(N::Params::zeroed());
+    // The state before the current step, restored if the step goes non-finite.
+    let mut last_params: Box<N::Params> = Box::new(N::Params::zeroed());
+    let mut last_opt: Box<O> = Box::new(opt.clone());
     let mut best_params: Option<Box<N::Params>> =
         early_stopping.filter(|e| e.restore_best).map(|_| Box::new(N::Params::zeroed()));
     let min_delta = early_stopping.map_or(0.0, |e| e.min_delta);
@@ -617,7 +675,7 @@ where
         let mut loss_sum = 0.0;
         let mut norm_sum = 0.0;
         let mut skipped = 0;
-        for batch in order.chunks(batch_size) {
+        for (batch_index, batch) in order.chunks(batch_size).enumerate() {
             batch_x.clear();
             batch_t.clear();
             batch_x.extend(batch.iter().map(|&i| xs[i].clone()));
@@ -627,6 +685,14 @@ where
             }
             batches_done += 1;
             let loss = gradient.batch_gradient(&*net, &batch_x, &batch_t, &mut grad);
+            let (batch_no, steps_before) = (batch_index + 1, steps);
+            let non_finite = move |what| FitError::NonFinite { what, epoch, batch: batch_no, step: steps_before };
+            if !loss.is_finite() && clip.is_none() {
+                return Err(non_finite("loss"));
+            }
+            if clip.is_none() && first_non_finite((*grad).as_ref()).is_some() {
+                return Err(non_finite("gradient"));
+            }
             loss_sum += loss.to_f64() * batch.len() as f64;
             if let Some(m) = monitor.as_mut() {
                 m.observe_batch(&*net, &batch_x, &grad);
@@ -645,7 +711,14 @@ where
             if let Some(m) = monitor.as_mut() {
                 m.before_step(&*net);
             }
+            (*last_params).as_mut().copy_from_slice(net.params().as_ref());
+            (*last_opt).clone_from(opt);
             opt.step(net.params_mut(), &grad);
+            if first_non_finite(net.params().as_ref()).is_some() {
+                net.params_mut().as_mut().copy_from_slice((*last_params).as_ref());
+                opt.clone_from(&*last_opt);
+                return Err(non_finite("parameters"));
+            }
             if let Some(m) = monitor.as_mut() {
                 m.after_step(&*net);
             }
@@ -718,8 +791,39 @@ where
     Ok(history)
 }
 
+/// The first sample of a set with a non-finite input or target.
+fn check_finite<N: Network, G: Target<N::Output>>(
+    set: &'static str,
+    xs: &[N::Input],
+    ts: &[G],
+) -> Result<(), FitError> {
+    for (sample, (x, t)) in xs.iter().zip(ts).enumerate() {
+        if let Some(feature) = first_non_finite(x.as_ref()) {
+            return Err(FitError::NonFiniteInput { set, sample, feature });
+        }
+        if let Some(output) = first_non_finite(t.to_target().as_ref()) {
+            return Err(FitError::NonFiniteTarget { set, sample, output });
+        }
+    }
+    Ok(())
+}
+
 /// Checks the data and options before anything is trained.
-fn check<I, G, B>(xs: &[I], ts: &[G], options: &FitOptions<'_, I, G, B>) -> Result<(), FitError> {
+fn check<N: Network, G: Target<N::Output>, B>(
+    xs: &[N::Input],
+    ts: &[G],
+    options: &FitOptions<'_, N::Input, G, B>,
+) -> Result<(), FitError> {
+    check_lengths(xs, ts, options)?;
+    check_finite::<N, G>("training", xs, ts)?;
+    if let Some((vx, vt)) = options.validation {
+        check_finite::<N, G>("validation", vx, vt)?;
+    }
+    Ok(())
+}
+
+/// Checks the sizes and options before anything is trained.
+fn check_lengths<I, G, B>(xs: &[I], ts: &[G], options: &FitOptions<'_, I, G, B>) -> Result<(), FitError> {
     if xs.len() != ts.len() {
         return Err(FitError::LengthMismatch { inputs: xs.len(), targets: ts.len() });
     }

@@ -229,25 +229,26 @@ fn a_schedule_per_epoch_uses_the_epoch_number() {
 }
 
 #[test]
-fn a_non_finite_loss_stops_training() {
-    let (mut xs, ts) = blobs(30, 1);
-    xs[4][0] = f32::NAN;
-    let mut net = net();
-    let mut opt = Opt::new(0.1);
-    let history = fit(&mut net, &mut opt, &xs, &ts, FitOptions::new(10, 10)).unwrap();
-    assert_eq!(history.stop_reason, StopReason::NonFinite);
-    assert_eq!(history.epochs.len(), 1);
-
-    // With clipping, the batch with the NaN sample is skipped and the others step.
+fn clipping_skips_a_non_finite_gradient() {
+    // A weight so large that one sample's logits overflow: its gradient is NaN.
+    let (xs, ts) = blobs(30, 1);
     let mut net = Softmax::seeded(3);
+    net.params[0] = f32::MAX;
+    let mut opt = Opt::new(0.1);
     let options = FitOptions::new(1, 10).shuffle(false).clip_grad_norm(10.0);
+    let before = net.clone();
     let history = fit(&mut net, &mut opt, &xs, &ts, options).unwrap();
+    // Every batch of 10 holds a sample whose first feature is past ±1: all three skipped.
     let m = history.last().unwrap();
-    assert_eq!((m.skipped_steps, m.steps), (1, 2));
-    assert!(m.grad_norm.unwrap().is_finite());
-    assert!(net.params.iter().all(|p| p.is_finite()));
-    // The epoch's loss still counts the NaN sample, which stops training.
+    assert_eq!((m.skipped_steps, m.steps), (3, 0));
+    assert_eq!(net, before);
+    // The epoch's loss is NaN, which stops training.
     assert_eq!(history.stop_reason, StopReason::NonFinite);
+
+    // Without clipping the same run is an error naming where it happened.
+    let err = fit(&mut net, &mut opt, &xs, &ts, FitOptions::new(1, 10).shuffle(false)).unwrap_err();
+    assert_eq!(err, FitError::NonFinite { what: "loss", epoch: 1, batch: 1, step: 0 });
+    assert_eq!(net, before);
 }
 
 #[test]

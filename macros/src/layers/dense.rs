@@ -105,7 +105,11 @@ fn resolve_dense(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], c
             None => {
                 cx.error_at(
                     t.span(),
-                    format!("expected the width of layer `{layer}` as a positive integer, found {}", t.describe()),
+                    format!(
+                        "expected the width of layer `{layer}` as a positive integer, found {}{}",
+                        t.describe(),
+                        crate::model::literal_hint(t)
+                    ),
                 );
                 return None;
             }

@@ -90,6 +90,41 @@ pub trait Optimizer<P: ?Sized> {
     }
 }
 
+/// An optimizer whose state is a `Vec` (`Adam<Vec<f32>>`), used on a generated
+/// network's fixed-size parameter array: the state lives on the heap, sized on the first
+/// step, so a big network's optimizer puts nothing parameter-sized on the stack.
+///
+/// ```
+/// # use stackprop_runtime::optim::{Adam, OnHeap, Optimizer};
+/// let mut opt = OnHeap(Adam::<Vec<f32>>::new(1e-3));
+/// let (mut params, grads) = ([1.0_f32; 4], [0.5_f32; 4]);
+/// opt.step(&mut params, &grads);
+/// assert!(params.iter().all(|&p| p < 1.0));
+/// ```
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, Default)]
+pub struct OnHeap<O>(pub O);
+
+#[cfg(feature = "alloc")]
+impl<T: Scalar, const N: usize, O: Optimizer<[T]>> Optimizer<[T; N]> for OnHeap<O> {
+    #[inline]
+    fn step(&mut self, params: &mut [T; N], grads: &[T; N]) {
+        self.0.step(params.as_mut_slice(), grads.as_slice());
+    }
+    #[inline]
+    fn learning_rate(&self) -> f64 {
+        self.0.learning_rate()
+    }
+    #[inline]
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.0.set_learning_rate(lr);
+    }
+    #[inline]
+    fn plain_sgd_rate(&self) -> Option<f64> {
+        self.0.plain_sgd_rate()
+    }
+}
+
 /// Storage for an optimizer's per-parameter state: `[T; N]`, or `Vec<T>` with `alloc`.
 pub trait State: AsRef<[Self::Elem]> + AsMut<[Self::Elem]> {
     /// The scalar type stored.

@@ -8,5 +8,5 @@ struct Net {
 
 fn main() {
     let net = Net::seeded(1);
-    let _ = net.forward(&[1.0, 2.0]);
+    let _ = net.forward(&[1.0, 2.0, 3.0, 4.0]);
 }
