@@ -87,6 +87,7 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
     let backward_sgd = backward_body(&g, Some(Mode::Sgd));
     let input_backward = backward_body(&g, None);
     let batch = crate::batch::emit(&g);
+    let jacobians = crate::jacobian::emit(&g);
     let code = crate::doc::CodeSize {
         forward_tokens: count_tokens(forward.clone()),
         backward_tokens: count_tokens(backward.clone()),
@@ -154,6 +155,24 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                 #layout
                 #layers
                 #views
+                #jacobians
+            }
+
+            #[automatically_derived]
+            #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+            impl #rt::ParamJacobian for #ident {
+                fn param_jacobian_into(
+                    &self,
+                    x: &[#t; #n_in],
+                    jac: &mut [#t],
+                ) -> ::core::option::Option<[#t; #n_out]> {
+                    let (rows, rest) = jac.as_chunks_mut::<#n_params>();
+                    if !rest.is_empty() {
+                        return ::core::option::Option::None;
+                    }
+                    let rows: &mut [[#t; #n_params]; #n_out] = rows.try_into().ok()?;
+                    ::core::option::Option::Some(#ident::param_jacobian(self, x, rows))
+                }
             }
 
             #[automatically_derived]
@@ -439,11 +458,17 @@ fn input_chain(g: &Gen, from: usize, stmts: &mut Vec<TokenStream>) {
 /// deltas go down to the lowest layer with parameters; below it only when the caller
 /// asks for ∂L/∂x.
 fn backward_body(g: &Gen, mode: Option<Mode>) -> TokenStream {
+    backward_seeded(g, mode, &|top| loss::emit_delta(g, top, &g.net.layers[top]))
+}
+
+/// [`backward_body`] from any delta at the top layer: `seed(top)` binds `__d{top}`
+/// (the loss delta, or a unit vector through the output activation for Jacobians).
+pub fn backward_seeded(g: &Gen, mode: Option<Mode>, seed: &dyn Fn(usize) -> TokenStream) -> TokenStream {
     let net = g.net;
     let Some(top) = (0..net.layers.len()).rev().find(|&k| net.layers[k].kind.activation().is_some()) else {
         return TokenStream::new();
     };
-    let mut stmts = vec![loss::emit_delta(g, top, &net.layers[top])];
+    let mut stmts = vec![seed(top)];
     let Some(mode) = mode else {
         input_chain(g, top, &mut stmts);
         stmts.push(quote!(__gx));

@@ -40,6 +40,7 @@ pub mod optim;
 pub mod rng;
 pub mod scalar;
 pub mod schedule;
+pub mod second_order;
 pub mod view;
 
 pub use diagnostics::{ActivationFamily, LayerInfo};
@@ -49,6 +50,7 @@ pub use network::{Buffer, Class, Network, ParamInfo, Target};
 pub use optim::{Optimizer, Sgd, State};
 pub use rng::SplitMix64;
 pub use scalar::Scalar;
+pub use second_order::{LevenbergMarquardt, LmEpoch, LmError, ParamJacobian, cholesky_solve};
 pub use view::{DenseMut, DenseRef};
 
 /// Re-exported for generated code and for users who seed networks from their own
