@@ -88,6 +88,8 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
     let input_backward = backward_body(&g, None);
     let batch = crate::batch::emit(&g);
     let jacobians = crate::jacobian::emit(&g);
+    let hessian = crate::hessian::emit(&g);
+    let hessian_trait = crate::hessian::emit_trait(&g);
     let code = crate::doc::CodeSize {
         forward_tokens: count_tokens(forward.clone()),
         backward_tokens: count_tokens(backward.clone()),
@@ -156,7 +158,10 @@ pub fn generate(spec: &Spec, net: &Network) -> TokenStream {
                 #layers
                 #views
                 #jacobians
+                #hessian
             }
+
+            #hessian_trait
 
             #[automatically_derived]
             #[allow(clippy::all, clippy::pedantic, clippy::nursery)]

@@ -50,7 +50,10 @@ pub use network::{Buffer, Class, Network, ParamInfo, Target};
 pub use optim::{Optimizer, Sgd, State};
 pub use rng::SplitMix64;
 pub use scalar::Scalar;
-pub use second_order::{LevenbergMarquardt, LmEpoch, LmError, ParamJacobian, cholesky_solve};
+pub use second_order::{
+    HessianError, HessianVector, LevenbergMarquardt, LmEpoch, LmError, ParamJacobian, cholesky_solve, hessian,
+    hessian_diagonal,
+};
 pub use view::{DenseMut, DenseRef};
 
 /// Re-exported for generated code and for users who seed networks from their own

@@ -3,7 +3,7 @@
 //! ([`LevenbergMarquardt`]) for sum-of-squares losses, as MATLAB's `trainlm` documents
 //! it. Nothing here allocates: every matrix lives in the caller's workspace.
 
-use crate::network::Network;
+use crate::network::{Buffer, Network};
 use crate::scalar::Scalar;
 
 /// Networks that give the Jacobian of their outputs with respect to their parameters
@@ -13,6 +13,129 @@ pub trait ParamJacobian: Network {
     /// `x` and returns its outputs `y`; `None` (and `jac` untouched) if `jac.len()` is not
     /// `OUTPUT · PARAMS`.
     fn param_jacobian_into(&self, x: &Self::Input, jac: &mut [Self::Scalar]) -> Option<Self::Output>;
+}
+
+/// Networks that give the exact Hessian-vector product of their loss with respect to
+/// their parameters for one sample (Pearlmutter's R-operator, O(PARAMS) per product).
+/// `#[network]` implements it for networks of `Dense` layers (with any activation and
+/// loss); convolution and pooling networks do not implement it yet.
+pub trait HessianVector: Network {
+    /// Adds `H·v` to `hv`, `H = ∂²L/∂θ²` of the loss of sample `x` against target `t`.
+    fn hessian_vector_product(&self, x: &Self::Input, t: &Self::Output, v: &Self::Params, hv: &mut Self::Params);
+}
+
+/// Why [`hessian`] or [`hessian_diagonal`] could not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HessianError {
+    /// `xs` and `ts` differ in length, or are empty.
+    Samples {
+        /// Number of inputs.
+        inputs: usize,
+        /// Number of targets.
+        targets: usize,
+    },
+    /// The output buffer has the wrong length.
+    Buffer {
+        /// Scalars needed.
+        needed: usize,
+        /// Scalars given.
+        given: usize,
+    },
+}
+
+impl core::error::Error for HessianError {}
+
+impl core::fmt::Display for HessianError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HessianError::Samples { inputs, targets } => {
+                write!(
+                    f,
+                    "expected as many targets as inputs (at least one), found {inputs} inputs and {targets} targets"
+                )
+            }
+            HessianError::Buffer { needed, given } => {
+                write!(f, "the output buffer holds {given} scalars; it needs exactly {needed}")
+            }
+        }
+    }
+}
+
+fn check_samples(xs: usize, ts: usize) -> Result<(), HessianError> {
+    if xs != ts || xs == 0 {
+        return Err(HessianError::Samples { inputs: xs, targets: ts });
+    }
+    Ok(())
+}
+
+/// The full Hessian of the mean loss over the samples, `H = (1/N)·Σ ∂²Lₛ/∂θ²`, into
+/// `out` (row-major `PARAMS × PARAMS`, caller-owned): one [`HessianVector`] product per
+/// column, so `O(PARAMS²)` per sample; for small networks. `H` is symmetric up to
+/// rounding.
+///
+/// # Errors
+///
+/// [`HessianError`] if the sample counts differ or are zero or `out.len()` is not
+/// `PARAMS²`; `out` is then untouched.
+pub fn hessian<N: HessianVector>(
+    net: &N,
+    xs: &[N::Input],
+    ts: &[N::Output],
+    out: &mut [N::Scalar],
+) -> Result<(), HessianError> {
+    check_samples(xs.len(), ts.len())?;
+    let n = N::PARAMS;
+    if out.len() != n * n {
+        return Err(HessianError::Buffer { needed: n * n, given: out.len() });
+    }
+    let scale = N::Scalar::ONE / N::Scalar::from_usize(xs.len());
+    let mut v = N::Params::zeroed();
+    let mut col = N::Params::zeroed();
+    for j in 0..n {
+        v.as_mut()[j] = N::Scalar::ONE;
+        col.as_mut().fill(N::Scalar::ZERO);
+        for (x, t) in xs.iter().zip(ts) {
+            net.hessian_vector_product(x, t, &v, &mut col);
+        }
+        v.as_mut()[j] = N::Scalar::ZERO;
+        // Column j; H is symmetric, so this is also row j.
+        for (i, c) in col.as_ref().iter().enumerate() {
+            out[i * n + j] = *c * scale;
+        }
+    }
+    Ok(())
+}
+
+/// The diagonal of [`hessian`]'s matrix, `∂²L/∂θⱼ²` averaged over the samples, into
+/// `out` (`PARAMS` scalars): `PARAMS` products per sample, no `PARAMS²` storage.
+///
+/// # Errors
+///
+/// As [`hessian`], with `out.len()` = `PARAMS`.
+pub fn hessian_diagonal<N: HessianVector>(
+    net: &N,
+    xs: &[N::Input],
+    ts: &[N::Output],
+    out: &mut [N::Scalar],
+) -> Result<(), HessianError> {
+    check_samples(xs.len(), ts.len())?;
+    let n = N::PARAMS;
+    if out.len() != n {
+        return Err(HessianError::Buffer { needed: n, given: out.len() });
+    }
+    let scale = N::Scalar::ONE / N::Scalar::from_usize(xs.len());
+    let mut v = N::Params::zeroed();
+    let mut col = N::Params::zeroed();
+    for (j, o) in out.iter_mut().enumerate() {
+        v.as_mut()[j] = N::Scalar::ONE;
+        col.as_mut().fill(N::Scalar::ZERO);
+        for (x, t) in xs.iter().zip(ts) {
+            net.hessian_vector_product(x, t, &v, &mut col);
+        }
+        v.as_mut()[j] = N::Scalar::ZERO;
+        *o = col.as_ref()[j] * scale;
+    }
+    Ok(())
 }
 
 /// Solves `(A + shift·I)·x = b` for a symmetric `A` (`n × n`, row-major, only the upper
@@ -83,6 +206,8 @@ pub enum LmError {
         given: usize,
     },
 }
+
+impl core::error::Error for LmError {}
 
 impl core::fmt::Display for LmError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
