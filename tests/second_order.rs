@@ -420,3 +420,12 @@ fn gauss_newton_is_jtj_at_zero_residual() {
     hessian(&net, &xs, &ts, &mut h).unwrap();
     assert!((0..P * P).any(|k| (h[k] - gn[k]).abs() > 1e-3 * scale));
 }
+
+#[test]
+fn derivation_shows_the_r_pass() {
+    let text = Tiny::DERIVATION;
+    println!("{text}");
+    assert!(text.contains("R{z₂} = W₂·R{a₁} + V_W₂·a₁ + V_b₂"), "{text}");
+    assert!(text.contains("R{δ₁} = "), "{text}");
+    assert!(text.contains("(H·v)_W₂ = R{δ₂}·a₁ᵀ + δ₂·R{a₁}ᵀ"), "{text}");
+}

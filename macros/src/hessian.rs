@@ -159,7 +159,7 @@ fn activation_backward(g: &Gen, l: usize, gy: &TokenStream, rgy: &TokenStream) -
 }
 
 /// `ℓ′` and `ℓ″` of the loss element with respect to its argument, in `X` and `T`.
-fn loss_derivatives(loss: &Loss) -> Result<(Expr, Expr), String> {
+pub fn loss_derivatives(loss: &Loss) -> Result<(Expr, Expr), String> {
     let el = loss.element().ok_or_else(|| "no element".to_owned())?;
     let d1 = el.diff(Var::X).map_err(|e| e.to_string())?.simplify();
     let d2 = d1.diff(Var::X).map_err(|e| e.to_string())?.simplify();
