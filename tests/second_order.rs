@@ -429,3 +429,32 @@ fn derivation_shows_the_r_pass() {
     assert!(text.contains("R{δ₁} = "), "{text}");
     assert!(text.contains("(H·v)_W₂ = R{δ₂}·a₁ᵀ + δ₂·R{a₁}ᵀ"), "{text}");
 }
+
+#[network(input = 2, loss = half_sse, scalar = f64)]
+struct Xor {
+    hidden: Dense<3, Sigmoid>,
+    output: Dense<1, Sigmoid>,
+}
+
+#[test]
+fn explain_shows_the_numbers_of_one_sgd_step() {
+    let (x, t) = ([1.0, 0.0], [1.0]);
+    let mut explained = Xor::seeded(7);
+    let text = stackprop::explain_sgd_step(&mut explained, &x, &t, 0.5);
+    // The step is the same as train_step with SGD.
+    let mut trained = Xor::seeded(7);
+    trained.train_step(&x, &t, &mut stackprop::Sgd::new(0.5));
+    assert_eq!(explained.params(), trained.params());
+    // The numbers printed are the network's: output, δ of the output layer, a weight.
+    let net = Xor::seeded(7);
+    let y = net.forward(&x)[0];
+    assert!(text.contains(&format!("y = [{y:.6}]")), "{text}");
+    let delta2 = (y - t[0]) * y * (1.0 - y);
+    assert!(text.contains(&format!("δ₂ = ∂L/∂z₂ = [{delta2:.6}]")), "{text}");
+    let w = net.params()[0];
+    let mut g = [0.0; Xor::PARAMS];
+    net.gradient(&x, &t, &mut g);
+    let line = format!("    [0][0]     {:>14.6} {:>14.6} {:>14.6}", w, g[0], w - 0.5 * g[0]);
+    assert!(text.contains(&line), "{line}\n{text}");
+    assert!(text.contains("δ₁ = ∂L/∂z₁"), "{text}");
+}

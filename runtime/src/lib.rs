@@ -69,10 +69,14 @@ pub use data::{DataError, Dataset};
 #[cfg(feature = "alloc")]
 pub use dynamic::DynamicNet;
 
+#[cfg(feature = "std")]
+pub mod explain;
 #[cfg(feature = "parallel")]
 pub mod parallel;
 #[cfg(feature = "std")]
 pub mod train;
+#[cfg(feature = "std")]
+pub use explain::explain_sgd_step;
 #[cfg(feature = "parallel")]
 pub use parallel::ParallelGradient;
 #[cfg(feature = "std")]
