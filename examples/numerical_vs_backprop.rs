@@ -69,14 +69,14 @@ where
     let p = N::PARAMS;
     let h = 1e-5;
     let numerical = |net: &mut N, out: &mut [f64]| {
-        for j in 0..p {
+        for (j, o) in out.iter_mut().enumerate().take(p) {
             let v = net.params().as_ref()[j];
             net.params_mut().as_mut()[j] = v + h;
             let lp = net.loss(&x, &t);
             net.params_mut().as_mut()[j] = v - h;
             let lm = net.loss(&x, &t);
             net.params_mut().as_mut()[j] = v;
-            out[j] = (lp - lm) / (2.0 * h);
+            *o = (lp - lm) / (2.0 * h);
         }
     };
     let mut fd = vec![0.0; p];

@@ -61,7 +61,7 @@ pub use view::{DenseMut, DenseRef};
 pub use rand_core;
 
 pub use grad::{GradAccumulator, clip_grad_norm, clip_grad_value, grad_norm};
-pub use optim::{Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, NAdam, RAdam, RmsProp, Rprop};
+pub use optim::{Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, NAdam, RAdam, RmsProp, Rprop};
 pub use schedule::{ReduceLrOnPlateau, Schedule};
 
 #[cfg(feature = "std")]

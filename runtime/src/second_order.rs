@@ -161,7 +161,7 @@ pub fn cholesky_solve<T: Scalar>(a: &[T], shift: T, l: &mut [T], x: &mut [T]) ->
                 s -= l[i * n + k] * l[j * n + k];
             }
             if i == j {
-                if !(s > T::ZERO) || !s.is_finite() {
+                if !s.is_finite() || s <= T::ZERO {
                     return false;
                 }
                 l[i * n + i] = s.sqrt();

@@ -16,7 +16,7 @@
 
 use stackprop_runtime::ParamInfo;
 use stackprop_runtime::optim::{
-    Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 
 const N: usize = 5;
@@ -983,4 +983,92 @@ fn lamb() {
     let one = run_array(Lamb::<[f64; N]>::new(0.05), false);
     let two = run_array(Lamb::<[f64; N]>::new(0.05).layout(LAMB_LAYOUT), false);
     assert_ne!(one.last(), two.last(), "per-tensor ratios differ from one global ratio");
+}
+
+/// Keras `Adafactor.update_step`, per variable, for a variable that is either a vector
+/// or a `rows × cols` matrix (`r` the row means, `c` the column means).
+struct KerasAdafactorRef {
+    decay: f64,
+    eps1: f64,
+    eps2: f64,
+    clip: f64,
+    /// (range, Some((rows, cols)) to factor)
+    vars: Vec<(std::ops::Range<usize>, Option<(usize, usize)>)>,
+    t: u64,
+    r: Vec<Vec<f64>>,
+    c: Vec<Vec<f64>>,
+    v: Vec<f64>,
+}
+
+fn rms_of(x: &[f64]) -> f64 {
+    (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
+}
+
+impl Reference for KerasAdafactorRef {
+    fn step(&mut self, theta: &mut [f64], grad: &[f64], lr: f64) {
+        self.t += 1;
+        let step = self.t as f64;
+        let lr = lr.min(1.0 / step.sqrt());
+        let rho_t = lr.min(1.0 / step.sqrt());
+        let beta_2_t = 1.0 - step.powf(self.decay);
+        for (k, (range, shape)) in self.vars.clone().into_iter().enumerate() {
+            let alpha_t = self.eps2.max(rms_of(&theta[range.clone()])) * rho_t;
+            let g = &grad[range.clone()];
+            let reg: Vec<f64> = g.iter().map(|x| x * x + self.eps1).collect();
+            let v: Vec<f64> = match shape {
+                Some((rows, cols)) => {
+                    let r = &mut self.r[k];
+                    for i in 0..rows {
+                        let mean = (0..cols).map(|j| reg[i * cols + j]).sum::<f64>() / cols as f64;
+                        r[i] = beta_2_t * r[i] + (1.0 - beta_2_t) * mean;
+                    }
+                    let c = &mut self.c[k];
+                    for j in 0..cols {
+                        let mean = (0..rows).map(|i| reg[i * cols + j]).sum::<f64>() / rows as f64;
+                        c[j] = beta_2_t * c[j] + (1.0 - beta_2_t) * mean;
+                    }
+                    let r_mean = r.iter().sum::<f64>() / rows as f64;
+                    (0..rows * cols).map(|idx| r[idx / cols] / r_mean * c[idx % cols]).collect()
+                }
+                None => {
+                    for (i, idx) in range.clone().enumerate() {
+                        self.v[idx] = beta_2_t * self.v[idx] + (1.0 - beta_2_t) * reg[i];
+                    }
+                    self.v[range.clone()].to_vec()
+                }
+            };
+            let u: Vec<f64> = g.iter().zip(&v).map(|(g, v)| g / v.sqrt()).collect();
+            let denom = 1.0f64.max(rms_of(&u) / self.clip);
+            for (i, idx) in range.enumerate() {
+                theta[idx] -= alpha_t * (u[i] / denom);
+            }
+        }
+    }
+}
+
+const ADAFACTOR_LAYOUT: &[ParamInfo] = &[
+    ParamInfo { name: "layer.weight", offset: 0, shape: &[2, 2] },
+    ParamInfo { name: "layer.bias", offset: 4, shape: &[1] },
+];
+
+#[test]
+fn adafactor() {
+    let reference = |vars: Vec<(std::ops::Range<usize>, Option<(usize, usize)>)>, decay, clip| KerasAdafactorRef {
+        decay,
+        eps1: 1e-30,
+        eps2: 1e-3,
+        clip,
+        r: vars.iter().map(|(_, s)| vec![0.0; s.map_or(0, |s| s.0)]).collect(),
+        c: vars.iter().map(|(_, s)| vec![0.0; s.map_or(0, |s| s.1)]).collect(),
+        vars,
+        t: 0,
+        v: vec![0.0; N],
+    };
+    // lr above 1/√t for the first steps, below later: both branches of the cap run.
+    check!("adafactor one vector", |S| Adafactor::<S>::new(0.3), reference(vec![(0..N, None)], -0.8, 1.0));
+    check!(
+        "adafactor factored matrix and bias",
+        |S| Adafactor::<S>::new(0.3).layout(ADAFACTOR_LAYOUT).beta_2_decay(-0.5).clip_threshold(0.5),
+        reference(vec![(0..4, Some((2, 2))), (4..5, None)], -0.5, 0.5)
+    );
 }

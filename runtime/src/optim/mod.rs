@@ -14,6 +14,7 @@
 //! | [`Adadelta`] | `Adadelta` | 1.0 | `v`, `u` |
 //! | [`Rprop`] | `Rprop` | 1e-2 | previous gradient, step size |
 //! | [`Lion`] | — (Chen et al. 2023) | 1e-4 | `m` |
+//! | [`Adafactor`] | — (Keras `Adafactor`) | 1e-3 | row and column means (factored), or `v` |
 //! | [`Ftrl`] | — (Keras `Ftrl`) | 1e-3 | `n`, `z` |
 //! | [`Lamb`] | — (Keras `Lamb`) | 1e-3 | `m`, `v` |
 //!
@@ -52,6 +53,7 @@
 //! same on demand.
 
 mod adadelta;
+mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
@@ -66,6 +68,7 @@ mod rprop;
 mod sgd;
 
 pub use adadelta::Adadelta;
+pub use adafactor::Adafactor;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
