@@ -520,7 +520,7 @@ pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
     let vis = &spec.vis;
     let attrs = &spec.attrs;
     // (name, number of arguments after the receiver)
-    let stubs: [(&str, usize); 17] = [
+    let stubs: [(&str, usize); 20] = [
         ("forward", 1),
         ("forward_trace", 2),
         ("input_backward", 3),
@@ -538,6 +538,9 @@ pub fn fallback(spec: Option<&Spec>, error: syn::Error) -> TokenStream {
         ("params_mut", 0),
         ("into_params", 0),
         ("init_with", 1),
+        ("input_jacobian", 1),
+        ("param_jacobian", 2),
+        ("hessian_vector_product", 4),
     ];
     let methods = stubs.iter().map(|(m, n)| {
         let m = Ident::new(m, Span::call_site());

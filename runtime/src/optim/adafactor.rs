@@ -217,8 +217,7 @@ impl<T: Scalar> Step<T> {
         let alpha = self.eps2.max(rms(p.iter().copied())) * self.rho;
         let one_minus = T::ONE - self.beta;
         let sq = |x: T| x * x + self.eps1;
-        // v[k], from the state after this step's update.
-        let v_of: &dyn Fn(&[T], &[T], usize) -> T = match dims {
+        match dims {
             Some((nb, rows, cols)) => {
                 for bi in 0..nb {
                     let base = bi * rows * cols;
@@ -231,26 +230,34 @@ impl<T: Scalar> Step<T> {
                         b[bi * cols + j] = self.beta * b[bi * cols + j] + one_minus * mean;
                     }
                 }
-                &move |a: &[T], b: &[T], k: usize| {
-                    let (bi, rem) = (k / (rows * cols), k % (rows * cols));
-                    let (i, j) = (rem / cols, rem % cols);
-                    let r_mean = a[bi * rows..(bi + 1) * rows].iter().copied().sum::<T>() / T::from_usize(rows);
-                    a[bi * rows + i] / r_mean * b[bi * cols + j]
-                }
             }
             None => {
                 for (v, &gk) in a.iter_mut().zip(g) {
                     *v = self.beta * *v + one_minus * sq(gk);
                 }
-                &|a: &[T], _: &[T], k: usize| a[k]
             }
-        };
+        }
         let (a, b) = (&*a, &*b);
-        let u = |k: usize| g[k] / v_of(a, b, k).sqrt();
+        let u = |k: usize| g[k] / v_at(a, b, dims, k).sqrt();
         let scale = T::ONE.max(rms((0..p.len()).map(u)) / self.clip);
         for (k, pk) in p.iter_mut().enumerate() {
             *pk -= alpha * (u(k) / scale);
         }
+    }
+}
+
+/// `v[k]` from the state after this step's update: `r[b][i]/mean(r[b])·c[b][j]` for a
+/// factored tensor, `a[k]` otherwise.
+fn v_at<T: Scalar>(a: &[T], b: &[T], dims: Option<(usize, usize, usize)>, k: usize) -> T {
+    match dims {
+        Some((_, rows, cols)) => {
+            let (bi, rem) = (k / (rows * cols), k % (rows * cols));
+            let (i, j) = (rem / cols, rem % cols);
+            let r = &a[bi * rows..(bi + 1) * rows];
+            let r_mean = r.iter().copied().sum::<T>() / T::from_usize(rows);
+            r[i] / r_mean * b[bi * cols + j]
+        }
+        None => a[k],
     }
 }
 
