@@ -974,7 +974,7 @@ fn lamb() {
         m: vec![0.0; N],
         v: vec![0.0; N],
     };
-    check!("lamb one tensor", |S| Lamb::<S>::new(0.05), lamb(vec![0..N], 0.9, 0.999, 1e-6));
+    check!("lamb one tensor", |S| Lamb::<S>::new(0.05), lamb(std::iter::once(0..N).collect(), 0.9, 0.999, 1e-6));
     check!(
         "lamb per tensor",
         |S| Lamb::<S>::new(0.05).layout(LAMB_LAYOUT).betas(0.8, 0.99).eps(1e-4),
@@ -985,6 +985,9 @@ fn lamb() {
     assert_ne!(one.last(), two.last(), "per-tensor ratios differ from one global ratio");
 }
 
+/// A variable of the Adafactor reference: its range and, to factor it, `(rows, cols)`.
+type Var = (std::ops::Range<usize>, Option<(usize, usize)>);
+
 /// Keras `Adafactor.update_step`, per variable, for a variable that is either a vector
 /// or a `rows × cols` matrix (`r` the row means, `c` the column means).
 struct KerasAdafactorRef {
@@ -993,7 +996,7 @@ struct KerasAdafactorRef {
     eps2: f64,
     clip: f64,
     /// (range, Some((rows, cols)) to factor)
-    vars: Vec<(std::ops::Range<usize>, Option<(usize, usize)>)>,
+    vars: Vec<Var>,
     t: u64,
     r: Vec<Vec<f64>>,
     c: Vec<Vec<f64>>,
@@ -1053,7 +1056,7 @@ const ADAFACTOR_LAYOUT: &[ParamInfo] = &[
 
 #[test]
 fn adafactor() {
-    let reference = |vars: Vec<(std::ops::Range<usize>, Option<(usize, usize)>)>, decay, clip| KerasAdafactorRef {
+    let reference = |vars: Vec<Var>, decay, clip| KerasAdafactorRef {
         decay,
         eps1: 1e-30,
         eps2: 1e-3,
