@@ -29,6 +29,9 @@ const RESERVED: &[&str] = &[
     "train_step",
     "train_batch",
     "batch_gradient",
+    "input_jacobian",
+    "param_jacobian",
+    "hessian_vector_product",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in
