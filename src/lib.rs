@@ -12,6 +12,7 @@ pub mod prelude {
     pub use stackprop_runtime::network::{Buffer, Class, Network, Target};
     pub use stackprop_runtime::optim::{Adam, AdamW, Optimizer, Sgd};
     pub use stackprop_runtime::scalar::Scalar;
+    pub use stackprop_runtime::second_order::ParamJacobian;
 }
 
 /// Paths the generated code uses; not a public API.
@@ -25,6 +26,7 @@ pub mod __private {
     pub use stackprop_runtime::rand_core;
     pub use stackprop_runtime::rng::SplitMix64;
     pub use stackprop_runtime::scalar::Scalar;
+    pub use stackprop_runtime::second_order::{HessianVector, ParamJacobian};
     pub use stackprop_runtime::view::{DenseMut, DenseRef};
     pub use stackprop_runtime::{kernels, view};
 }

@@ -49,6 +49,9 @@ const RESERVED: &[&str] = &[
     "PARAMS_BYTES",
     "try_train_step",
     "try_train_step_with",
+    "input_jacobian",
+    "param_jacobian",
+    "hessian_vector_product",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in

@@ -87,6 +87,9 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
     let backward_sgd = backward_body(&g, Some(Mode::Sgd));
     let input_backward = backward_body(&g, None);
     let batch = crate::batch::emit(&g);
+    let jacobians = crate::jacobian::emit(&g);
+    let hessian = crate::hessian::emit(&g);
+    let hessian_trait = crate::hessian::emit_trait(&g);
     let code = crate::doc::CodeSize {
         forward_tokens: count_tokens(forward.clone()),
         backward_tokens: count_tokens(backward.clone()),
@@ -177,6 +180,27 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
                 #layers
                 #views
                 #trained
+                #jacobians
+                #hessian
+            }
+
+            #hessian_trait
+
+            #[automatically_derived]
+            #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+            impl #rt::ParamJacobian for #ident {
+                fn param_jacobian_into(
+                    &self,
+                    x: &[#t; #n_in],
+                    jac: &mut [#t],
+                ) -> ::core::option::Option<[#t; #n_out]> {
+                    let (rows, rest) = jac.as_chunks_mut::<#n_params>();
+                    if !rest.is_empty() {
+                        return ::core::option::Option::None;
+                    }
+                    let rows: &mut [[#t; #n_params]; #n_out] = rows.try_into().ok()?;
+                    ::core::option::Option::Some(#ident::param_jacobian(self, x, rows))
+                }
             }
 
             #[automatically_derived]
@@ -496,11 +520,17 @@ fn input_chain(g: &Gen, from: usize, stmts: &mut Vec<TokenStream>) {
 /// deltas go down to the lowest layer with parameters; below it only when the caller
 /// asks for ∂L/∂x.
 fn backward_body(g: &Gen, mode: Option<Mode>) -> TokenStream {
+    backward_seeded(g, mode, &|top| loss::emit_delta(g, top, &g.net.layers[top]))
+}
+
+/// [`backward_body`] from any delta at the top layer: `seed(top)` binds `__d{top}`
+/// (the loss delta, or a unit vector through the output activation for Jacobians).
+pub fn backward_seeded(g: &Gen, mode: Option<Mode>, seed: &dyn Fn(usize) -> TokenStream) -> TokenStream {
     let net = g.net;
     let Some(top) = (0..net.layers.len()).rev().find(|&k| net.layers[k].kind.activation().is_some()) else {
         return TokenStream::new();
     };
-    let mut stmts = vec![loss::emit_delta(g, top, &net.layers[top])];
+    let mut stmts = vec![seed(top)];
     let Some(mode) = mode else {
         input_chain(g, top, &mut stmts);
         stmts.push(quote!(__gx));
@@ -612,6 +642,9 @@ pub fn fallback(
         "PARAMS_BYTES",
         "try_train_step",
         "try_train_step_with",
+        "input_jacobian",
+        "param_jacobian",
+        "hessian_vector_product",
         "params",
         "params_mut",
         "forward",
@@ -737,8 +770,30 @@ pub fn fallback(
                 pub fn into_params(self) -> [#t; #n_params] { #into_params }
                 pub fn seeded(seed: u64) -> Self { Self::zeroed() }
                 pub fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {}
+                pub fn input_jacobian(&self, x: &[#t; #n_in]) -> [[#t; #n_in]; #n_out] {
+                    ::core::unreachable!()
+                }
+                pub fn param_jacobian(&self, x: &[#t; #n_in], jac: &mut [[#t; #n_params]; #n_out]) -> [#t; #n_out] {
+                    ::core::unreachable!()
+                }
+                pub fn hessian_vector_product(
+                    &self,
+                    x: &[#t; #n_in],
+                    t: &[#t; #n_out],
+                    v: &[#t; #n_params],
+                    hv: &mut [#t; #n_params],
+                ) {
+                    ::core::unreachable!()
+                }
                 #(#layers)*
                 #any_input
+            }
+
+            #[allow(dead_code, unused, clippy::all)]
+            impl #rt::ParamJacobian for #ident {
+                fn param_jacobian_into(&self, x: &[#t; #n_in], jac: &mut [#t]) -> ::core::option::Option<[#t; #n_out]> {
+                    ::core::unreachable!()
+                }
             }
 
             #[allow(dead_code, unused, clippy::all)]

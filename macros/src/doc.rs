@@ -288,6 +288,7 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
         out.push(format!("  {}: {factors}{sep}{what}", names.join(", ")));
     }
     out.push("  every step: ‖Δθ‖/‖θ‖ of about 1e-3 is usual; far above, the learning rate is too high (`UpdateTooLarge`), far below, too low (`UpdateTooSmall`)".into());
+    out.extend(r_pass(net, &steps, l));
     out.push(String::new());
     out.push("Code".into());
     for s in &steps {
@@ -310,5 +311,109 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
     out.push(String::new());
     out.extend(crate::stack::doc_lines(net));
     out.push("```".into());
+    out
+}
+
+/// f″ of step `k`'s activation as the Hessian-vector product evaluates it.
+fn render_second(act: &Activation, k: usize, last: usize) -> String {
+    match &act.kind {
+        ActKind::Softmax => "(softmax: vector rule)".into(),
+        ActKind::Elementwise(e) => {
+            let z = format!("z{}", sub(k));
+            let s =
+                |i: usize| format!("s{}{}", sub(k), if e.saved.len() > 1 { format!("_{i}") } else { String::new() });
+            let d = e.second.render(&|v| match v {
+                Var::X => z.clone(),
+                Var::Y => a(k, last),
+                Var::Saved(i) => s(i),
+                Var::T => "t".to_owned(),
+            });
+            if d.contains(' ') && !(d.starts_with('(') && d.ends_with(')')) { format!("({d})") } else { d }
+        }
+    }
+}
+
+/// The R-pass of `hessian_vector_product` for this network (dense networks only):
+/// Pearlmutter's directional derivatives `R{·} = d/dε (·)(θ + ε·v)` forward and backward.
+fn r_pass(net: &Network, steps: &[Step], l: usize) -> Vec<String> {
+    if !steps.iter().all(|s| s.layer.kind.name() == "Dense") {
+        return Vec::new();
+    }
+    let mut out = vec![String::new()];
+    out.push("Hessian-vector product `hessian_vector_product` (Pearlmutter's R-operator, R{·} = d/dε (·)(θ + ε·v), V the part of v for each W, b)".into());
+    for s in steps {
+        let k = sub(s.k);
+        let prev = a(s.k - 1, l);
+        let rprev = if s.k == 1 { String::new() } else { format!("W{k}·R{{{prev}}} + ") };
+        out.push(format!("  R{{z{k}}} = {rprev}V_W{k}·{prev} + V_b{k}"));
+        if let Some(act) = s.act {
+            let y = a(s.k, l);
+            match act.kind {
+                ActKind::Softmax => out.push(format!("  R{{{y}}} = {y} ⊙ (R{{z{k}}} − ⟨{y}, R{{z{k}}}⟩)")),
+                ActKind::Elementwise(_) => {
+                    let (d, _) = render_derivative(act, s.k, l);
+                    out.push(format!("  R{{{y}}} = {d} ⊙ R{{z{k}}}"));
+                }
+            }
+        }
+    }
+    let top = sub(l);
+    let n = steps.last().map_or(1, |s| s.width);
+    let red = net.loss.reduction(n);
+    let scale = if red == 1.0 { String::new() } else { format!("(1/{n})·") };
+    let arg = if net.loss.needs_logits() { format!("z{top}") } else { "y".to_owned() };
+    let l2 = crate::hessian::loss_derivatives(&net.loss).map_or_else(
+        |_| "ℓ″".to_owned(),
+        |(_, d2)| {
+            d2.render(&|v| match v {
+                Var::X => arg.clone(),
+                Var::T => "t".into(),
+                _ => "?".into(),
+            })
+        },
+    );
+    out.push(match net.loss {
+        Loss::CrossEntropy => format!("  R{{δ{top}}} = R{{y}}·Σt"),
+        loss if loss.needs_logits() => format!("  R{{δ{top}}} = {scale}({l2}) ⊙ R{{z{top}}}"),
+        _ => format!("  R{{g}} = {scale}({l2}) ⊙ R{{y}},  g = ∂L/∂y"),
+    });
+    for s in steps.iter().rev() {
+        let k = sub(s.k);
+        let Some(act) = s.act else { continue };
+        let is_top = s.k == l;
+        if is_top && (net.loss == Loss::CrossEntropy || net.loss.needs_logits()) {
+            continue;
+        }
+        let (g, rg) = if is_top {
+            ("g".to_owned(), "R{g}".to_owned())
+        } else {
+            let up = sub(s.k + 1);
+            (format!("W{up}ᵀ·δ{up}"), format!("(W{up}ᵀ·R{{δ{up}}} + V_W{up}ᵀ·δ{up})"))
+        };
+        let y = a(s.k, l);
+        out.push(match act.kind {
+            ActKind::Softmax => format!(
+                "  R{{δ{k}}} = R{{{y}}} ⊙ (e − ⟨{y}, e⟩) + {y} ⊙ (R{{e}} − ⟨R{{{y}}}, e⟩ − ⟨{y}, R{{e}}⟩),  e = {g}, R{{e}} = {rg}"
+            ),
+            ActKind::Elementwise(_) => {
+                let (d, _) = render_derivative(act, s.k, l);
+                let d2 = render_second(act, s.k, l);
+                format!("  R{{δ{k}}} = {d2} ⊙ R{{z{k}}} ⊙ ({g}) + {d} ⊙ {rg}")
+            }
+        });
+    }
+    let hv: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let k = sub(s.k);
+            let prev = a(s.k - 1, l);
+            if s.k == 1 {
+                format!("(H·v)_W{k} = R{{δ{k}}}·{prev}ᵀ")
+            } else {
+                format!("(H·v)_W{k} = R{{δ{k}}}·{prev}ᵀ + δ{k}·R{{{prev}}}ᵀ")
+            }
+        })
+        .collect();
+    out.push(format!("  {}   (H·v)_b = R{{δ}}", hv.join("   ")));
     out
 }

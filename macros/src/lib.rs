@@ -10,6 +10,8 @@ mod check;
 mod codegen;
 mod ctxt;
 mod doc;
+mod hessian;
+mod jacobian;
 mod layers;
 mod loss;
 mod model;

@@ -30,6 +30,23 @@ fn xor_expands_without_errors() {
     assert!(errs.is_empty(), "{errs:?}");
 }
 
+#[test]
+fn jacobian_and_hessian_methods_are_reserved_names() {
+    for name in ["input_jacobian", "param_jacobian", "hessian_vector_product"] {
+        let layer = proc_macro2::Ident::new(name, proc_macro2::Span::call_site());
+        let errs = errors(
+            quote!(input = 2, loss = mse),
+            quote! {
+                pub struct Net {
+                    #layer: Dense<3, Tanh>,
+                    output: Dense<1, Identity>,
+                }
+            },
+        );
+        assert_eq!(errs, [format!("layer name `{name}` is taken by a generated method; choose another name")]);
+    }
+}
+
 /// Expands a spec given as source text; `None` if the text does not even lex.
 fn expand_text(args: &str, item: &str) -> Option<String> {
     let args: proc_macro2::TokenStream = args.parse().ok()?;

@@ -44,6 +44,7 @@ pub mod optim;
 pub mod rng;
 pub mod scalar;
 pub mod schedule;
+pub mod second_order;
 #[cfg(feature = "serde")]
 pub mod serde_state;
 pub mod view;
@@ -69,6 +70,10 @@ pub use network::{boxed_seeded, boxed_zeros};
 pub use optim::{Optimizer, Sgd, State};
 pub use rng::SplitMix64;
 pub use scalar::Scalar;
+pub use second_order::{
+    HessianError, HessianVector, LevenbergMarquardt, LmEpoch, LmError, ParamJacobian, cholesky_solve, hessian,
+    hessian_diagonal,
+};
 pub use view::{DenseMut, DenseRef};
 
 /// Re-exported for generated code and for users who seed networks from their own
@@ -76,7 +81,7 @@ pub use view::{DenseMut, DenseRef};
 pub use rand_core;
 
 pub use grad::{GradAccumulator, clip_grad_norm, clip_grad_value, grad_norm};
-pub use optim::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, NAdam, RAdam, RmsProp, Rprop};
+pub use optim::{Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, NAdam, RAdam, RmsProp, Rprop};
 pub use schedule::{ReduceLrOnPlateau, Schedule};
 
 #[cfg(feature = "std")]
@@ -84,10 +89,14 @@ pub use data::{DataError, Dataset};
 #[cfg(feature = "alloc")]
 pub use dynamic::DynamicNet;
 
+#[cfg(feature = "std")]
+pub mod explain;
 #[cfg(feature = "parallel")]
 pub mod parallel;
 #[cfg(feature = "std")]
 pub mod train;
+#[cfg(feature = "std")]
+pub use explain::explain_sgd_step;
 #[cfg(feature = "parallel")]
 pub use parallel::ParallelGradient;
 #[cfg(feature = "std")]

@@ -1,7 +1,8 @@
 //! Every optimizer against an independent transcription of its documented algorithm.
 //!
 //! Each reference below is written from the pseudo-code of the torch.optim documentation
-//! (Lion: Algorithm 2 of Chen et al. 2023) element by element in plain `f64`, with the
+//! (Lion: Algorithm 2 of Chen et al. 2023; the optax and Keras conventions, Ftrl and Lamb:
+//! the update rules of optax's and Keras' documentation and source, written out below) element by element in plain `f64`, with the
 //! documented forms (`m̂ = m/(1 − β₁ᵗ)`, `v̂ = v/(1 − β₂ᵗ)`, `θ − γ·m̂/(√v̂ + ε)`, products of
 //! μ recomputed from scratch, powers by repeated multiplication), not by calling the
 //! library. For each configuration the driver checks, over K steps of a small problem
@@ -13,8 +14,9 @@
 //! 3. `[f32; 5]` storage runs and stays close to the reference;
 //! 4. the half-way learning-rate change did change the trajectory (it took effect).
 
+use stackprop_runtime::ParamInfo;
 use stackprop_runtime::optim::{
-    Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 
 const N: usize = 5;
@@ -744,4 +746,332 @@ fn lion() {
     check!("lion", |S| Lion::<S>::new(0.01), LionRef::new(0.9, 0.99, 0.0));
     check!("lion weight decay", |S| Lion::<S>::new(0.01).weight_decay(0.5), LionRef::new(0.9, 0.99, 0.5));
     check!("lion betas", |S| Lion::<S>::new(0.01).betas(0.5, 0.95).weight_decay(0.1), LionRef::new(0.5, 0.95, 0.1));
+}
+
+// ---------------------------------------------------------------------------------------
+// Other libraries' conventions, transcribed from their documented update rules.
+
+/// optax `rmsprop(lr, decay, eps, initial_scale, eps_in_sqrt=True, momentum, nesterov)`:
+/// `nu ← decay·nu + (1 − decay)·g²`, `u ← g/√(nu + eps)`, then `optax.trace`:
+/// `f ← u + momentum·f`, update `u + momentum·f` (Nesterov) or `f`, times `−lr`.
+struct OptaxRmsRef {
+    decay: f64,
+    eps: f64,
+    momentum: f64,
+    nesterov: bool,
+    nu: Vec<f64>,
+    f: Vec<f64>,
+}
+
+impl Reference for OptaxRmsRef {
+    fn step(&mut self, theta: &mut [f64], grad: &[f64], lr: f64) {
+        for i in 0..theta.len() {
+            let g = grad[i];
+            self.nu[i] = self.decay * self.nu[i] + (1.0 - self.decay) * g * g;
+            let u = g / (self.nu[i] + self.eps).sqrt();
+            let upd = if self.momentum > 0.0 {
+                self.f[i] = u + self.momentum * self.f[i];
+                if self.nesterov { u + self.momentum * self.f[i] } else { self.f[i] }
+            } else {
+                u
+            };
+            theta[i] -= lr * upd;
+        }
+    }
+}
+
+/// optax `adagrad(lr, initial_accumulator_value, eps)`: `s ← s + g²`, `θ ← θ − lr·g/√(s + eps)`.
+struct OptaxAdagradRef {
+    eps: f64,
+    s: Vec<f64>,
+}
+
+impl Reference for OptaxAdagradRef {
+    fn step(&mut self, theta: &mut [f64], grad: &[f64], lr: f64) {
+        for i in 0..theta.len() {
+            self.s[i] += grad[i] * grad[i];
+            theta[i] -= lr * grad[i] / (self.s[i] + self.eps).sqrt();
+        }
+    }
+}
+
+/// Keras `Adam` / TF1 `AdamOptimizer`: `lr_t = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)`,
+/// `θ ← θ − lr_t·m/(√v + ε̂)`.
+struct KerasAdamRef {
+    b1: f64,
+    b2: f64,
+    eps: f64,
+    t: u64,
+    m: Vec<f64>,
+    v: Vec<f64>,
+}
+
+impl Reference for KerasAdamRef {
+    fn step(&mut self, theta: &mut [f64], grad: &[f64], lr: f64) {
+        self.t += 1;
+        let lr_t = lr * (1.0 - powi(self.b2, self.t)).sqrt() / (1.0 - powi(self.b1, self.t));
+        for i in 0..theta.len() {
+            self.m[i] = self.b1 * self.m[i] + (1.0 - self.b1) * grad[i];
+            self.v[i] = self.b2 * self.v[i] + (1.0 - self.b2) * grad[i] * grad[i];
+            theta[i] -= lr_t * self.m[i] / (self.v[i].sqrt() + self.eps);
+        }
+    }
+}
+
+/// Keras `Ftrl.update_step`: `l2_reg = l2 + β/(2·lr)`, `ĝ = g + 2·l2_shrinkage·θ`,
+/// `accum' = accum + g²`, `linear += ĝ − (accum'^(−p) − accum^(−p))/lr·θ`,
+/// `quadratic = accum'^(−p)/lr + 2·l2_reg`, `θ = (clip(linear, −l1, l1) − linear)/quadratic`.
+struct KerasFtrlRef {
+    p: f64,
+    l1: f64,
+    l2: f64,
+    shrink: f64,
+    beta: f64,
+    accum: Vec<f64>,
+    linear: Vec<f64>,
+    zeros: usize,
+}
+
+impl Reference for KerasFtrlRef {
+    fn step(&mut self, theta: &mut [f64], grad: &[f64], lr: f64) {
+        let l2_reg = self.l2 + self.beta / (2.0 * lr);
+        for i in 0..theta.len() {
+            let g_use = grad[i] + 2.0 * self.shrink * theta[i];
+            let new_accum = self.accum[i] + grad[i] * grad[i];
+            self.linear[i] += g_use - (new_accum.powf(-self.p) - self.accum[i].powf(-self.p)) / lr * theta[i];
+            let quadratic = new_accum.powf(-self.p) / lr + 2.0 * l2_reg;
+            let clipped = self.linear[i].clamp(-self.l1, self.l1);
+            theta[i] = (clipped - self.linear[i]) / quadratic;
+            if theta[i] == 0.0 {
+                self.zeros += 1;
+            }
+            self.accum[i] = new_accum;
+        }
+    }
+}
+
+/// Keras `Lamb.update_step`, per variable: `m̂ = m/(1 − β₁ᵗ)`, `√v̂ = √v/√(1 − β₂ᵗ)`,
+/// `u = m̂/(√v̂ + ε)`, `ratio = ‖θ‖/‖u‖` (1 if either is 0), `θ ← θ − lr·ratio·u`.
+struct KerasLambRef {
+    b1: f64,
+    b2: f64,
+    eps: f64,
+    vars: Vec<std::ops::Range<usize>>,
+    t: u64,
+    m: Vec<f64>,
+    v: Vec<f64>,
+}
+
+impl Reference for KerasLambRef {
+    fn step(&mut self, theta: &mut [f64], grad: &[f64], lr: f64) {
+        self.t += 1;
+        for r in self.vars.clone() {
+            let mut u = vec![0.0; r.len()];
+            for (k, i) in r.clone().enumerate() {
+                self.m[i] = self.b1 * self.m[i] + (1.0 - self.b1) * grad[i];
+                self.v[i] = self.b2 * self.v[i] + (1.0 - self.b2) * grad[i] * grad[i];
+                let m_hat = self.m[i] / (1.0 - powi(self.b1, self.t));
+                let v_sqrt = self.v[i].sqrt() / (1.0 - powi(self.b2, self.t)).sqrt();
+                u[k] = m_hat / (v_sqrt + self.eps);
+            }
+            let w_norm = theta[r.clone()].iter().map(|w| w * w).sum::<f64>().sqrt();
+            let u_norm = u.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let ratio = if w_norm > 0.0 && u_norm > 0.0 { w_norm / u_norm } else { 1.0 };
+            for (k, i) in r.enumerate() {
+                theta[i] -= lr * ratio * u[k];
+            }
+        }
+    }
+}
+
+fn optax_rms(decay: f64, eps: f64, initial: f64, momentum: f64, nesterov: bool) -> OptaxRmsRef {
+    OptaxRmsRef { decay, eps, momentum, nesterov, nu: vec![initial; N], f: vec![0.0; N] }
+}
+
+#[test]
+fn rmsprop_optax_and_keras_conventions() {
+    check!(
+        "rmsprop optax (eps in sqrt, decay 0.9)",
+        |S| RmsProp::<S>::new(0.01).alpha(0.9).eps_in_sqrt(true),
+        optax_rms(0.9, 1e-8, 0.0, 0.0, false)
+    );
+    check!(
+        "rmsprop optax initial scale, momentum",
+        |S| RmsProp::<S>::new(0.01).alpha(0.9).eps(1e-3).eps_in_sqrt(true).initial_accumulator_value(1.0).momentum(0.8),
+        optax_rms(0.9, 1e-3, 1.0, 0.8, false)
+    );
+    check!(
+        "rmsprop optax nesterov",
+        |S| RmsProp::<S>::new(0.01).alpha(0.9).eps_in_sqrt(true).momentum(0.9).nesterov(true),
+        optax_rms(0.9, 1e-8, 0.0, 0.9, true)
+    );
+    // ε inside makes a difference where it matters (the zero gradients' first steps).
+    let a = run_array(RmsProp::<[f64; N]>::new(0.01).eps(1e-2), false);
+    let b = run_array(RmsProp::<[f64; N]>::new(0.01).eps(1e-2).eps_in_sqrt(true), false);
+    assert_ne!(a.last(), b.last());
+}
+
+#[test]
+fn adagrad_optax_convention() {
+    check!(
+        "adagrad optax (eps in sqrt, initial 0.1)",
+        |S| Adagrad::<S>::new(0.1).initial_accumulator_value(0.1).eps(1e-7).eps_in_sqrt(true),
+        OptaxAdagradRef { eps: 1e-7, s: vec![0.1; N] }
+    );
+}
+
+#[test]
+fn adam_epsilon_hat() {
+    check!(
+        "adam keras epsilon hat",
+        |S| Adam::<S>::new(0.05).eps(1e-7).epsilon_hat(true),
+        KerasAdamRef { b1: 0.9, b2: 0.999, eps: 1e-7, t: 0, m: vec![0.0; N], v: vec![0.0; N] }
+    );
+    check!(
+        "adam keras epsilon hat, large eps",
+        |S| Adam::<S>::new(0.05).eps(0.1).betas(0.8, 0.95).epsilon_hat(true),
+        KerasAdamRef { b1: 0.8, b2: 0.95, eps: 0.1, t: 0, m: vec![0.0; N], v: vec![0.0; N] }
+    );
+    let torch = run_array(Adam::<[f64; N]>::new(0.05).eps(0.1), false);
+    let keras = run_array(Adam::<[f64; N]>::new(0.05).eps(0.1).epsilon_hat(true), false);
+    assert_ne!(torch.last(), keras.last(), "the two ε forms give other numbers for ε > 0");
+}
+
+fn keras_ftrl(p: f64, init: f64, l1: f64, l2: f64, shrink: f64, beta: f64) -> KerasFtrlRef {
+    KerasFtrlRef { p, l1, l2, shrink, beta, accum: vec![init; N], linear: vec![0.0; N], zeros: 0 }
+}
+
+#[test]
+fn ftrl() {
+    check!("ftrl", |S| Ftrl::<S>::new(0.1), keras_ftrl(-0.5, 0.1, 0.0, 0.0, 0.0, 0.0));
+    let r = check!(
+        "ftrl l1 l2 shrinkage beta power",
+        |S| Ftrl::<S>::new(0.1)
+            .l1(0.3)
+            .l2(0.2)
+            .l2_shrinkage(0.05)
+            .beta(0.5)
+            .learning_rate_power(-0.7)
+            .initial_accumulator_value(0.3),
+        keras_ftrl(-0.7, 0.3, 0.3, 0.2, 0.05, 0.5)
+    );
+    assert!(r.zeros > 0, "λ₁ never zeroed a parameter: the clipping went untested");
+}
+
+const LAMB_LAYOUT: &[ParamInfo] = &[
+    ParamInfo { name: "layer.weight", offset: 0, shape: &[1, 3] },
+    ParamInfo { name: "layer.bias", offset: 3, shape: &[2] },
+];
+
+#[test]
+fn lamb() {
+    let lamb = |vars: Vec<std::ops::Range<usize>>, b1, b2, eps| KerasLambRef {
+        b1,
+        b2,
+        eps,
+        vars,
+        t: 0,
+        m: vec![0.0; N],
+        v: vec![0.0; N],
+    };
+    check!("lamb one tensor", |S| Lamb::<S>::new(0.05), lamb(std::iter::once(0..N).collect(), 0.9, 0.999, 1e-6));
+    check!(
+        "lamb per tensor",
+        |S| Lamb::<S>::new(0.05).layout(LAMB_LAYOUT).betas(0.8, 0.99).eps(1e-4),
+        lamb(vec![0..3, 3..5], 0.8, 0.99, 1e-4)
+    );
+    let one = run_array(Lamb::<[f64; N]>::new(0.05), false);
+    let two = run_array(Lamb::<[f64; N]>::new(0.05).layout(LAMB_LAYOUT), false);
+    assert_ne!(one.last(), two.last(), "per-tensor ratios differ from one global ratio");
+}
+
+/// A variable of the Adafactor reference: its range and, to factor it, `(rows, cols)`.
+type Var = (std::ops::Range<usize>, Option<(usize, usize)>);
+
+/// Keras `Adafactor.update_step`, per variable, for a variable that is either a vector
+/// or a `rows × cols` matrix (`r` the row means, `c` the column means).
+struct KerasAdafactorRef {
+    decay: f64,
+    eps1: f64,
+    eps2: f64,
+    clip: f64,
+    /// (range, Some((rows, cols)) to factor)
+    vars: Vec<Var>,
+    t: u64,
+    r: Vec<Vec<f64>>,
+    c: Vec<Vec<f64>>,
+    v: Vec<f64>,
+}
+
+fn rms_of(x: &[f64]) -> f64 {
+    (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
+}
+
+impl Reference for KerasAdafactorRef {
+    fn step(&mut self, theta: &mut [f64], grad: &[f64], lr: f64) {
+        self.t += 1;
+        let step = self.t as f64;
+        let lr = lr.min(1.0 / step.sqrt());
+        let rho_t = lr.min(1.0 / step.sqrt());
+        let beta_2_t = 1.0 - step.powf(self.decay);
+        for (k, (range, shape)) in self.vars.clone().into_iter().enumerate() {
+            let alpha_t = self.eps2.max(rms_of(&theta[range.clone()])) * rho_t;
+            let g = &grad[range.clone()];
+            let reg: Vec<f64> = g.iter().map(|x| x * x + self.eps1).collect();
+            let v: Vec<f64> = match shape {
+                Some((rows, cols)) => {
+                    let r = &mut self.r[k];
+                    for i in 0..rows {
+                        let mean = (0..cols).map(|j| reg[i * cols + j]).sum::<f64>() / cols as f64;
+                        r[i] = beta_2_t * r[i] + (1.0 - beta_2_t) * mean;
+                    }
+                    let c = &mut self.c[k];
+                    for j in 0..cols {
+                        let mean = (0..rows).map(|i| reg[i * cols + j]).sum::<f64>() / rows as f64;
+                        c[j] = beta_2_t * c[j] + (1.0 - beta_2_t) * mean;
+                    }
+                    let r_mean = r.iter().sum::<f64>() / rows as f64;
+                    (0..rows * cols).map(|idx| r[idx / cols] / r_mean * c[idx % cols]).collect()
+                }
+                None => {
+                    for (i, idx) in range.clone().enumerate() {
+                        self.v[idx] = beta_2_t * self.v[idx] + (1.0 - beta_2_t) * reg[i];
+                    }
+                    self.v[range.clone()].to_vec()
+                }
+            };
+            let u: Vec<f64> = g.iter().zip(&v).map(|(g, v)| g / v.sqrt()).collect();
+            let denom = 1.0f64.max(rms_of(&u) / self.clip);
+            for (i, idx) in range.enumerate() {
+                theta[idx] -= alpha_t * (u[i] / denom);
+            }
+        }
+    }
+}
+
+const ADAFACTOR_LAYOUT: &[ParamInfo] = &[
+    ParamInfo { name: "layer.weight", offset: 0, shape: &[2, 2] },
+    ParamInfo { name: "layer.bias", offset: 4, shape: &[1] },
+];
+
+#[test]
+fn adafactor() {
+    let reference = |vars: Vec<Var>, decay, clip| KerasAdafactorRef {
+        decay,
+        eps1: 1e-30,
+        eps2: 1e-3,
+        clip,
+        r: vars.iter().map(|(_, s)| vec![0.0; s.map_or(0, |s| s.0)]).collect(),
+        c: vars.iter().map(|(_, s)| vec![0.0; s.map_or(0, |s| s.1)]).collect(),
+        vars,
+        t: 0,
+        v: vec![0.0; N],
+    };
+    // lr above 1/√t for the first steps, below later: both branches of the cap run.
+    check!("adafactor one vector", |S| Adafactor::<S>::new(0.3), reference(vec![(0..N, None)], -0.8, 1.0));
+    check!(
+        "adafactor factored matrix and bias",
+        |S| Adafactor::<S>::new(0.3).layout(ADAFACTOR_LAYOUT).beta_2_decay(-0.5).clip_threshold(0.5),
+        reference(vec![(0..4, Some((2, 2))), (4..5, None)], -0.5, 0.5)
+    );
 }

@@ -22,6 +22,10 @@ use crate::scalar::Scalar;
 ///
 /// Defaults as torch: γ = 1e-2 ([`Default`]), η = 0, λ = 0, τ = 0, ε = 1e-10.
 ///
+/// optax's `adagrad(lr)` is `Adagrad::new(lr).initial_accumulator_value(0.1).eps(1e-7)
+/// .eps_in_sqrt(true)`: `θ ← θ − γ·g/√(s + ε)`. Keras' `Adagrad` is the same numbers with
+/// its own defaults (τ = 0.1, ε = 1e-7) but ε outside: `g/(√s + ε)`, torch's form.
+///
 /// Differences from PyTorch: the accumulator is filled with τ at the first step rather
 /// than at construction (the same numbers); integer step count; no `maximize`, no sparse
 /// gradients.
@@ -34,6 +38,7 @@ pub struct Adagrad<S> {
     weight_decay: f64,
     initial_accumulator_value: f64,
     eps: f64,
+    eps_in_sqrt: bool,
     t: u64,
     #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     sum: S,
@@ -63,6 +68,7 @@ impl<S> Adagrad<S> {
             weight_decay: 0.0,
             initial_accumulator_value: 0.0,
             eps: 1e-10,
+            eps_in_sqrt: false,
             t: 0,
             sum: S::zeroed(),
         }
@@ -93,6 +99,14 @@ impl<S> Adagrad<S> {
     #[must_use]
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
+        self
+    }
+
+    /// Puts ε inside the square root, `g/√(s + ε)`, as optax's `adagrad` does; torch adds
+    /// it outside, `g/(√s + ε)` (default off: torch's form).
+    #[must_use]
+    pub fn eps_in_sqrt(mut self, inside: bool) -> Self {
+        self.eps_in_sqrt = inside;
         self
     }
 
@@ -130,7 +144,8 @@ impl<S> Adagrad<S> {
         for ((p, &g), s) in params.iter_mut().zip(grads).zip(self.sum.as_mut()) {
             let g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
             *s += g * g;
-            *p -= clr * (g / (s.sqrt() + eps));
+            let denom = if self.eps_in_sqrt { (*s + eps).sqrt() } else { s.sqrt() + eps };
+            *p -= clr * (g / denom);
         }
     }
 }

@@ -28,6 +28,9 @@ use crate::scalar::Scalar;
 /// [`Default`] uses γ = 1e-3. `S` holds `m`, `v` and `v^max`; with array storage `v^max`
 /// takes its `N` scalars even when AMSGrad is off.
 ///
+/// Keras' `Adam` (and TF1's `AdamOptimizer`) is `Adam::new(lr).eps(1e-7).epsilon_hat(true)`
+/// ([`epsilon_hat`](Self::epsilon_hat)); optax's `adam` is torch's form.
+///
 /// Differences from PyTorch: AMSGrad keeps the maximum of the raw `v_t`, as torch's code
 /// and its current documentation do (older versions of the documentation wrote the maximum
 /// of the bias-corrected `v̂_t`, which gives other numbers). The step count is an integer of the
@@ -100,6 +103,16 @@ impl<S> Adam<S> {
         self
     }
 
+    /// Uses the "ε̂" form of Kingma & Ba's section 2, as Keras and TF1's `AdamOptimizer`
+    /// do: `θ ← θ − γ·(√(1 − β₂ᵗ)/(1 − β₁ᵗ))·m/(√v + ε̂)`, ε added to the uncorrected `√v`
+    /// (default off: torch's form, ε added to `√v̂`). The two agree for ε = 0; otherwise
+    /// ε̂ = ε·√(1 − β₂ᵗ) changes with the step.
+    #[must_use]
+    pub fn epsilon_hat(mut self, eps_hat: bool) -> Self {
+        self.core.eps_hat = eps_hat;
+        self
+    }
+
     /// Number of steps taken since creation or the last [`reset`](Self::reset).
     #[inline]
     #[must_use]
@@ -138,6 +151,7 @@ pub(super) struct AdamCore<S> {
     pub(super) weight_decay: f64,
     pub(super) amsgrad: bool,
     pub(super) decoupled: bool,
+    pub(super) eps_hat: bool,
     pub(super) t: u64,
     #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     m: S,
@@ -159,6 +173,7 @@ impl<S> AdamCore<S> {
             weight_decay,
             amsgrad: false,
             decoupled,
+            eps_hat: false,
             t: 0,
             m: S::zeroed(),
             v: S::zeroed(),
@@ -191,8 +206,12 @@ impl<S> AdamCore<S> {
         let t = self.t as f64;
         let bias1 = 1.0 - powf(beta1, t);
         let bias2 = 1.0 - powf(beta2, t);
-        let step_size = T::from_f64(lr / bias1);
-        let bias2_sqrt = T::from_f64(sqrt(bias2));
+        // ε̂ form: the √(1 − β₂ᵗ) correction moves into the step and ε meets the raw √v.
+        let (step_size, bias2_sqrt) = if self.eps_hat {
+            (T::from_f64(lr * sqrt(bias2) / bias1), T::ONE)
+        } else {
+            (T::from_f64(lr / bias1), T::from_f64(sqrt(bias2)))
+        };
         let b1 = T::from_f64(beta1);
         let c1 = T::from_f64(1.0 - beta1);
         let b2 = T::from_f64(beta2);

@@ -14,6 +14,21 @@
 //! | [`Adadelta`] | `Adadelta` | 1.0 | `v`, `u` |
 //! | [`Rprop`] | `Rprop` | 1e-2 | previous gradient, step size |
 //! | [`Lion`] | — (Chen et al. 2023) | 1e-4 | `m` |
+//! | [`Adafactor`] | — (Keras `Adafactor`) | 1e-3 | row and column means (factored), or `v` |
+//! | [`Ftrl`] | — (Keras `Ftrl`) | 1e-3 | `n`, `z` |
+//! | [`Lamb`] | — (Keras `Lamb`) | 1e-3 | `m`, `v` |
+//!
+//! Conventions of other libraries, to reproduce their runs exactly (PyTorch's is always
+//! the default):
+//!
+//! | formula | PyTorch | optax | Keras / TF1 | here |
+//! |---|---|---|---|---|
+//! | Adam's ε | `m̂/(√v̂ + ε)` | same | `γ·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε̂)` | [`Adam::epsilon_hat`] |
+//! | RMSprop's ε | `g/(√v + ε)` | `g/√(v + ε)` | `g/√(v + ε)` | [`RmsProp::eps_in_sqrt`] |
+//! | RMSprop's `v_0` | 0 | `initial_scale` (0) | 0 (TF1: 1) | [`RmsProp::initial_accumulator_value`] |
+//! | RMSprop Nesterov | — | `nesterov=True` | — | [`RmsProp::nesterov`] |
+//! | Adagrad's ε | `g/(√s + ε)` | `g/√(s + ε)` | `g/(√s + ε)` | [`Adagrad::eps_in_sqrt`] |
+//! | Adagrad's `s_0` | 0 | 0.1 | 0.1 | [`Adagrad::initial_accumulator_value`] |
 //!
 //! Each type is made with `new(lr)` (or `Default`, which uses the default `lr` above);
 //! every other hyper-parameter starts at PyTorch's default and has a builder method named
@@ -38,10 +53,13 @@
 //! same on demand.
 
 mod adadelta;
+mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
 mod adamw;
+mod ftrl;
+mod lamb;
 mod lion;
 mod nadam;
 mod radam;
@@ -50,10 +68,13 @@ mod rprop;
 mod sgd;
 
 pub use adadelta::Adadelta;
+pub use adafactor::Adafactor;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
+pub use ftrl::Ftrl;
+pub use lamb::Lamb;
 pub use lion::Lion;
 pub use nadam::NAdam;
 pub use radam::RAdam;

@@ -23,6 +23,14 @@ use crate::scalar::Scalar;
 ///     θ_t ← θ_{t−1} − γ·g_t / (√ṽ_t + ε)
 /// ```
 ///
+/// Other conventions, to reproduce runs from other libraries: ε inside the square root,
+/// `√(ṽ + ε)` ([`eps_in_sqrt`](Self::eps_in_sqrt): optax, Keras, TensorFlow), an initial
+/// value of `v` ([`initial_accumulator_value`](Self::initial_accumulator_value): optax's
+/// `initial_scale`, TF1), and Nesterov momentum ([`nesterov`](Self::nesterov): optax).
+/// optax's `rmsprop` is `RmsProp::new(lr).alpha(decay).eps_in_sqrt(true)` (its default
+/// decay is 0.9); Keras' `RMSprop` is the same with α = ρ = 0.9 and ε = 1e-7 (Keras scales
+/// the momentum buffer by γ before adding, the same numbers while γ is constant).
+///
 /// There is no bias correction: `v` starts at zero, so the first steps are large
 /// (`≈ γ/√(1 − α)` per element), as in torch.
 ///
@@ -40,6 +48,9 @@ pub struct RmsProp<S> {
     weight_decay: f64,
     momentum: f64,
     centered: bool,
+    eps_in_sqrt: bool,
+    initial: f64,
+    nesterov: bool,
     t: u64,
     #[cfg_attr(feature = "serde", serde(with = "crate::serde_state"))]
     square_avg: S,
@@ -74,6 +85,9 @@ impl<S> RmsProp<S> {
             weight_decay: 0.0,
             momentum: 0.0,
             centered: false,
+            eps_in_sqrt: false,
+            initial: 0.0,
+            nesterov: false,
             t: 0,
             square_avg: S::zeroed(),
             momentum_buf: S::zeroed(),
@@ -117,6 +131,33 @@ impl<S> RmsProp<S> {
         self
     }
 
+    /// Puts ε inside the square root, `g/√(ṽ + ε)`, as optax's `rmsprop` (its default,
+    /// `eps_in_sqrt=True`), Keras and TensorFlow do; torch adds it outside, `g/(√ṽ + ε)`
+    /// (default off: torch's form).
+    #[must_use]
+    pub fn eps_in_sqrt(mut self, inside: bool) -> Self {
+        self.eps_in_sqrt = inside;
+        self
+    }
+
+    /// Sets the value `v` starts from (default 0, as torch): optax's `initial_scale`,
+    /// TF1's `RMSPropOptimizer` used 1.
+    #[must_use]
+    pub fn initial_accumulator_value(mut self, value: f64) -> Self {
+        self.initial = value;
+        self
+    }
+
+    /// Nesterov momentum as optax's `rmsprop(..., momentum=μ, nesterov=True)` (an
+    /// `optax.trace` after the scaling): `b_t ← μ·b_{t−1} + u_t`, `θ_t ← θ_{t−1} − γ·(u_t
+    /// + μ·b_t)` with `u_t` the scaled gradient; torch's RMSprop has no Nesterov option.
+    /// Has an effect only with [`momentum`](Self::momentum) > 0 (default off).
+    #[must_use]
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+
     /// Number of steps taken since creation or the last [`reset`](Self::reset).
     #[inline]
     #[must_use]
@@ -143,7 +184,7 @@ impl<S> RmsProp<S> {
         let fresh = fit_state(&mut self.square_avg, n) || self.t == 0;
         if fresh {
             self.t = 0;
-            fill(&mut self.square_avg, T::ZERO);
+            fill(&mut self.square_avg, T::from_f64(self.initial));
         }
         let use_momentum = self.momentum > 0.0;
         // The optional buffers start at zero whenever they are first used or the
@@ -171,17 +212,19 @@ impl<S> RmsProp<S> {
         for ((p, &g), v) in params.iter_mut().zip(grads).zip(self.square_avg.as_mut()) {
             let g = if self.weight_decay != 0.0 { g + wd * *p } else { g };
             *v = alpha * *v + c * g * g;
-            let denom = match avgs.next() {
+            let v_tilde = match avgs.next() {
                 Some(ga) => {
                     *ga = alpha * *ga + c * g;
-                    (*v - *ga * *ga).sqrt() + eps
+                    *v - *ga * *ga
                 }
-                None => v.sqrt() + eps,
+                None => *v,
             };
+            let denom = if self.eps_in_sqrt { (v_tilde + eps).sqrt() } else { v_tilde.sqrt() + eps };
             match bufs.next() {
                 Some(b) => {
-                    *b = mu * *b + g / denom;
-                    *p -= lr * *b;
+                    let u = g / denom;
+                    *b = mu * *b + u;
+                    *p -= if self.nesterov { lr * (u + mu * *b) } else { lr * *b };
                 }
                 None => *p -= lr * (g / denom),
             }
