@@ -8,8 +8,8 @@ use crate::ctxt::Ctxt;
 use crate::model::{Network, size};
 use crate::parse::Spec;
 
-/// Generated items a layer's accessor would collide with.
-const RESERVED: &[&str] = &[
+/// Generated items a layer's accessor would collide with (the fallback stubs every one).
+pub const RESERVED: &[&str] = &[
     "zeroed",
     "from_params",
     "into_params",

@@ -619,53 +619,9 @@ pub fn fallback(
     let (n_params, n_trace) = net.map_or((0, 0), |n| (n.params, n.trace_len));
     // One stub per distinct layer name that is not already generated, so a duplicate
     // or reserved name gives only the spec's error, not rustc's "duplicate definitions".
-    let generated = [
-        "zeroed",
-        "seeded",
-        "from_params",
-        "into_params",
-        "init_with",
-        "INPUT",
-        "OUTPUT",
-        "PARAMS",
-        "TRACE",
-        "DERIVATION",
-        "LAYOUT",
-        "LAYERS",
-        "TRAINED",
-        "STACK_FORWARD",
-        "STACK_BACKWARD",
-        "STACK_TRAIN_STEP_WITH",
-        "STACK_TRAIN_STEP",
-        "STACK_TRY_TRAIN_STEP",
-        "STACK_BATCH",
-        "PARAMS_BYTES",
-        "try_train_step",
-        "try_train_step_with",
-        "input_jacobian",
-        "param_jacobian",
-        "hessian_vector_product",
-        "params",
-        "params_mut",
-        "forward",
-        "forward_trace",
-        "trace_loss",
-        "backward",
-        "backward_sgd",
-        "input_backward",
-        "loss",
-        "mean_loss",
-        "gradient",
-        "input_gradient",
-        "train_step",
-        "train_step_with",
-        "sgd_step",
-        "train_batch",
-        "batch_gradient",
-    ];
     let mut names: Vec<&Ident> = Vec::new();
     for l in &spec.layers {
-        let taken = generated.iter().any(|c| l.name == c);
+        let taken = crate::check::RESERVED.iter().any(|c| l.name == c);
         let mut_clash =
             names.iter().any(|n| format_ident!("{}_mut", n) == l.name || format_ident!("{}_mut", l.name) == **n);
         if !taken && !mut_clash && !names.contains(&&l.name) {
