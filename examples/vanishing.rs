@@ -20,7 +20,6 @@ mod common;
 use std::process::ExitCode;
 
 use plotters::chart::SeriesLabelPosition;
-use stackprop::data::{Split, Standardizer, load_csv};
 use stackprop::prelude::*;
 use stackprop::train::{FitOptions, History, Thresholds, fit};
 
@@ -117,16 +116,7 @@ where
 /// # Errors
 /// If the data cannot be read or the plot written.
 pub fn run(epochs: usize, plot: bool) -> Result<[Run; 2], Box<dyn std::error::Error>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv");
-    let data = load_csv::<f32>(path, false)?;
-    let mut splits = data.split(Split::Fractions { validation: 0.0, test: 0.2 }, 42)?;
-    let scaler = Standardizer::fit(&splits.train)?;
-    scaler.transform(&mut splits.train)?;
-    scaler.transform(&mut splits.test)?;
-    let train_x = splits.train.rows::<64>()?;
-    let train_y: Vec<Class> = splits.train.labels().iter().map(|&l| Class(l)).collect();
-    let test_x = splits.test.rows::<64>()?;
-    let test_y: Vec<Class> = splits.test.labels().iter().map(|&l| Class(l)).collect();
+    let ((train_x, train_y), (test_x, test_y)) = common::digits()?;
     let (tr, te) = ((&train_x[..], &train_y[..]), (&test_x[..], &test_y[..]));
 
     let runs = [

@@ -1,7 +1,8 @@
-//! What the examples share: line charts written as SVG under `target/plots/`.
+//! What the examples share: line charts written as SVG under `target/plots/`, and the
+//! digits data set prepared for training.
 //!
 //! Entry points: [`plot`] for any set of [`Series`], [`plot_history`] for the loss curves
-//! of a [`History`]. Text is written as SVG `<text>` elements, so no font file is read:
+//! of a [`History`], [`digits`] for the data. Text is written as SVG `<text>` elements, so no font file is read:
 //! the browser or viewer that opens the file sets the type.
 
 // Each example uses a part of this module.
@@ -13,7 +14,31 @@ use std::path::PathBuf;
 
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
+use stackprop::Class;
+use stackprop::data::{Split, Standardizer, load_csv};
 use stackprop::train::History;
+
+/// Inputs and classes of one part of a data set.
+pub type Part = (Vec<[f32; 64]>, Vec<Class>);
+
+/// The 8×8 digits from `data/digits.csv`, split 80/20 into training and test parts (seed
+/// 42) and standardized with the training part's statistics.
+///
+/// # Errors
+/// If the file cannot be read.
+pub fn digits() -> Result<(Part, Part), Box<dyn Error>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv");
+    let data = load_csv::<f32>(path, false)?;
+    let mut splits = data.split(Split::Fractions { validation: 0.0, test: 0.2 }, 42)?;
+    let scaler = Standardizer::fit(&splits.train)?;
+    scaler.transform(&mut splits.train)?;
+    scaler.transform(&mut splits.test)?;
+    let classes = |labels: &[usize]| labels.iter().map(|&l| Class(l)).collect();
+    Ok((
+        (splits.train.rows::<64>()?, classes(splits.train.labels())),
+        (splits.test.rows::<64>()?, classes(splits.test.labels())),
+    ))
+}
 
 /// One named line of a chart.
 pub struct Series {
