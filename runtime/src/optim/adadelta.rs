@@ -51,30 +51,30 @@ impl<S> Adadelta<S> {
 
     /// Adadelta with learning rate `lr` and torch's other defaults.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
-        Self { lr, rho: 0.9, eps: 1e-6, weight_decay: 0.0, t: 0, square_avg: S::zeroed(), acc_delta: S::zeroed() }
+        Self { lr, rho: 0.9, eps: 1e-6, weight_decay: 0.0, t: 0, square_avg: S::ZEROED, acc_delta: S::ZEROED }
     }
 
     /// Sets ρ, the decay of both running means (default 0.9).
     #[must_use]
-    pub fn rho(mut self, rho: f64) -> Self {
+    pub const fn rho(mut self, rho: f64) -> Self {
         self.rho = rho;
         self
     }
 
     /// Sets ε, added inside both square roots (default 1e-6).
     #[must_use]
-    pub fn eps(mut self, eps: f64) -> Self {
+    pub const fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
 
     /// Sets the L2 weight decay λ, added to the gradient (default 0).
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }

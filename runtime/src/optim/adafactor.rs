@@ -63,7 +63,7 @@ impl<S> Adafactor<S> {
     /// Adafactor with learning rate `lr` and Keras' other defaults, the parameters one
     /// unfactored tensor.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
@@ -76,42 +76,42 @@ impl<S> Adafactor<S> {
             relative_step: true,
             layout: &[],
             t: 0,
-            a: S::zeroed(),
-            b: S::zeroed(),
+            a: S::ZEROED,
+            b: S::ZEROED,
         }
     }
 
     /// Sets the decay exponent d of `β_t = 1 − t^d` (default −0.8).
     #[must_use]
-    pub fn beta_2_decay(mut self, d: f64) -> Self {
+    pub const fn beta_2_decay(mut self, d: f64) -> Self {
         self.beta_2_decay = d;
         self
     }
 
     /// Sets ε₁, added to `g²` (default 1e-30).
     #[must_use]
-    pub fn epsilon_1(mut self, eps: f64) -> Self {
+    pub const fn epsilon_1(mut self, eps: f64) -> Self {
         self.eps1 = eps;
         self
     }
 
     /// Sets ε₂, the floor of `rms(θ)` in the step size (default 1e-3).
     #[must_use]
-    pub fn epsilon_2(mut self, eps: f64) -> Self {
+    pub const fn epsilon_2(mut self, eps: f64) -> Self {
         self.eps2 = eps;
         self
     }
 
     /// Sets the clipping threshold c of `rms(u)` (default 1).
     #[must_use]
-    pub fn clip_threshold(mut self, c: f64) -> Self {
+    pub const fn clip_threshold(mut self, c: f64) -> Self {
         self.clip_threshold = c;
         self
     }
 
     /// Caps the learning rate at `1/√t` (default on).
     #[must_use]
-    pub fn relative_step(mut self, on: bool) -> Self {
+    pub const fn relative_step(mut self, on: bool) -> Self {
         self.relative_step = on;
         self
     }
@@ -119,7 +119,7 @@ impl<S> Adafactor<S> {
     /// Takes the tensors (and their shapes, for factoring) from `layout` (a network's
     /// `LAYOUT`); parameters outside every tensor are updated as one-element tensors.
     #[must_use]
-    pub fn layout(mut self, layout: &'static [ParamInfo]) -> Self {
+    pub const fn layout(mut self, layout: &'static [ParamInfo]) -> Self {
         self.layout = layout;
         self
     }

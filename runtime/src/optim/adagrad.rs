@@ -58,7 +58,7 @@ impl<S> Adagrad<S> {
 
     /// Adagrad with learning rate `lr` and torch's other defaults.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
@@ -70,34 +70,34 @@ impl<S> Adagrad<S> {
             eps: 1e-10,
             eps_in_sqrt: false,
             t: 0,
-            sum: S::zeroed(),
+            sum: S::ZEROED,
         }
     }
 
     /// Sets the learning-rate decay η: step `t` uses `γ/(1 + (t − 1)·η)` (default 0).
     #[must_use]
-    pub fn lr_decay(mut self, lr_decay: f64) -> Self {
+    pub const fn lr_decay(mut self, lr_decay: f64) -> Self {
         self.lr_decay = lr_decay;
         self
     }
 
     /// Sets the L2 weight decay λ, added to the gradient (default 0).
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
 
     /// Sets the value τ the sum of squared gradients starts from (default 0).
     #[must_use]
-    pub fn initial_accumulator_value(mut self, value: f64) -> Self {
+    pub const fn initial_accumulator_value(mut self, value: f64) -> Self {
         self.initial_accumulator_value = value;
         self
     }
 
     /// Sets ε, added to the denominator (default 1e-10).
     #[must_use]
-    pub fn eps(mut self, eps: f64) -> Self {
+    pub const fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
@@ -105,7 +105,7 @@ impl<S> Adagrad<S> {
     /// Puts ε inside the square root, `g/√(s + ε)`, as optax's `adagrad` does; torch adds
     /// it outside, `g/(√s + ε)` (default off: torch's form).
     #[must_use]
-    pub fn eps_in_sqrt(mut self, inside: bool) -> Self {
+    pub const fn eps_in_sqrt(mut self, inside: bool) -> Self {
         self.eps_in_sqrt = inside;
         self
     }

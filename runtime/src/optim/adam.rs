@@ -58,7 +58,7 @@ impl<S> Adam<S> {
 
     /// Adam with learning rate `lr` and torch's other defaults.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
@@ -68,14 +68,14 @@ impl<S> Adam<S> {
     /// Sets the betas (β₁, β₂): decay of the running means of the gradient and its square
     /// (default (0.9, 0.999)).
     #[must_use]
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+    pub const fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.core.betas = (beta1, beta2);
         self
     }
 
     /// Sets ε, added to the denominator (default 1e-8).
     #[must_use]
-    pub fn eps(mut self, eps: f64) -> Self {
+    pub const fn eps(mut self, eps: f64) -> Self {
         self.core.eps = eps;
         self
     }
@@ -83,14 +83,14 @@ impl<S> Adam<S> {
     /// Sets the weight decay λ (default 0): L2 (added to the gradient) unless
     /// [`decoupled_weight_decay`](Self::decoupled_weight_decay) is on.
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.core.weight_decay = weight_decay;
         self
     }
 
     /// Turns the AMSGrad variant on or off (default off).
     #[must_use]
-    pub fn amsgrad(mut self, amsgrad: bool) -> Self {
+    pub const fn amsgrad(mut self, amsgrad: bool) -> Self {
         self.core.amsgrad = amsgrad;
         self
     }
@@ -98,7 +98,7 @@ impl<S> Adam<S> {
     /// Applies the weight decay to the parameters (`θ ← θ − γλθ`, as [`AdamW`](super::AdamW))
     /// instead of adding it to the gradient (default off).
     #[must_use]
-    pub fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
+    pub const fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
         self.core.decoupled = decoupled;
         self
     }
@@ -108,7 +108,7 @@ impl<S> Adam<S> {
     /// (default off: torch's form, ε added to `√v̂`). The two agree for ε = 0; otherwise
     /// ε̂ = ε·√(1 − β₂ᵗ) changes with the step.
     #[must_use]
-    pub fn epsilon_hat(mut self, eps_hat: bool) -> Self {
+    pub const fn epsilon_hat(mut self, eps_hat: bool) -> Self {
         self.core.eps_hat = eps_hat;
         self
     }
@@ -163,7 +163,7 @@ pub(super) struct AdamCore<S> {
 
 impl<S> AdamCore<S> {
     /// torch's defaults, with the given weight decay and decay style.
-    pub(super) fn new(weight_decay: f64, decoupled: bool) -> Self
+    pub(super) const fn new(weight_decay: f64, decoupled: bool) -> Self
     where
         S: State,
     {
@@ -175,9 +175,9 @@ impl<S> AdamCore<S> {
             decoupled,
             eps_hat: false,
             t: 0,
-            m: S::zeroed(),
-            v: S::zeroed(),
-            vmax: S::zeroed(),
+            m: S::ZEROED,
+            v: S::ZEROED,
+            vmax: S::ZEROED,
         }
     }
 

@@ -52,30 +52,30 @@ impl<S> Adamax<S> {
 
     /// Adamax with learning rate `lr` and torch's other defaults.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
-        Self { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, t: 0, m: S::zeroed(), u: S::zeroed() }
+        Self { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, t: 0, m: S::ZEROED, u: S::ZEROED }
     }
 
     /// Sets the betas (β₁, β₂) (default (0.9, 0.999)).
     #[must_use]
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+    pub const fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.betas = (beta1, beta2);
         self
     }
 
     /// Sets ε, added to `|g|` inside the maximum (default 1e-8).
     #[must_use]
-    pub fn eps(mut self, eps: f64) -> Self {
+    pub const fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
 
     /// Sets the L2 weight decay λ, added to the gradient (default 0).
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }

@@ -50,7 +50,7 @@ impl<S> AdamW<S> {
 
     /// AdamW with learning rate `lr` and torch's other defaults (weight decay 1e-2).
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
@@ -59,28 +59,28 @@ impl<S> AdamW<S> {
 
     /// Sets the betas (β₁, β₂) (default (0.9, 0.999)).
     #[must_use]
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+    pub const fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.core.betas = (beta1, beta2);
         self
     }
 
     /// Sets ε, added to the denominator (default 1e-8).
     #[must_use]
-    pub fn eps(mut self, eps: f64) -> Self {
+    pub const fn eps(mut self, eps: f64) -> Self {
         self.core.eps = eps;
         self
     }
 
     /// Sets the decoupled weight decay λ (default 1e-2).
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.core.weight_decay = weight_decay;
         self
     }
 
     /// Turns the AMSGrad variant on or off (default off).
     #[must_use]
-    pub fn amsgrad(mut self, amsgrad: bool) -> Self {
+    pub const fn amsgrad(mut self, amsgrad: bool) -> Self {
         self.core.amsgrad = amsgrad;
         self
     }

@@ -51,7 +51,7 @@ impl<S> Ftrl<S> {
 
     /// Ftrl with learning rate `lr` and Keras' other defaults.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
@@ -64,35 +64,35 @@ impl<S> Ftrl<S> {
             l2_shrinkage: 0.0,
             beta: 0.0,
             t: 0,
-            n: S::zeroed(),
-            z: S::zeroed(),
+            n: S::ZEROED,
+            z: S::ZEROED,
         }
     }
 
     /// Sets the learning-rate power p, at most 0 (Keras' `learning_rate_power`, default −0.5).
     #[must_use]
-    pub fn learning_rate_power(mut self, p: f64) -> Self {
+    pub const fn learning_rate_power(mut self, p: f64) -> Self {
         self.lr_power = p;
         self
     }
 
     /// Sets τ, where `n` starts (default 0.1).
     #[must_use]
-    pub fn initial_accumulator_value(mut self, value: f64) -> Self {
+    pub const fn initial_accumulator_value(mut self, value: f64) -> Self {
         self.initial_accumulator_value = value;
         self
     }
 
     /// Sets the L1 strength λ₁ (Keras' `l1_regularization_strength`, default 0).
     #[must_use]
-    pub fn l1(mut self, l1: f64) -> Self {
+    pub const fn l1(mut self, l1: f64) -> Self {
         self.l1 = l1;
         self
     }
 
     /// Sets the L2 strength λ₂ (Keras' `l2_regularization_strength`, default 0).
     #[must_use]
-    pub fn l2(mut self, l2: f64) -> Self {
+    pub const fn l2(mut self, l2: f64) -> Self {
         self.l2 = l2;
         self
     }
@@ -100,14 +100,14 @@ impl<S> Ftrl<S> {
     /// Sets the L2 shrinkage strength λ₂ₛ, added to the gradient as `2·λ₂ₛ·θ`
     /// (Keras' `l2_shrinkage_regularization_strength`, default 0).
     #[must_use]
-    pub fn l2_shrinkage(mut self, l2_shrinkage: f64) -> Self {
+    pub const fn l2_shrinkage(mut self, l2_shrinkage: f64) -> Self {
         self.l2_shrinkage = l2_shrinkage;
         self
     }
 
     /// Sets β (default 0).
     #[must_use]
-    pub fn beta(mut self, beta: f64) -> Self {
+    pub const fn beta(mut self, beta: f64) -> Self {
         self.beta = beta;
         self
     }

@@ -50,23 +50,23 @@ impl<S> Lamb<S> {
 
     /// Lamb with learning rate `lr` and Keras' other defaults, the parameters one tensor.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
-        Self { lr, betas: (0.9, 0.999), eps: 1e-6, layout: &[], t: 0, m: S::zeroed(), v: S::zeroed() }
+        Self { lr, betas: (0.9, 0.999), eps: 1e-6, layout: &[], t: 0, m: S::ZEROED, v: S::ZEROED }
     }
 
     /// Sets the betas (β₁, β₂) (default (0.9, 0.999)).
     #[must_use]
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+    pub const fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.betas = (beta1, beta2);
         self
     }
 
     /// Sets ε (default 1e-6).
     #[must_use]
-    pub fn eps(mut self, eps: f64) -> Self {
+    pub const fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
@@ -74,7 +74,7 @@ impl<S> Lamb<S> {
     /// Takes one trust ratio per tensor of `layout` (a network's `LAYOUT`); parameters
     /// outside every tensor get ratio 1.
     #[must_use]
-    pub fn layout(mut self, layout: &'static [ParamInfo]) -> Self {
+    pub const fn layout(mut self, layout: &'static [ParamInfo]) -> Self {
         self.layout = layout;
         self
     }

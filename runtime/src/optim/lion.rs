@@ -49,24 +49,24 @@ impl<S> Lion<S> {
 
     /// Lion with learning rate `lr`, betas (0.9, 0.99) and no weight decay.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
-        Self { lr, betas: (0.9, 0.99), weight_decay: 0.0, t: 0, m: S::zeroed() }
+        Self { lr, betas: (0.9, 0.99), weight_decay: 0.0, t: 0, m: S::ZEROED }
     }
 
     /// Sets the betas: β₁ interpolates the update direction, β₂ decays the momentum
     /// (default (0.9, 0.99)).
     #[must_use]
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+    pub const fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.betas = (beta1, beta2);
         self
     }
 
     /// Sets the decoupled weight decay λ, applied to the parameters (default 0).
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }

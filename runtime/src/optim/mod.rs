@@ -147,13 +147,20 @@ impl<T: Scalar, const N: usize, O: Optimizer<[T]>> Optimizer<[T; N]> for OnHeap<
 }
 
 /// Storage for an optimizer's per-parameter state: `[T; N]`, or `Vec<T>` with `alloc`.
-pub trait State: AsRef<[Self::Elem]> + AsMut<[Self::Elem]> {
+pub trait State: AsRef<[Self::Elem]> + AsMut<[Self::Elem]> + Sized {
     /// The scalar type stored.
     type Elem: Scalar;
 
     /// Empty state: zeros for an array, an empty vector (sized on first use) for a `Vec`.
+    /// A constant, so optimizers are built by `const fn` and can live in a `static`.
+    const ZEROED: Self;
+
+    /// [`Self::ZEROED`].
+    #[inline]
     #[must_use]
-    fn zeroed() -> Self;
+    fn zeroed() -> Self {
+        Self::ZEROED
+    }
 
     /// Makes the state hold `len` scalars.
     ///
@@ -165,10 +172,7 @@ pub trait State: AsRef<[Self::Elem]> + AsMut<[Self::Elem]> {
 impl<T: Scalar, const N: usize> State for [T; N] {
     type Elem = T;
 
-    #[inline]
-    fn zeroed() -> Self {
-        [T::ZERO; N]
-    }
+    const ZEROED: Self = [T::ZERO; N];
 
     #[inline]
     fn fit(&mut self, len: usize) {
@@ -180,10 +184,7 @@ impl<T: Scalar, const N: usize> State for [T; N] {
 impl<T: Scalar> State for alloc::vec::Vec<T> {
     type Elem = T;
 
-    #[inline]
-    fn zeroed() -> Self {
-        alloc::vec::Vec::new()
-    }
+    const ZEROED: Self = alloc::vec::Vec::new();
 
     #[inline]
     fn fit(&mut self, len: usize) {

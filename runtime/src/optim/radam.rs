@@ -62,7 +62,7 @@ impl<S> RAdam<S> {
 
     /// RAdam with learning rate `lr` and torch's other defaults.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
@@ -73,28 +73,28 @@ impl<S> RAdam<S> {
             weight_decay: 0.0,
             decoupled: false,
             t: 0,
-            m: S::zeroed(),
-            v: S::zeroed(),
+            m: S::ZEROED,
+            v: S::ZEROED,
         }
     }
 
     /// Sets the betas (β₁, β₂) (default (0.9, 0.999)).
     #[must_use]
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+    pub const fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.betas = (beta1, beta2);
         self
     }
 
     /// Sets ε, added to the denominator (default 1e-8).
     #[must_use]
-    pub fn eps(mut self, eps: f64) -> Self {
+    pub const fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
 
     /// Sets the weight decay λ (default 0): L2 unless decoupled.
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
@@ -102,7 +102,7 @@ impl<S> RAdam<S> {
     /// Applies the weight decay to the parameters (`θ ← θ − γλθ`, as AdamW) instead of
     /// adding it to the gradient (default off).
     #[must_use]
-    pub fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
+    pub const fn decoupled_weight_decay(mut self, decoupled: bool) -> Self {
         self.decoupled = decoupled;
         self
     }

@@ -74,7 +74,7 @@ impl<S> RmsProp<S> {
 
     /// RMSprop with learning rate `lr` and torch's other defaults.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
@@ -89,36 +89,36 @@ impl<S> RmsProp<S> {
             initial: 0.0,
             nesterov: false,
             t: 0,
-            square_avg: S::zeroed(),
-            momentum_buf: S::zeroed(),
-            grad_avg: S::zeroed(),
+            square_avg: S::ZEROED,
+            momentum_buf: S::ZEROED,
+            grad_avg: S::ZEROED,
         }
     }
 
     /// Sets the smoothing constant α of the running mean of `g²` (default 0.99).
     #[must_use]
-    pub fn alpha(mut self, alpha: f64) -> Self {
+    pub const fn alpha(mut self, alpha: f64) -> Self {
         self.alpha = alpha;
         self
     }
 
     /// Sets ε, added to the denominator (default 1e-8).
     #[must_use]
-    pub fn eps(mut self, eps: f64) -> Self {
+    pub const fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
 
     /// Sets the L2 weight decay λ, added to the gradient (default 0).
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
 
     /// Sets the momentum factor μ (default 0).
     #[must_use]
-    pub fn momentum(mut self, momentum: f64) -> Self {
+    pub const fn momentum(mut self, momentum: f64) -> Self {
         self.momentum = momentum;
         self
     }
@@ -126,7 +126,7 @@ impl<S> RmsProp<S> {
     /// Turns the centered variant on or off (default off): the denominator uses the
     /// variance `v − ḡ²` instead of the raw second moment.
     #[must_use]
-    pub fn centered(mut self, centered: bool) -> Self {
+    pub const fn centered(mut self, centered: bool) -> Self {
         self.centered = centered;
         self
     }
@@ -135,7 +135,7 @@ impl<S> RmsProp<S> {
     /// `eps_in_sqrt=True`), Keras and TensorFlow do; torch adds it outside, `g/(√ṽ + ε)`
     /// (default off: torch's form).
     #[must_use]
-    pub fn eps_in_sqrt(mut self, inside: bool) -> Self {
+    pub const fn eps_in_sqrt(mut self, inside: bool) -> Self {
         self.eps_in_sqrt = inside;
         self
     }
@@ -143,7 +143,7 @@ impl<S> RmsProp<S> {
     /// Sets the value `v` starts from (default 0, as torch): optax's `initial_scale`,
     /// TF1's `RMSPropOptimizer` used 1.
     #[must_use]
-    pub fn initial_accumulator_value(mut self, value: f64) -> Self {
+    pub const fn initial_accumulator_value(mut self, value: f64) -> Self {
         self.initial = value;
         self
     }
@@ -153,7 +153,7 @@ impl<S> RmsProp<S> {
     /// + μ·b_t)` with `u_t` the scaled gradient; torch's RMSprop has no Nesterov option.
     /// Has an effect only with [`momentum`](Self::momentum) > 0 (default off).
     #[must_use]
-    pub fn nesterov(mut self, nesterov: bool) -> Self {
+    pub const fn nesterov(mut self, nesterov: bool) -> Self {
         self.nesterov = nesterov;
         self
     }

@@ -63,24 +63,24 @@ impl<S> Rprop<S> {
 
     /// Rprop with initial step size `lr` and torch's other defaults.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
-        Self { lr, etas: (0.5, 1.2), step_sizes: (1e-6, 50.0), t: 0, prev: S::zeroed(), step_size: S::zeroed() }
+        Self { lr, etas: (0.5, 1.2), step_sizes: (1e-6, 50.0), t: 0, prev: S::ZEROED, step_size: S::ZEROED }
     }
 
     /// Sets the step-size factors (η₋, η₊) applied on a sign flip and on a kept sign
     /// (default (0.5, 1.2)).
     #[must_use]
-    pub fn etas(mut self, eta_minus: f64, eta_plus: f64) -> Self {
+    pub const fn etas(mut self, eta_minus: f64, eta_plus: f64) -> Self {
         self.etas = (eta_minus, eta_plus);
         self
     }
 
     /// Sets the bounds (Γ_min, Γ_max) of the step sizes (default (1e-6, 50)).
     #[must_use]
-    pub fn step_sizes(mut self, min: f64, max: f64) -> Self {
+    pub const fn step_sizes(mut self, min: f64, max: f64) -> Self {
         self.step_sizes = (min, max);
         self
     }

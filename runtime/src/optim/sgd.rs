@@ -54,37 +54,37 @@ impl<S> Sgd<S> {
 
     /// Plain SGD with learning rate `lr`.
     #[must_use]
-    pub fn new(lr: f64) -> Self
+    pub const fn new(lr: f64) -> Self
     where
         S: State,
     {
-        Self { lr, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, started: false, buf: S::zeroed() }
+        Self { lr, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, started: false, buf: S::ZEROED }
     }
 
     /// Sets the momentum factor μ (default 0).
     #[must_use]
-    pub fn momentum(mut self, momentum: f64) -> Self {
+    pub const fn momentum(mut self, momentum: f64) -> Self {
         self.momentum = momentum;
         self
     }
 
     /// Sets the dampening τ of the momentum (default 0).
     #[must_use]
-    pub fn dampening(mut self, dampening: f64) -> Self {
+    pub const fn dampening(mut self, dampening: f64) -> Self {
         self.dampening = dampening;
         self
     }
 
     /// Sets the L2 weight decay λ, added to the gradient (default 0).
     #[must_use]
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    pub const fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
     }
 
     /// Turns Nesterov momentum on or off (default off).
     #[must_use]
-    pub fn nesterov(mut self, nesterov: bool) -> Self {
+    pub const fn nesterov(mut self, nesterov: bool) -> Self {
         self.nesterov = nesterov;
         self
     }

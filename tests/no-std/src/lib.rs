@@ -142,3 +142,39 @@ pub fn trained_bytes_round_trip(buf: &mut [u8; TRAINED_BYTES]) -> bool {
     }
     back.params().iter().zip(TRAINED.params()).all(|(a, b)| a.to_bits() == b.to_bits())
 }
+
+/// A network, its optimizer state and its gradient buffer, each in a `static`: built by
+/// `const fn`s at compile time (zeros in `.bss`, nothing on the stack), initialized and
+/// trained where they live through a spin lock, with no `unsafe` in this crate. On a
+/// single-core microcontroller `critical_section::Mutex<RefCell<_>>` does the same job.
+pub struct OnDevice {
+    net: Xor,
+    opt: Adam<[f32; Xor::PARAMS]>,
+    grad: [f32; Xor::PARAMS],
+}
+
+/// The one [`OnDevice`] learner of this program.
+pub static LEARNER: spin::Mutex<OnDevice> =
+    spin::Mutex::new(OnDevice { net: Xor::zeroed(), opt: Adam::new(0.05), grad: [0.0; Xor::PARAMS] });
+
+/// Initializes the `static` network in place from `seed`, then trains it on XOR for
+/// `epochs` with Adam, one sample per step; returns the final mean loss.
+#[must_use]
+pub fn train_static_xor(seed: u64, epochs: usize) -> f32 {
+    let mut guard = LEARNER.lock();
+    let OnDevice { net, opt, grad } = &mut *guard;
+    net.init_with(&mut stackprop::SplitMix64::new(seed));
+    opt.reset();
+    for _ in 0..epochs {
+        for (x, t) in &XOR {
+            net.train_step_with(x, t, grad, opt);
+        }
+    }
+    XOR.iter().map(|(x, t)| net.loss(x, t)).sum::<f32>() / 4.0
+}
+
+/// The `static` network's output for `x` (inference from another part of the program).
+#[must_use]
+pub fn static_xor_forward(x: &[f32; 2]) -> [f32; 1] {
+    LEARNER.lock().net.forward(x)
+}

@@ -29,3 +29,14 @@ fn compiled_in_weights_round_trip_through_flat_bytes_without_a_heap() {
     let mut net = stackprop_no_std_check::Trained::zeroed();
     assert!(stackprop::weights::bytes::read(&mut net, &buf).is_err());
 }
+
+#[test]
+fn a_network_in_a_static_trains_where_it_lives() {
+    let loss = stackprop_no_std_check::train_static_xor(7, 500);
+    assert!(loss < 0.01, "loss {loss}");
+    let (lo, hi) = (
+        stackprop_no_std_check::static_xor_forward(&[0.0, 0.0]),
+        stackprop_no_std_check::static_xor_forward(&[0.0, 1.0]),
+    );
+    assert!(lo[0] < 0.2 && hi[0] > 0.8, "{lo:?} {hi:?}");
+}
