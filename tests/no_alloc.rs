@@ -321,3 +321,368 @@ fn a_network_in_a_static_trains_in_place() {
     }
     assert!(loss(&net) < before, "{before} → {}", loss(&net));
 }
+
+// ---------------------------------------------------------------------------------------
+// The README's and the examples' networks, each through every entry point on a thread
+// with a 2 MiB stack, counting allocations.
+
+/// Defines a network exactly as the README writes it, and keeps its text, so that a test
+/// can check the README still says the same.
+macro_rules! from_readme {
+    ($module:ident, $ty:ident: $($item:tt)*) => {
+        mod $module {
+            #![allow(dead_code)]
+            use stackprop::prelude::*;
+            $($item)*
+            pub const TEXT: &str = stringify!($($item)*);
+            /// Allocations of [`super::every_entry_point`] on a 2 MiB thread.
+            pub fn on_2_mib() -> usize {
+                super::on_2_mib::<$ty, _, { $ty::PARAMS }, { $ty::TRACE }>()
+            }
+        }
+    };
+}
+
+from_readme!(readme_xor, Xor:
+#[network(input = 2, loss = half_sse)]
+pub struct Xor {
+    hidden: Dense<3, Sigmoid>,
+    output: Dense<1, Sigmoid>,
+}
+);
+
+from_readme!(readme_cnn, Cnn:
+#[network(input = [1, 8, 8], loss = cross_entropy)]
+struct Cnn {
+    conv: Conv2d<8, Relu, { kernel = 3; padding = 1 }>,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    output: Dense<10, Softmax>,
+}
+);
+
+from_readme!(readme_custom, Net:
+#[network(input = 4, loss = mse)]
+#[activation(Swish = x * (1.0 / (1.0 + (-1.702 * x).exp())))]
+pub struct Net {
+    first: Dense<16, Swish>,
+    second: Dense<16, { x / (1.0 + x.abs()) }>,
+    output: Dense<1, Identity>,
+}
+);
+
+from_readme!(readme_quadrants, Quadrants:
+#[network(input = 2, loss = cross_entropy)]
+pub struct Quadrants {
+    hidden: Dense<8, Tanh>,
+    output: Dense<4, Softmax>,
+}
+);
+
+from_readme!(readme_tiny, Tiny:
+#[network(input = 2, loss = half_sse)]
+pub struct Tiny {
+    hidden: Dense<4, Relu>,
+    output: Dense<1, Identity>,
+}
+);
+
+from_readme!(readme_fit, Fit:
+#[network(input = 1, loss = half_sse, scalar = f64)]
+struct Fit {
+    hidden: Dense<10, Tanh>,
+    output: Dense<1, Identity>,
+}
+);
+
+from_readme!(readme_sigmoid_f64, Net:
+#[network(input = 4, loss = mse, scalar = f64)]
+struct Net {
+    hidden: Dense<8, Tanh>,
+    output: Dense<3, Sigmoid>,
+}
+);
+
+from_readme!(readme_trained, Trained:
+#[network(input = [1, 6, 6], loss = cross_entropy, scalar = f64,
+          weights = "tests/fixtures/torch/conv_f64.safetensors")]
+struct Trained {
+    conv: Conv2d<3, Relu, { kernel = 3; padding = 1 }>,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    output: Dense<4, Softmax>,
+}
+);
+
+from_readme!(readme_static, Net:
+#[network(input = 2, loss = half_sse)]
+struct Net {
+    hidden: Dense<3, Tanh>,
+    output: Dense<1, Sigmoid>,
+}
+);
+
+from_readme!(readme_mnist, Mnist:
+#[network(input = 784, loss = cross_entropy, unroll = false)]
+struct Mnist {
+    hidden: Dense<256, Relu>,
+    middle: Dense<256, Relu>,
+    output: Dense<10, Softmax>,
+}
+);
+
+#[test]
+fn the_readme_still_writes_these_networks() {
+    let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let readme = squeeze(include_str!("../README.md"));
+    for text in [
+        readme_xor::TEXT,
+        readme_cnn::TEXT,
+        readme_custom::TEXT,
+        readme_quadrants::TEXT,
+        readme_tiny::TEXT,
+        readme_fit::TEXT,
+        readme_sigmoid_f64::TEXT,
+        readme_trained::TEXT,
+        readme_static::TEXT,
+        readme_mnist::TEXT,
+    ] {
+        assert!(readme.contains(&squeeze(text)), "the README no longer has\n{text}");
+    }
+}
+
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/breast_cancer.rs"]
+mod breast_cancer;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/cnn_digits.rs"]
+mod cnn_digits;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/conv1d_signals.rs"]
+mod conv1d_signals;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/custom_activation.rs"]
+mod custom_activation;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/dead_relu.rs"]
+mod dead_relu;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/derivation.rs"]
+mod derivation;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/digits.rs"]
+mod digits;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/explain.rs"]
+mod explain;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/iris.rs"]
+mod iris;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/optimizers.rs"]
+mod optimizers;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/second_order.rs"]
+mod second_order;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/sine.rs"]
+mod sine;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/vanishing.rs"]
+mod vanishing;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/xor.rs"]
+mod xor;
+
+/// Every entry point of `N`, each call in a frame of its own, with the network, its
+/// buffers and its optimizer state where a program keeps them: on the calling thread's
+/// stack unless `big`, then on the heap. Returns the allocations made by the steps after
+/// the first round (which sizes `Vec`-backed optimizer state).
+#[inline(never)]
+fn every_entry_point<N, S, const P: usize, const T: usize>(net: &mut N, big: bool) -> usize
+where
+    N: Network<Scalar = S, Params = [S; P], Trace = [S; T]>,
+    S: stackprop::prelude::Scalar,
+{
+    let input = |k: usize| {
+        let mut x = N::Input::zeroed();
+        for (j, v) in x.as_mut().iter_mut().enumerate() {
+            *v = N::Scalar::from_f64(((k * 31 + j * 7) % 17) as f64 / 17.0 - 0.4);
+        }
+        x
+    };
+    // A target every loss accepts: a probability vector, inside [0, 1].
+    let target = || {
+        let mut t = N::Output::zeroed();
+        let n = t.as_ref().len();
+        t.as_mut().fill(N::Scalar::ONE / N::Scalar::from_usize(n));
+        t
+    };
+    let xs: Vec<N::Input> = (0..17).map(input).collect();
+    let ts: Vec<N::Output> = (0..17).map(|_| target()).collect();
+    let mut grad = boxed_zeros::<N::Scalar, P>();
+    let mut backup = boxed_zeros::<N::Scalar, P>();
+    let mut trace = boxed_zeros::<N::Scalar, T>();
+    let mut sgd = OnHeap(Sgd::<Vec<S>>::new(1e-3));
+    let mut heap_adam = OnHeap(Adam::<Vec<N::Scalar>>::new(1e-4));
+    let mut heap_momentum = OnHeap(Sgd::<Vec<N::Scalar>>::new(1e-3).momentum(0.9));
+    let before = net.mean_loss(&xs, &ts);
+    let mut round = |net: &mut N| {
+        forward(net, &xs[0]);
+        traced(net, &xs[1], &ts[1], &mut trace, &mut grad);
+        std::hint::black_box((net.loss(&xs[2], &ts[2]), net.input_gradient(&xs[2], &ts[2])));
+        std::hint::black_box(net.gradient(&xs[3], &ts[3], &mut grad));
+        step_generic(net, &xs[4], &ts[4], &mut sgd);
+        step_with_generic(net, &xs[5], &ts[5], &mut grad, &mut heap_adam);
+        step_with_generic(net, &xs[6], &ts[6], &mut grad, &mut heap_momentum);
+        checked_generic(net, &xs[7], &ts[7], &mut grad, &mut backup, &mut sgd);
+        batch_generic(net, &xs, &ts, &mut grad, &mut heap_adam);
+        std::hint::black_box(net.batch_gradient(&xs[..5], &ts[..5], &mut grad));
+        if !big {
+            with_state_on_the_stack(net, &xs[8..12], &ts[8..12]);
+        }
+    };
+    round(net);
+    let n = allocations_during(|| round(net));
+    let after = net.mean_loss(&xs, &ts);
+    assert!(after.is_finite() && before.is_finite(), "{before} → {after}");
+    n
+}
+
+/// `train_step` with optimizer state on the stack (its gradient there too) and
+/// `try_train_step` (a gradient and a backup there): for networks that fit.
+#[inline(never)]
+fn with_state_on_the_stack<N, S, const P: usize>(net: &mut N, xs: &[N::Input], ts: &[N::Output])
+where
+    N: Network<Scalar = S, Params = [S; P]>,
+    S: stackprop::prelude::Scalar,
+{
+    let mut plain = Sgd::<[S; P]>::new(1e-3);
+    let mut momentum = Sgd::<[S; P]>::new(1e-3).momentum(0.9);
+    let mut adam = Adam::<[S; P]>::new(1e-4);
+    step_generic(net, &xs[0], &ts[0], &mut plain);
+    step_generic(net, &xs[1], &ts[1], &mut momentum);
+    step_generic(net, &xs[2], &ts[2], &mut adam);
+    net.try_train_step(&xs[3], &ts[3], &mut plain).expect("a finite step");
+}
+
+#[inline(never)]
+fn traced<N: Network>(net: &N, x: &N::Input, t: &N::Output, trace: &mut N::Trace, grad: &mut N::Params) {
+    use stackprop::prelude::Scalar;
+    net.forward_trace(x, trace);
+    std::hint::black_box(net.trace_loss(trace, t));
+    let mut dx = N::Input::zeroed();
+    net.backward(x, trace, t, N::Scalar::ONE, grad, Some(&mut dx));
+    std::hint::black_box((dx, net.input_backward(x, trace, t)));
+}
+
+#[inline(never)]
+fn step_generic<N: Network, O: Optimizer<N::Params>>(net: &mut N, x: &N::Input, t: &N::Output, opt: &mut O) {
+    net.train_step(x, t, opt);
+}
+
+#[inline(never)]
+fn step_with_generic<N: Network, O: Optimizer<N::Params>>(
+    net: &mut N,
+    x: &N::Input,
+    t: &N::Output,
+    grad: &mut N::Params,
+    opt: &mut O,
+) {
+    net.train_step_with(x, t, grad, opt);
+}
+
+#[inline(never)]
+fn checked_generic<N: Network, O: Optimizer<N::Params> + Clone>(
+    net: &mut N,
+    x: &N::Input,
+    t: &N::Output,
+    grad: &mut N::Params,
+    backup: &mut N::Params,
+    opt: &mut O,
+) {
+    net.try_train_step_with(x, t, grad, backup, opt).expect("a finite step");
+}
+
+#[inline(never)]
+fn batch_generic<N: Network, O: Optimizer<N::Params>>(
+    net: &mut N,
+    xs: &[N::Input],
+    ts: &[N::Output],
+    grad: &mut N::Params,
+    opt: &mut O,
+) {
+    net.train_batch(xs, ts, grad, opt);
+}
+
+/// Builds `N` (seeded: on the thread's stack, or boxed past 256 KiB of parameters) on a
+/// thread with a 2 MiB stack and runs every entry point; returns the allocations per round.
+fn on_2_mib<N, S, const P: usize, const T: usize>() -> usize
+where
+    N: Network<Scalar = S, Params = [S; P], Trace = [S; T]> + 'static,
+    S: stackprop::prelude::Scalar,
+{
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            if P * size_of::<S>() > 256 << 10 {
+                let mut net: Box<N> = boxed_seeded(5);
+                every_entry_point(&mut *net, true)
+            } else {
+                let mut net = N::seeded(5);
+                every_entry_point(&mut net, false)
+            }
+        })
+        .expect("thread spawns")
+        .join()
+        .expect("no overflow, no panic")
+}
+
+#[test]
+fn the_readmes_networks_run_every_entry_point_on_a_2_mib_stack() {
+    let counts = [
+        ("Xor", readme_xor::on_2_mib()),
+        ("Cnn", readme_cnn::on_2_mib()),
+        ("Net (custom activations)", readme_custom::on_2_mib()),
+        ("Quadrants", readme_quadrants::on_2_mib()),
+        ("Tiny", readme_tiny::on_2_mib()),
+        ("Fit", readme_fit::on_2_mib()),
+        ("Net (f64, sigmoid outputs)", readme_sigmoid_f64::on_2_mib()),
+        ("Trained", readme_trained::on_2_mib()),
+        ("Net (static)", readme_static::on_2_mib()),
+        ("Mnist", readme_mnist::on_2_mib()),
+    ];
+    assert!(counts.iter().all(|&(_, n)| n == 0), "allocations per round: {counts:?}");
+}
+
+/// The allocations of every entry point of an example's network on a 2 MiB thread.
+macro_rules! example_counts {
+    ($($ty:ty),* $(,)?) => {
+        [$((stringify!($ty), on_2_mib::<$ty, _, { <$ty>::PARAMS }, { <$ty>::TRACE }>())),*]
+    };
+}
+
+#[test]
+fn the_examples_networks_run_every_entry_point_on_a_2_mib_stack() {
+    let counts = example_counts![
+        breast_cancer::Diagnosis,
+        cnn_digits::Cnn,
+        cnn_digits::Mlp,
+        conv1d_signals::Signals,
+        custom_activation::Curve,
+        dead_relu::ReluNet,
+        dead_relu::LeakyNet,
+        derivation::Xor,
+        derivation::Classifier,
+        digits::Digits,
+        explain::Xor,
+        iris::Iris,
+        optimizers::Digits,
+        second_order::Fit,
+        sine::Sine,
+        vanishing::DeepSigmoid,
+        vanishing::DeepRelu,
+        xor::Xor,
+    ];
+    assert!(counts.iter().all(|&(_, n)| n == 0), "allocations per round: {counts:?}");
+}
