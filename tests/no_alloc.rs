@@ -1,6 +1,9 @@
 //! Forward, backward, `train_step` and `train_batch` of generated networks allocate
 //! nothing: checked with a global allocator that counts allocations on this thread.
 
+// The examples included below share `examples/common`, each as its own module.
+#![allow(clippy::duplicate_mod)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
