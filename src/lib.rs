@@ -18,6 +18,7 @@ pub mod prelude {
 /// Paths the generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use stackprop_runtime::__boxed_params as boxed_params;
     pub use stackprop_runtime::__impl_serde as impl_serde;
     pub use stackprop_runtime::diagnostics::{ActivationFamily, LayerInfo};
     pub use stackprop_runtime::init::Init;

@@ -689,3 +689,106 @@ fn the_examples_networks_run_every_entry_point_on_a_2_mib_stack() {
     ];
     assert!(counts.iter().all(|&(_, n)| n == 0), "allocations per round: {counts:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// `storage = boxed`: the same networks with their parameters in a `Box`.
+
+/// 784-512-512-512-10 with its parameters on the heap: the struct is one pointer, and
+/// `seeded` writes the zeros straight into a fresh allocation at any optimization level.
+#[network(input = 784, loss = cross_entropy, unroll = false, storage = boxed)]
+struct BoxedMnist512 {
+    first: Dense<512, Relu>,
+    second: Dense<512, Relu>,
+    third: Dense<512, Relu>,
+    output: Dense<10, Softmax>,
+}
+
+/// A boxed convolutional network, straight-line and looped layers, to compare with
+/// [`InlineCnn`].
+#[network(input = [1, 8, 8], loss = cross_entropy, storage = boxed)]
+#[derive(Clone)]
+struct BoxedCnn {
+    conv: Conv2d<
+        8,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    output: Dense<10, Softmax>,
+}
+
+#[network(input = [1, 8, 8], loss = cross_entropy)]
+struct InlineCnn {
+    conv: Conv2d<
+        8,
+        Relu,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
+    pool: MaxPool2d<2>,
+    flat: Flatten,
+    output: Dense<10, Softmax>,
+}
+
+/// A boxed straight-line network, with its Jacobians and Hessian-vector product.
+#[network(input = 2, loss = half_sse, scalar = f64, storage = boxed)]
+struct BoxedXor {
+    hidden: Dense<3, Tanh>,
+    output: Dense<1, Sigmoid>,
+}
+
+#[network(input = 2, loss = half_sse, scalar = f64)]
+struct InlineXor {
+    hidden: Dense<3, Tanh>,
+    output: Dense<1, Sigmoid>,
+}
+
+#[test]
+fn boxed_storage_is_one_pointer_and_builds_a_big_network_on_a_2_mib_stack() {
+    assert_eq!(size_of::<BoxedMnist512>(), size_of::<usize>());
+    assert_eq!(size_of::<BoxedCnn>(), size_of::<usize>());
+    let n = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut net = BoxedMnist512::seeded(2);
+            let reference: Box<Mnist512> = boxed_seeded(2);
+            assert!(net.params() == reference.params(), "the same seeded parameters");
+            every_entry_point(&mut net, true)
+        })
+        .expect("thread spawns")
+        .join()
+        .expect("no overflow, no panic");
+    assert_eq!(n, 0, "{n} allocations per round");
+}
+
+#[test]
+fn boxed_storage_computes_what_inline_storage_does() {
+    let x: [f32; 64] = core::array::from_fn(|i| (i % 9) as f32 / 9.0 - 0.3);
+    let boxed = BoxedCnn::seeded(9);
+    let inline = InlineCnn::seeded(9);
+    assert!(boxed.params() == inline.params(), "seeded parameters");
+    assert_eq!(boxed.forward(&x), inline.forward(&x));
+    let (mut gb, mut gi) = (vec![0.0; BoxedCnn::PARAMS], vec![0.0; BoxedCnn::PARAMS]);
+    let gb: &mut [f32; BoxedCnn::PARAMS] = (&mut gb[..]).try_into().unwrap();
+    let gi: &mut [f32; BoxedCnn::PARAMS] = (&mut gi[..]).try_into().unwrap();
+    assert_eq!(boxed.gradient(&x, &Class(3), gb), inline.gradient(&x, &Class(3), gi));
+    assert!(gb == gi, "gradients");
+    // Construction from parameters, cloning and taking them back out.
+    let copy = BoxedCnn::from_params(*boxed.params()).clone();
+    assert!(copy.into_params() == *boxed.params());
+
+    let (b, i) = (BoxedXor::seeded(4), InlineXor::seeded(4));
+    let x = [0.3, -0.7];
+    assert_eq!(b.input_jacobian(&x), i.input_jacobian(&x));
+    let (mut hb, mut hi) = ([0.0; 13], [0.0; 13]);
+    let v: [f64; 13] = core::array::from_fn(|k| k as f64 - 6.0);
+    b.hessian_vector_product(&x, &[1.0], &v, &mut hb);
+    i.hessian_vector_product(&x, &[1.0], &v, &mut hi);
+    assert_eq!(hb, hi);
+}

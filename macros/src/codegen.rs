@@ -100,13 +100,14 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
         (su.forward, su.backward, su.step_with, su.step, su.try_step, su.batch, su.params);
     let derivation = docs.join("\n");
     let trained = weights.map(|w| trained(&g, w));
+    let Storage { storage, constness, zeros, from_params, into_params } = storage(&g);
 
     quote! {
         #(#attrs)*
         #[doc = ""]
         #(#[doc = #docs])*
         #vis struct #ident {
-            params: [#t; #n_params],
+            params: #storage,
         }
 
         const _: () = {
@@ -145,20 +146,20 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
 
                 /// A network whose parameters are all zero.
                 #[must_use]
-                pub const fn zeroed() -> Self {
-                    Self { params: [0.0; #n_params] }
+                pub #constness fn zeroed() -> Self {
+                    #zeros
                 }
 
                 /// A network with the given flat parameters (layout: [`Self::LAYOUT`]).
                 #[must_use]
-                pub const fn from_params(params: [#t; #n_params]) -> Self {
-                    Self { params }
+                pub #constness fn from_params(params: [#t; #n_params]) -> Self {
+                    #from_params
                 }
 
                 /// The flat parameters, by value.
                 #[must_use]
-                pub const fn into_params(self) -> [#t; #n_params] {
-                    self.params
+                pub #constness fn into_params(self) -> [#t; #n_params] {
+                    #into_params
                 }
 
                 /// A network initialized from `seed` (Glorot uniform for sigmoid/tanh-like
@@ -219,7 +220,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
 
                 #[inline]
                 fn from_params(params: [#t; #n_params]) -> Self {
-                    Self { params }
+                    #from_params
                 }
 
                 #[inline]
@@ -386,6 +387,37 @@ fn trained(g: &Gen, w: &crate::weights::Weights) -> TokenStream {
             const _: &[u8] = include_bytes!(#path);
             Self { params: [#(#values),*] }
         };
+    }
+}
+
+/// How the parameters are kept: in the struct (`[T; P]`, built by `const fn`s), or in a
+/// `Box` (`storage = boxed`: the zeros go straight into a fresh allocation).
+struct Storage {
+    storage: TokenStream,
+    constness: TokenStream,
+    zeros: TokenStream,
+    from_params: TokenStream,
+    into_params: TokenStream,
+}
+
+fn storage(g: &Gen) -> Storage {
+    let (rt, t, n) = (rt(), &g.t, g.net.params);
+    if g.net.boxed {
+        Storage {
+            storage: quote!(#rt::boxed_params!(type #t, #n)),
+            constness: TokenStream::new(),
+            zeros: quote!(Self { params: #rt::boxed_params!(zeroed #t, #n) }),
+            from_params: quote!(Self { params: #rt::boxed_params!(new params) }),
+            into_params: quote!(#rt::boxed_params!(into self.params)),
+        }
+    } else {
+        Storage {
+            storage: quote!([#t; #n]),
+            constness: quote!(const),
+            zeros: quote!(Self { params: [0.0; #n] }),
+            from_params: quote!(Self { params }),
+            into_params: quote!(self.params),
+        }
     }
 }
 

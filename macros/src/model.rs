@@ -121,6 +121,8 @@ pub struct Network {
     pub trace_lse: Option<usize>,
     /// `weights = "path"`: a file of trained weights to compile in.
     pub weights: Option<syn::LitStr>,
+    /// `storage = boxed`: the parameters in a `Box` (the struct is one pointer).
+    pub boxed: bool,
 }
 
 impl Network {
@@ -142,6 +144,8 @@ struct Options {
     scalar: Option<ScalarTy>,
     unroll: Option<Unroll>,
     weights: Option<syn::LitStr>,
+    /// `storage = boxed`, with the span of its value.
+    boxed: Option<(bool, Span)>,
 }
 
 /// Builds the model from the parsed spec. Returns `None` only if nothing usable is left;
@@ -233,7 +237,15 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
         trace_len: 0,
         trace_lse: None,
         weights: options.weights,
+        boxed: options.boxed.is_some_and(|(b, _)| b),
     };
+    if let (Some((true, span)), Some(_)) = (options.boxed, &net.weights) {
+        cx.error_at(
+            span,
+            "`storage = boxed` cannot be combined with `weights`: compiled-in weights are a constant, \
+             and a `Box` cannot be one",
+        );
+    }
     layout_trace(&mut net);
     Some(net)
 }
@@ -315,13 +327,28 @@ fn resolve_options(cx: &mut Ctxt, opts: &[Opt]) -> Options {
             "scalar" => out.scalar = resolve_scalar(cx, &opt.value),
             "unroll" => out.unroll = resolve_unroll(cx, &opt.value),
             "weights" => out.weights = resolve_weights(cx, &opt.value),
+            "storage" => out.boxed = resolve_storage(cx, &opt.value).map(|b| (b, opt.value.span())),
             _ => cx.error(
                 &opt.name,
-                format!("unknown option `{name}`; expected `input`, `loss`, `scalar`, `unroll` or `weights`"),
+                format!(
+                    "unknown option `{name}`; expected `input`, `loss`, `scalar`, `storage`, `unroll` or `weights`"
+                ),
             ),
         }
     }
     out
+}
+
+/// Reads `storage = inline | boxed`; `true` for boxed.
+fn resolve_storage(cx: &mut Ctxt, v: &Term) -> Option<bool> {
+    match v {
+        Term::Call { name, args, .. } if args.is_empty() && name == "inline" => Some(false),
+        Term::Call { name, args, .. } if args.is_empty() && name == "boxed" => Some(true),
+        _ => {
+            cx.error_at(v.span(), format!("expected `storage = inline` or `storage = boxed`, found {}", v.describe()));
+            None
+        }
+    }
 }
 
 fn resolve_weights(cx: &mut Ctxt, v: &Term) -> Option<syn::LitStr> {

@@ -61,6 +61,45 @@ macro_rules! __impl_serde {
     ($name:ident) => {};
 }
 
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+pub use alloc::boxed::Box as __Box;
+
+/// The parameter storage of a network written with `storage = boxed`: its type, its
+/// zeros (straight into a fresh allocation, never through the stack), a box around
+/// given parameters, and the parameters out of it.
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __boxed_params {
+    (type $t:ty, $n:expr) => { $crate::__Box<[$t; $n]> };
+    (zeroed $t:ty, $n:expr) => { $crate::network::boxed_zeros::<$t, { $n }>() };
+    (new $e:expr) => { $crate::__Box::new($e) };
+    (into $e:expr) => { *$e };
+}
+
+/// Without `alloc` there is no `Box`: one error, at the attribute, and an array in its
+/// place so that nothing else fails.
+#[cfg(not(feature = "alloc"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __boxed_params {
+    (type $t:ty, $n:expr) => {
+        [$t; $n]
+    };
+    (zeroed $t:ty, $n:expr) => {
+        ::core::compile_error!(
+            "`storage = boxed` keeps the parameters in a `Box`: enable the `alloc` feature of `stackprop`"
+        )
+    };
+    (new $e:expr) => {
+        $e
+    };
+    (into $e:expr) => {
+        $e
+    };
+}
+
 pub use diagnostics::{ActivationFamily, LayerInfo};
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
 pub use init::Init;

@@ -168,7 +168,9 @@ pub fn first_non_finite<T: Scalar>(xs: &[T]) -> Option<usize> {
 /// The zeros of [`Network::zeroed`] go into a fresh allocation through `Box::write`,
 /// which optimized builds (opt-level 1 and up) compile to a fill of the allocation; an
 /// unoptimized build may still pass the value through the stack, which safe Rust cannot
-/// rule out. Then [`init_with`](Network::init_with) runs on the boxed network.
+/// rule out. Then [`init_with`](Network::init_with) runs on the boxed network. A network
+/// written with `storage = boxed` keeps its parameters in a `Box` and needs none of this:
+/// its `seeded` never has them on the stack, at any optimization level.
 #[cfg(feature = "alloc")]
 #[must_use]
 pub fn boxed_seeded<N: Network>(seed: u64) -> alloc::boxed::Box<N> {
