@@ -792,3 +792,46 @@ fn boxed_storage_computes_what_inline_storage_does() {
     i.hessian_vector_product(&x, &[1.0], &v, &mut hi);
     assert_eq!(hb, hi);
 }
+
+/// Runs `f` on a thread whose stack is `bytes` plus `slack` for the thread's own start-up
+/// and the test's frames: an entry point that needs more than its figure overflows.
+fn within(bytes: usize, f: impl FnOnce() + Send + 'static) {
+    const SLACK: usize = 64 << 10;
+    std::thread::Builder::new().stack_size(bytes + SLACK).spawn(f).expect("thread spawns").join().expect("no panic");
+}
+
+#[test]
+fn each_entry_point_runs_within_its_stated_stack() {
+    let xs: Vec<[f32; 784]> = (0..40).map(|i| core::array::from_fn(|j| ((i * 31 + j) % 17) as f32 / 17.0)).collect();
+    let ts: Vec<Class> = (0..40).map(|i| Class(i % 10)).collect();
+    let x = xs[0];
+    within(Mnist512::STACK_FORWARD, move || {
+        let net = BoxedMnist512::seeded(1);
+        std::hint::black_box(net.forward(&x));
+    });
+    within(Mnist512::STACK_TRAIN_STEP_WITH, move || {
+        let mut net = BoxedMnist512::seeded(1);
+        let mut grad = boxed_zeros::<f32, { Mnist512::PARAMS }>();
+        let mut opt = OnHeap(Adam::<Vec<f32>>::new(1e-3));
+        net.train_step_with(&x, &Class(1), &mut *grad, &mut opt);
+        std::hint::black_box(net.gradient(&x, &Class(2), &mut *grad));
+        std::hint::black_box(net.input_gradient(&x, &Class(2)));
+        net.train_step(&x, &Class(3), &mut OnHeap(Sgd::<Vec<f32>>::new(1e-3)));
+    });
+    within(Mnist512::STACK_BATCH, move || {
+        let mut net = BoxedMnist512::seeded(1);
+        let mut grad = boxed_zeros::<f32, { Mnist512::PARAMS }>();
+        let mut opt = OnHeap(Adam::<Vec<f32>>::new(1e-3));
+        net.train_batch(&xs, &ts, &mut *grad, &mut opt);
+    });
+    within(InlineCnn::STACK_TRAIN_STEP, || {
+        let mut net = InlineCnn::seeded(1);
+        net.train_step(&[0.5; 64], &Class(1), &mut Adam::new(1e-3));
+    });
+    within(InlineCnn::STACK_BATCH, || {
+        let mut net = InlineCnn::seeded(1);
+        let xs = vec![[0.25; 64]; 33];
+        let ts = vec![Class(4); 33];
+        net.train_batch(&xs, &ts, &mut [0.0; InlineCnn::PARAMS], &mut Sgd::new(0.1));
+    });
+}
