@@ -85,6 +85,7 @@ pub fn human(bytes: usize) -> String {
 /// The lines of the derivation's "Stack" block.
 pub fn doc_lines(net: &Network) -> Vec<String> {
     let u = stack_use(net);
+    let network = if net.boxed { "the network's parameters (in their `Box`)" } else { "the network itself" };
     vec![
         "Stack (bytes of arrays each call declares; the network, optimizer state and buffers you pass are yours)"
             .to_owned(),
@@ -101,7 +102,7 @@ pub fn doc_lines(net: &Network) -> Vec<String> {
         format!("  try_train_step: {} (`STACK_TRY_TRAIN_STEP`)", human(u.try_step)),
         format!("  train_batch, batch_gradient: {} (`STACK_BATCH`)", human(u.batch)),
         format!(
-            "  the network itself, a gradient, each slot of optimizer state (Adam: 2, SGD with momentum: 1): {} each (`PARAMS_BYTES`)",
+            "  {network}, a gradient, each slot of optimizer state (Adam: 2, SGD with momentum: 1): {} each (`PARAMS_BYTES`)",
             human(u.params)
         ),
     ]
