@@ -333,19 +333,18 @@ fn render_second(act: &Activation, k: usize, last: usize) -> String {
     }
 }
 
-/// The R-pass of `hessian_vector_product` for this network (dense networks only):
-/// Pearlmutter's directional derivatives `R{·} = d/dε (·)(θ + ε·v)` forward and backward.
+/// The R-pass of `hessian_vector_product` for this network (every kind's lines from
+/// the kind): Pearlmutter's directional derivatives `R{·} = d/dε (·)(θ + ε·v)` forward
+/// and backward.
 fn r_pass(net: &Network, steps: &[Step], l: usize) -> Vec<String> {
-    if !steps.iter().all(|s| s.layer.kind.name() == "Dense") {
+    if !steps.iter().all(|s| s.layer.kind.r_pass()) {
         return Vec::new();
     }
     let mut out = vec![String::new()];
     out.push("Hessian-vector product `hessian_vector_product` (Pearlmutter's R-operator, R{·} = d/dε (·)(θ + ε·v), V the part of v for each W, b)".into());
     for s in steps {
         let k = sub(s.k);
-        let prev = a(s.k - 1, l);
-        let rprev = if s.k == 1 { String::new() } else { format!("W{k}·R{{{prev}}} + ") };
-        out.push(format!("  R{{z{k}}} = {rprev}V_W{k}·{prev} + V_b{k}"));
+        out.push(format!("  {}", s.layer.kind.doc_r_forward(&names(s, l), s.k == 1)));
         if let Some(act) = s.act {
             let y = a(s.k, l);
             match act.kind {
@@ -377,43 +376,38 @@ fn r_pass(net: &Network, steps: &[Step], l: usize) -> Vec<String> {
         loss if loss.needs_logits() => format!("  R{{δ{top}}} = {scale}({l2}) ⊙ R{{z{top}}}"),
         _ => format!("  R{{g}} = {scale}({l2}) ⊙ R{{y}},  g = ∂L/∂y"),
     });
-    for s in steps.iter().rev() {
+    // Down to the lowest layer with parameters, as the generated code goes.
+    let lowest = steps.iter().find(|s| !s.layer.tensors.is_empty()).map_or(1, |s| s.k);
+    for s in steps.iter().rev().filter(|s| s.k >= lowest) {
         let k = sub(s.k);
-        let Some(act) = s.act else { continue };
         let is_top = s.k == l;
-        if is_top && (net.loss == Loss::CrossEntropy || net.loss.needs_logits()) {
+        if is_top && (s.act.is_none() || net.loss == Loss::CrossEntropy || net.loss.needs_logits()) {
             continue;
         }
         let (g, rg) = if is_top {
             ("g".to_owned(), "R{g}".to_owned())
         } else {
-            let up = sub(s.k + 1);
-            (format!("W{up}ᵀ·δ{up}"), format!("(W{up}ᵀ·R{{δ{up}}} + V_W{up}ᵀ·δ{up})"))
+            let next = &steps[s.k];
+            let (up, n) = (format!("δ{}", sub(next.k)), names(next, l));
+            (
+                next.layer.kind.doc_input_delta(&n, &up),
+                next.layer.kind.doc_r_input_delta(&n, &up, &format!("R{{{up}}}")),
+            )
         };
         let y = a(s.k, l);
-        out.push(match act.kind {
-            ActKind::Softmax => format!(
+        out.push(match s.act.map(|act| (act, &act.kind)) {
+            None => format!("  R{{δ{k}}} = {rg}"),
+            Some((_, ActKind::Softmax)) => format!(
                 "  R{{δ{k}}} = R{{{y}}} ⊙ (e − ⟨{y}, e⟩) + {y} ⊙ (R{{e}} − ⟨R{{{y}}}, e⟩ − ⟨{y}, R{{e}}⟩),  e = {g}, R{{e}} = {rg}"
             ),
-            ActKind::Elementwise(_) => {
+            Some((act, ActKind::Elementwise(_))) => {
                 let (d, _) = render_derivative(act, s.k, l);
                 let d2 = render_second(act, s.k, l);
                 format!("  R{{δ{k}}} = {d2} ⊙ R{{z{k}}} ⊙ ({g}) + {d} ⊙ {rg}")
             }
         });
     }
-    let hv: Vec<String> = steps
-        .iter()
-        .map(|s| {
-            let k = sub(s.k);
-            let prev = a(s.k - 1, l);
-            if s.k == 1 {
-                format!("(H·v)_W{k} = R{{δ{k}}}·{prev}ᵀ")
-            } else {
-                format!("(H·v)_W{k} = R{{δ{k}}}·{prev}ᵀ + δ{k}·R{{{prev}}}ᵀ")
-            }
-        })
-        .collect();
-    out.push(format!("  {}   (H·v)_b = R{{δ}}", hv.join("   ")));
+    let hv: Vec<String> = steps.iter().flat_map(|s| s.layer.kind.doc_r_param_grads(&names(s, l), s.k == 1)).collect();
+    out.push(format!("  {}", hv.join("   ")));
     out
 }

@@ -1,12 +1,19 @@
 //! The Hessian-vector product of the loss with respect to the parameters, `H·v`, by
-//! Pearlmutter's R-operator (forward-over-reverse), generated for networks of dense
-//! layers (a `Flatten` is allowed; convolution and pooling networks get no method).
+//! Pearlmutter's R-operator (forward-over-reverse), generated for networks whose every
+//! layer kind has an R-pass ([`crate::layers::Kind::r_pass`]: dense, convolution,
+//! pooling; a `Flatten` is a reshape).
 //!
-//! `R{·}` is the directional derivative `d/dε (·)(θ + ε·v)` at ε = 0. With `V` the part
-//! of `v` that belongs to layer `l`'s weights (`V_W`, `V_b`):
+//! `R{·}` is the directional derivative `d/dε (·)(θ + ε·v)` at ε = 0. This module owns
+//! what is the same for every kind — the activations, the loss and the order of the
+//! passes; each kind emits its own linear part (`Kind::emit_r_forward`,
+//! `Kind::emit_r_backward`). With `V` the part of `v` that belongs to layer `l`'s
+//! weights (`V_W`, `V_b`):
 //!
 //! ```text
 //! forward    z = W·a + b                      R{z} = W·R{a} + V_W·a + V_b      (R{x} = 0)
+//!            z = W ⋆ a + b (convolution)      R{z} = W ⋆ R{a} + V_W ⋆ a + V_b
+//!            max pooling                      R{out} = R{a} at each window's argmax of a
+//!            average / global pooling         R{out} = pool(R{a})
 //!            a = f(z)                         R{a} = f′(z) ⊙ R{z}
 //!            softmax                          R{y} = y ⊙ (R{z} − yᵀR{z})
 //! loss       g = ∂L/∂y = r·ℓ′(y)              R{g} = r·ℓ″(y) ⊙ R{y}
@@ -15,8 +22,16 @@
 //! backward   δ = f′(z) ⊙ g                    R{δ} = f″(z) ⊙ R{z} ⊙ g + f′(z) ⊙ R{g}
 //!            softmax: δ = y ⊙ (g − yᵀg)       R{δ} = R{y} ⊙ (g − yᵀg) + y ⊙ (R{g} − R{y}ᵀg − yᵀR{g})
 //!            g_below = Wᵀ·δ                    R{g_below} = Wᵀ·R{δ} + V_Wᵀ·δ
+//!            (convolution: the full correlation with the flipped W, and with V_W)
+//!            pooling: route / spread δ         R{g_below} = route / spread R{δ} (the argmax
+//!                                              does not move along v)
 //! gradient   ∂L/∂W = δ·aᵀ, ∂L/∂b = δ          (H·v)_W = R{δ}·aᵀ + δ·R{a}ᵀ,  (H·v)_b = R{δ}
+//!            convolution: a ⋆ δ, Σ δ          (H·v)_W = a ⋆ R{δ} + R{a} ⋆ δ, (H·v)_b = Σ R{δ}
 //! ```
+//!
+//! Max pooling is twice differentiable wherever no two cells of a window tie (where the
+//! gradient is defined at all); its second derivative there is zero, so its R-pass is
+//! the routing of δ applied to `R{·}`.
 //!
 //! `r` is the loss's reduction (1/n for the means). `f′`, `f″` come from the symbolic
 //! engine's compiled activation, `ℓ′`, `ℓ″` from differentiating the loss element twice:
@@ -27,17 +42,18 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::codegen::Gen;
+use crate::layers::LayerCx;
 use crate::layers::activation::{ActKind, ElemVars, emit_derivative, emit_forward, emit_saved};
 use crate::loss::Loss;
 use crate::model::size;
 use crate::symbolic::{Expr, Var};
 
-/// Which networks get `hessian_vector_product`: dense layers (and reshapes) only.
+/// Which networks get `hessian_vector_product`: those whose every kind has an R-pass.
 /// (A loss the engine could not differentiate twice would also leave it out; every
 /// loss the spec allows can be.)
 pub fn supported(g: &Gen) -> bool {
     let twice = g.net.loss == Loss::CrossEntropy || loss_derivatives(&g.net.loss).is_ok();
-    twice && g.net.layers.iter().all(|l| l.kind.aliases_input() || l.kind.name() == "Dense")
+    twice && g.net.layers.iter().all(|l| l.kind.aliases_input() || l.kind.r_pass())
 }
 
 /// Per element of `z{l}`: binds `a{l}[i]`, `f1{l}[i]`, `f2{l}[i]` (value, f′, f″) and the
@@ -46,12 +62,13 @@ fn activation_forward(g: &Gen, l: usize) -> TokenStream {
     let t = &g.t;
     let rt = crate::codegen::rt();
     let layer = &g.net.layers[l];
+    let (z, rz, a, ra, f1, f2) = names(l);
+    // A kind without an activation (pooling): its output is its forward.
+    let Some(act) = layer.kind.activation() else {
+        return quote! { let #a = #z; let #ra = #rz; };
+    };
     let n = size(&layer.output);
     let lit = |v: f64| g.lit(v);
-    let (z, rz, a, ra, f1, f2) = names(l);
-    let Some(act) = layer.kind.activation() else {
-        return quote! { let #a = #z; let #ra = #rz; let #f1 = [1.0; #n]; let #f2 = [0.0; #n]; };
-    };
     match &act.kind {
         ActKind::Softmax => quote! {
             let mut __m = #z[0];
@@ -131,6 +148,7 @@ fn activation_backward(g: &Gen, l: usize, gy: &TokenStream, rgy: &TokenStream) -
     let (_, rz, a, ra, f1, f2) = names(l);
     let (d, rd) = (format_ident!("__d{}", l), format_ident!("__rd{}", l));
     match layer.kind.activation().map(|a| &a.kind) {
+        None => quote! { let #d = #gy; let #rd = #rgy; },
         Some(ActKind::Softmax) => quote! {
             let mut __yg: #t = 0.0;
             let mut __ryg: #t = 0.0;
@@ -182,33 +200,13 @@ pub fn emit(g: &Gen) -> TokenStream {
     let mut stmts = Vec::new();
     let mut prev: Option<usize> = None;
     for &l in &computing {
-        let layer = &net.layers[l];
-        let (ni, no) = (size(&layer.input), size(&layer.output));
+        let lc = LayerCx { g, layer: &net.layers[l] };
         let (z, rz, _, _, _, _) = names(l);
         let (a, ra) = match prev {
             Some(p) => (format_ident!("__a{}", p), format_ident!("__ra{}", p)),
             None => (format_ident!("__x0"), format_ident!("__rx0")),
         };
-        let w0 = layer.offset;
-        let b0 = w0 + ni * no;
-        let has_bias = layer.tensors.len() > 1;
-        let (bias, rbias) =
-            if has_bias { (quote!(__p[#b0 + __o]), quote!(__v[#b0 + __o])) } else { (quote!(0.0), quote!(0.0)) };
-        stmts.push(quote! {
-            let mut #z: [#t; #no] = [0.0; #no];
-            let mut #rz: [#t; #no] = [0.0; #no];
-            for __o in 0..#no {
-                let mut __s: #t = #bias;
-                let mut __rs: #t = #rbias;
-                for __i in 0..#ni {
-                    let __w = #w0 + __o * #ni + __i;
-                    __s += __p[__w] * #a[__i];
-                    __rs += __p[__w] * #ra[__i] + __v[__w] * #a[__i];
-                }
-                #z[__o] = __s;
-                #rz[__o] = __rs;
-            }
-        });
+        stmts.push(lc.layer.kind.emit_r_forward(&lc, &quote!(#a), &quote!(#ra), &z, &rz));
         stmts.push(activation_forward(g, l));
         prev = Some(l);
     }
@@ -268,42 +266,20 @@ pub fn emit(g: &Gen) -> TokenStream {
         }
     }
 
-    // Backward with R, accumulating H·v.
-    for (idx, &l) in computing.iter().enumerate().rev() {
-        let layer = &net.layers[l];
-        let (ni, no) = (size(&layer.input), size(&layer.output));
+    // Backward with R, accumulating H·v, down to the lowest layer with parameters.
+    let lowest = computing.iter().position(|&l| !net.layers[l].tensors.is_empty()).unwrap_or(0);
+    for (idx, &l) in computing.iter().enumerate().rev().filter(|&(idx, _)| idx >= lowest) {
+        let lc = LayerCx { g, layer: &net.layers[l] };
         let (d, rd) = (format_ident!("__d{}", l), format_ident!("__rd{}", l));
         let (a, ra) = match idx.checked_sub(1).map(|p| computing[p]) {
             Some(p) => (format_ident!("__a{}", p), format_ident!("__ra{}", p)),
             None => (format_ident!("__x0"), format_ident!("__rx0")),
         };
-        let w0 = layer.offset;
-        let b0 = w0 + ni * no;
-        let bias = if layer.tensors.len() > 1 {
-            quote! { __hv[#b0 + __o] += #rd[__o]; }
-        } else {
-            TokenStream::new()
-        };
-        stmts.push(quote! {
-            for __o in 0..#no {
-                for __i in 0..#ni {
-                    __hv[#w0 + __o * #ni + __i] += #rd[__o] * #a[__i] + #d[__o] * #ra[__i];
-                }
-                #bias
-            }
-        });
-        if let Some(p) = idx.checked_sub(1).map(|p| computing[p]) {
-            stmts.push(quote! {
-                let mut __gb: [#t; #ni] = [0.0; #ni];
-                let mut __rgb: [#t; #ni] = [0.0; #ni];
-                for __o in 0..#no {
-                    for __i in 0..#ni {
-                        let __w = #w0 + __o * #ni + __i;
-                        __gb[__i] += __p[__w] * #d[__o];
-                        __rgb[__i] += __p[__w] * #rd[__o] + __v[__w] * #d[__o];
-                    }
-                }
-            });
+        let below = idx.checked_sub(1).filter(|_| idx > lowest).map(|p| computing[p]);
+        let (e, re) = (format_ident!("__gb"), format_ident!("__rgb"));
+        let pair = below.map(|_| (&e, &re));
+        stmts.push(lc.layer.kind.emit_r_backward(&lc, &quote!(#a), &quote!(#ra), &d, &rd, pair));
+        if let Some(p) = below {
             stmts.push(activation_backward(g, p, &quote!(__gb), &quote!(__rgb)));
         }
     }

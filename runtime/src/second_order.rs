@@ -17,8 +17,8 @@ pub trait ParamJacobian: Network {
 
 /// Networks that give the exact Hessian-vector product of their loss with respect to
 /// their parameters for one sample (Pearlmutter's R-operator, O(PARAMS) per product).
-/// `#[network]` implements it for networks of `Dense` layers (with any activation and
-/// loss); convolution and pooling networks do not implement it yet.
+/// `#[network]` implements it for every network (dense, convolution, pooling and flatten
+/// layers, with any activation and loss).
 pub trait HessianVector: Network {
     /// Adds `H·v` to `hv`, `H = ∂²L/∂θ²` of the loss of sample `x` against target `t`.
     fn hessian_vector_product(&self, x: &Self::Input, t: &Self::Output, v: &Self::Params, hv: &mut Self::Params);

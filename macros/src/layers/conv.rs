@@ -617,6 +617,183 @@ impl Kind for Conv {
         }
     }
 
+    fn r_pass(&self) -> bool {
+        true
+    }
+
+    /// `z` as in forward, and `R{z} = W ⋆ R{a} + V_W ⋆ a + V_b`: straight-line over the
+    /// connections when the layer is unrolled, else three calls of `kernels::conv_forward`.
+    fn emit_r_forward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        rinp: &TokenStream,
+        z: &Ident,
+        rz: &Ident,
+    ) -> TokenStream {
+        let t = &lc.g.t;
+        let rt = rt();
+        let g = Geom::new(self, lc.layer);
+        let n_out = lc.out_size();
+        let w0 = lc.layer.offset;
+        let b0 = w0 + g.weights();
+        let forward = self.emit_forward(lc, inp, z, false);
+        if lc.layer.unroll {
+            let mut terms: Vec<Vec<TokenStream>> = vec![Vec::new(); n_out];
+            for (oi, ii, wi) in g.connections() {
+                let wi = w0 + wi;
+                terms[oi].push(quote!(__p[#wi] * #rinp[#ii] + __v[#wi] * #inp[#ii]));
+            }
+            let cells = terms.iter().enumerate().map(|(oi, ts)| {
+                let bias = self.bias.then(|| {
+                    let bi = b0 + oi / (g.oh * g.ow);
+                    quote!(__v[#bi])
+                });
+                let all: Vec<TokenStream> = ts.iter().cloned().chain(bias).collect();
+                if all.is_empty() { quote!(0.0) } else { quote!(#(#all)+*) }
+            });
+            return quote! {
+                #forward
+                let #rz: [#t; #n_out] = [#(#cells),*];
+            };
+        }
+        let item = g.item();
+        let b1 = b0 + g.out_ch;
+        let vbias = if self.bias {
+            quote!(::core::option::Option::Some(&__v[#b0..#b1]))
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        quote! {
+            #forward
+            let mut #rz: [#t; #n_out] = [0.0; #n_out];
+            {
+                #item
+                #rt::kernels::conv_forward::<#t, __Geometry>(&__p[#w0..#b0], ::core::option::Option::None, &#rinp[..], &mut #rz);
+                let mut __rzv: [#t; #n_out] = [0.0; #n_out];
+                #rt::kernels::conv_forward::<#t, __Geometry>(&__v[#w0..#b0], #vbias, &#inp[..], &mut __rzv);
+                for (__r, __s) in #rz.iter_mut().zip(__rzv.iter()) {
+                    *__r += *__s;
+                }
+            }
+        }
+    }
+
+    /// `(H·v)_W = a ⋆ R{δ} + R{a} ⋆ δ`, `(H·v)_b = Σ R{δ}`; below, `e` as in backward and
+    /// `R{e} = R{δ} ⋆full rot180(W) + δ ⋆full rot180(V_W)`.
+    fn emit_r_backward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        rinp: &TokenStream,
+        d: &Ident,
+        rd: &Ident,
+        below: Option<(&Ident, &Ident)>,
+    ) -> TokenStream {
+        let t = &lc.g.t;
+        let rt = rt();
+        let g = Geom::new(self, lc.layer);
+        let n_in = lc.in_size();
+        let w0 = lc.layer.offset;
+        let b0 = w0 + g.weights();
+        let b1 = b0 + g.out_ch;
+        if lc.layer.unroll {
+            let mut per_weight: Vec<Vec<TokenStream>> = vec![Vec::new(); g.weights()];
+            let mut e_terms: Vec<Vec<TokenStream>> = vec![Vec::new(); n_in];
+            let mut re_terms: Vec<Vec<TokenStream>> = vec![Vec::new(); n_in];
+            for (oi, ii, wi) in g.connections() {
+                per_weight[wi].push(quote!(#rd[#oi] * #inp[#ii] + #d[#oi] * #rinp[#ii]));
+                let at = w0 + wi;
+                e_terms[ii].push(quote!(__p[#at] * #d[#oi]));
+                re_terms[ii].push(quote!(__p[#at] * #rd[#oi] + __v[#at] * #d[#oi]));
+            }
+            let mut updates = Vec::new();
+            for (wi, ts) in per_weight.iter().enumerate() {
+                if !ts.is_empty() {
+                    let at = w0 + wi;
+                    updates.push(quote!(__hv[#at] += #(#ts)+*;));
+                }
+            }
+            if self.bias {
+                let per = g.oh * g.ow;
+                for o in 0..g.out_ch {
+                    let cells = (o * per..(o + 1) * per).map(|oi| quote!(#rd[#oi]));
+                    let at = b0 + o;
+                    updates.push(quote!(__hv[#at] += #(#cells)+*;));
+                }
+            }
+            let sum = |ts: &Vec<TokenStream>| if ts.is_empty() { quote!(0.0) } else { quote!(#(#ts)+*) };
+            let below = below.map(|(e, re)| {
+                let (es, res) = (e_terms.iter().map(sum), re_terms.iter().map(sum));
+                quote! {
+                    let #e: [#t; #n_in] = [#(#es),*];
+                    let #re: [#t; #n_in] = [#(#res),*];
+                }
+            });
+            return quote! {
+                #(#updates)*
+                #below
+            };
+        }
+        let item = g.item();
+        let wlen = g.weights();
+        let grads = if self.bias {
+            quote! {
+                let (__hw, __hb) = __hv[#w0..#b1].split_at_mut(#wlen);
+                #rt::kernels::conv_weight_grad::<#t, __Geometry>(&#inp[..], &#rd[..], 1.0, &mut *__hw, ::core::option::Option::Some(__hb));
+                #rt::kernels::conv_weight_grad::<#t, __Geometry>(&#rinp[..], &#d[..], 1.0, __hw, ::core::option::Option::None);
+            }
+        } else {
+            quote! {
+                #rt::kernels::conv_weight_grad::<#t, __Geometry>(&#inp[..], &#rd[..], 1.0, &mut __hv[#w0..#b0], ::core::option::Option::None);
+                #rt::kernels::conv_weight_grad::<#t, __Geometry>(&#rinp[..], &#d[..], 1.0, &mut __hv[#w0..#b0], ::core::option::Option::None);
+            }
+        };
+        let below = below.map(|(e, re)| {
+            let item = g.item();
+            quote! {
+                let mut #e: [#t; #n_in] = [0.0; #n_in];
+                let mut #re: [#t; #n_in] = [0.0; #n_in];
+                {
+                    #item
+                    #rt::kernels::conv_input_grad::<#t, __Geometry>(&__p[#w0..#b0], &#d[..], &mut #e);
+                    #rt::kernels::conv_input_grad::<#t, __Geometry>(&__p[#w0..#b0], &#rd[..], &mut #re);
+                    #rt::kernels::conv_input_grad::<#t, __Geometry>(&__v[#w0..#b0], &#d[..], &mut #re);
+                }
+            }
+        });
+        quote! {
+            {
+                #item
+                #grads
+            }
+            #below
+        }
+    }
+
+    fn doc_r_forward(&self, n: &DocNames, first: bool) -> String {
+        let rprev = if first { String::new() } else { format!("W{} ⋆ R{{{}}} + ", n.k, n.input) };
+        let b = if self.bias { format!(" + V_b{}", n.k) } else { String::new() };
+        format!("R{{{}}} = {rprev}V_W{} ⋆ {}{b}", n.out, n.k, n.input)
+    }
+
+    fn doc_r_input_delta(&self, n: &DocNames, delta: &str, rdelta: &str) -> String {
+        format!("({rdelta} ⋆full rot180(W{k}) + {delta} ⋆full rot180(V_W{k}))", k = n.k)
+    }
+
+    fn doc_r_param_grads(&self, n: &DocNames, first: bool) -> Vec<String> {
+        let (k, prev) = (&n.k, &n.input);
+        let mut out = vec![if first {
+            format!("(H·v)_W{k} = {prev} ⋆ R{{δ{k}}}")
+        } else {
+            format!("(H·v)_W{k} = {prev} ⋆ R{{δ{k}}} + R{{{prev}}} ⋆ δ{k}")
+        }];
+        if self.bias {
+            out.push(format!("(H·v)_b{k} = Σ_positions R{{δ{k}}}"));
+        }
+        out
+    }
+
     /// `net.conv()` / `net.conv_mut()`: `DenseRef` views with one row of
     /// `in·kh·kw` weights per output channel (row-major `[in][kh][kw]` within a row).
     fn emit_accessors(&self, lc: &LayerCx) -> TokenStream {

@@ -376,6 +376,110 @@ impl Kind for Dense {
         emit_input_delta(lc.g, lc.layer, self, delta, e)
     }
 
+    fn r_pass(&self) -> bool {
+        true
+    }
+
+    /// `z = W·a + b` and `R{z} = W·R{a} + V_W·a + V_b` in one loop over the weights.
+    fn emit_r_forward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        rinp: &TokenStream,
+        z: &Ident,
+        rz: &Ident,
+    ) -> TokenStream {
+        let t = &lc.g.t;
+        let (ni, no) = (lc.in_size(), lc.out_size());
+        let w0 = lc.layer.offset;
+        let b0 = w0 + ni * no;
+        let (bias, rbias) =
+            if self.bias { (quote!(__p[#b0 + __o]), quote!(__v[#b0 + __o])) } else { (quote!(0.0), quote!(0.0)) };
+        quote! {
+            let mut #z: [#t; #no] = [0.0; #no];
+            let mut #rz: [#t; #no] = [0.0; #no];
+            for __o in 0..#no {
+                let mut __s: #t = #bias;
+                let mut __rs: #t = #rbias;
+                for __i in 0..#ni {
+                    let __w = #w0 + __o * #ni + __i;
+                    __s += __p[__w] * #inp[__i];
+                    __rs += __p[__w] * #rinp[__i] + __v[__w] * #inp[__i];
+                }
+                #z[__o] = __s;
+                #rz[__o] = __rs;
+            }
+        }
+    }
+
+    /// `(H·v)_W = R{δ}·aᵀ + δ·R{a}ᵀ`, `(H·v)_b = R{δ}`; below, `e = Wᵀ·δ` and
+    /// `R{e} = Wᵀ·R{δ} + V_Wᵀ·δ`.
+    fn emit_r_backward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        rinp: &TokenStream,
+        d: &Ident,
+        rd: &Ident,
+        below: Option<(&Ident, &Ident)>,
+    ) -> TokenStream {
+        let t = &lc.g.t;
+        let (ni, no) = (lc.in_size(), lc.out_size());
+        let w0 = lc.layer.offset;
+        let b0 = w0 + ni * no;
+        let bias = if self.bias {
+            quote! { __hv[#b0 + __o] += #rd[__o]; }
+        } else {
+            TokenStream::new()
+        };
+        let below = below.map(|(e, re)| {
+            quote! {
+                let mut #e: [#t; #ni] = [0.0; #ni];
+                let mut #re: [#t; #ni] = [0.0; #ni];
+                for __o in 0..#no {
+                    for __i in 0..#ni {
+                        let __w = #w0 + __o * #ni + __i;
+                        #e[__i] += __p[__w] * #d[__o];
+                        #re[__i] += __p[__w] * #rd[__o] + __v[__w] * #d[__o];
+                    }
+                }
+            }
+        });
+        quote! {
+            for __o in 0..#no {
+                for __i in 0..#ni {
+                    __hv[#w0 + __o * #ni + __i] += #rd[__o] * #inp[__i] + #d[__o] * #rinp[__i];
+                }
+                #bias
+            }
+            #below
+        }
+    }
+
+    fn doc_r_forward(&self, n: &DocNames, first: bool) -> String {
+        let rprev = if first { String::new() } else { format!("W{}·R{{{}}} + ", n.k, n.input) };
+        let b = if self.bias { format!(" + V_b{}", n.k) } else { String::new() };
+        format!("R{{{}}} = {rprev}V_W{}·{}{b}", n.out, n.k, n.input)
+    }
+
+    fn doc_r_input_delta(&self, n: &DocNames, delta: &str, rdelta: &str) -> String {
+        format!("(W{k}ᵀ·{rdelta} + V_W{k}ᵀ·{delta})", k = n.k)
+    }
+
+    fn doc_r_param_grads(&self, n: &DocNames, first: bool) -> Vec<String> {
+        let k = &n.k;
+        let prev = &n.input;
+        let mut out = vec![if first {
+            format!("(H·v)_W{k} = R{{δ{k}}}·{prev}ᵀ")
+        } else {
+            format!("(H·v)_W{k} = R{{δ{k}}}·{prev}ᵀ + δ{k}·R{{{prev}}}ᵀ")
+        }];
+        if self.bias {
+            out.push(format!("(H·v)_b{k} = R{{δ{k}}}"));
+        }
+        out
+    }
+
     /// `net.hidden()` / `net.hidden_mut()`: `DenseRef` views (`weight()` as `[out][in]`).
     fn emit_accessors(&self, lc: &LayerCx) -> TokenStream {
         let fan_in = lc.in_size();

@@ -203,6 +203,59 @@ pub trait Kind: std::fmt::Debug {
     /// kind reads it).
     fn emit_input_delta(&self, lc: &LayerCx, inp: &TokenStream, delta: &Ident, e: &Ident) -> TokenStream;
 
+    /// Has an R-pass (Pearlmutter's R-operator, [`crate::hessian`]): networks whose
+    /// every kind has one get `hessian_vector_product`.
+    fn r_pass(&self) -> bool {
+        false
+    }
+
+    /// The R-pass forward: binds `z` (as [`Kind::emit_forward`]) and `rz` = R{z}, the
+    /// directional derivative along `__v` (laid out like `__p`), from the input `inp` and
+    /// its R `rinp` (arrays or references to arrays).
+    fn emit_r_forward(
+        &self,
+        _lc: &LayerCx,
+        _inp: &TokenStream,
+        _rinp: &TokenStream,
+        _z: &Ident,
+        _rz: &Ident,
+    ) -> TokenStream {
+        quote::quote! { ::core::compile_error!("internal error: a layer kind without an R-pass"); }
+    }
+
+    /// The R-pass backward: from `delta` (∂L/∂out) and `rdelta` = R{δ}, with the input
+    /// `inp` and its R `rinp`, adds the kind's part of `H·v` to `__hv`; if `below` is
+    /// given, binds `(e, re)` to ∂L/∂input and its R.
+    fn emit_r_backward(
+        &self,
+        _lc: &LayerCx,
+        _inp: &TokenStream,
+        _rinp: &TokenStream,
+        _delta: &Ident,
+        _rdelta: &Ident,
+        _below: Option<(&Ident, &Ident)>,
+    ) -> TokenStream {
+        quote::quote! { ::core::compile_error!("internal error: a layer kind without an R-pass"); }
+    }
+
+    /// The derivation's R-pass forward line: `R{z₂} = W₂·R{a₁} + V_W₂·a₁ + V_b₂` (the
+    /// first layer's input has `R{x} = 0`, `first`).
+    fn doc_r_forward(&self, n: &DocNames, first: bool) -> String {
+        let _ = first;
+        format!("R{{{}}} = R-pass of {}", n.out, self.doc_forward(n))
+    }
+
+    /// R{∂L/∂input} from `delta` and `rdelta`: `W₂ᵀ·R{δ₂} + V_W₂ᵀ·δ₂`.
+    fn doc_r_input_delta(&self, n: &DocNames, delta: &str, rdelta: &str) -> String {
+        let _ = delta;
+        self.doc_input_delta(n, rdelta)
+    }
+
+    /// The kind's part of `H·v`: `(H·v)_W₂ = R{δ₂}·a₁ᵀ + δ₂·R{a₁}ᵀ`.
+    fn doc_r_param_grads(&self, _n: &DocNames, _first: bool) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Typed accessors for the layer's parameters (`net.hidden()`).
     fn emit_accessors(&self, _lc: &LayerCx) -> TokenStream {
         TokenStream::new()

@@ -297,6 +297,63 @@ impl Kind for Pool {
         }
     }
 
+    fn r_pass(&self) -> bool {
+        true
+    }
+
+    /// Max: `R{a}` is `R{x}` at each window's argmax (the argmax of `x` does not move
+    /// along `v`); average: the pool of `R{x}`, the layer being linear.
+    fn emit_r_forward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        rinp: &TokenStream,
+        z: &Ident,
+        rz: &Ident,
+    ) -> TokenStream {
+        let t = &lc.g.t;
+        let rt = rt();
+        let n_out = lc.out_size();
+        let item = self.item(lc.layer);
+        let forward = self.emit_forward(lc, inp, z, false);
+        let call = match self.op {
+            Op::Max => quote!(#rt::kernels::max_pool_r_forward::<#t, __Geometry>(&#inp[..], &#rinp[..], &mut #rz)),
+            Op::Avg => quote!(#rt::kernels::avg_pool_forward::<#t, __Geometry>(&#rinp[..], &mut #rz)),
+        };
+        quote! {
+            #forward
+            let mut #rz: [#t; #n_out] = [0.0; #n_out];
+            {
+                #item
+                #call;
+            }
+        }
+    }
+
+    /// No parameters; below, `e` as in backward and `R{e}` the same routing (max) or
+    /// spreading (average) of `R{δ}`.
+    fn emit_r_backward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        _rinp: &TokenStream,
+        d: &Ident,
+        rd: &Ident,
+        below: Option<(&Ident, &Ident)>,
+    ) -> TokenStream {
+        let Some((e, re)) = below else { return TokenStream::new() };
+        let de = self.emit_input_delta(lc, inp, d, e);
+        let rde = self.emit_input_delta(lc, inp, rd, re);
+        quote! { #de #rde }
+    }
+
+    fn doc_r_forward(&self, n: &DocNames, _first: bool) -> String {
+        match self.op {
+            Op::Max => format!("R{{{}}} = R{{{}}} at each window's argmax of {}", n.out, n.input, n.input),
+            Op::Avg => format!("R{{{}}} = {}(R{{{}}})", n.out, self.op_name(), n.input),
+        }
+    }
+
     fn doc_forward(&self, n: &DocNames) -> String {
         let mut opts = format!("kernel {}", show(self.kernel.v, self.dims));
         if self.stride.v != self.kernel.v {
@@ -463,6 +520,43 @@ impl Kind for GlobalAvg {
             let mut #e: [#t; #n_in] = [0.0; #n_in];
             #rt::kernels::global_avg_pool_backward::<#t, #ch, #spatial>(&#delta[..], &mut #e);
         }
+    }
+
+    fn r_pass(&self) -> bool {
+        true
+    }
+
+    /// Linear: `R{a}` is the mean of `R{x}`.
+    fn emit_r_forward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        rinp: &TokenStream,
+        z: &Ident,
+        rz: &Ident,
+    ) -> TokenStream {
+        let forward = self.emit_forward(lc, inp, z, false);
+        let rforward = self.emit_forward(lc, rinp, rz, false);
+        quote! { #forward #rforward }
+    }
+
+    fn emit_r_backward(
+        &self,
+        lc: &LayerCx,
+        inp: &TokenStream,
+        _rinp: &TokenStream,
+        d: &Ident,
+        rd: &Ident,
+        below: Option<(&Ident, &Ident)>,
+    ) -> TokenStream {
+        let Some((e, re)) = below else { return TokenStream::new() };
+        let de = self.emit_input_delta(lc, inp, d, e);
+        let rde = self.emit_input_delta(lc, inp, rd, re);
+        quote! { #de #rde }
+    }
+
+    fn doc_r_forward(&self, n: &DocNames, _first: bool) -> String {
+        format!("R{{{}}} = mean over positions(R{{{}}})", n.out, n.input)
     }
 
     fn doc_forward(&self, n: &DocNames) -> String {

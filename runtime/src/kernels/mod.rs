@@ -38,7 +38,7 @@ pub use conv::{ConvGeometry, conv_forward, conv_input_grad, conv_weight_grad, co
 pub use conv_tile::{conv_tile_forward, conv_tile_input_grad, conv_tile_weight_grad};
 pub use pool::{
     PoolGeometry, avg_pool_backward, avg_pool_forward, global_avg_pool_backward, global_avg_pool_forward,
-    max_pool_backward, max_pool_forward,
+    max_pool_backward, max_pool_forward, max_pool_r_forward,
 };
 pub use pool_tile::{
     avg_pool_tile_backward, avg_pool_tile_forward, global_avg_pool_tile_backward, global_avg_pool_tile_forward,

@@ -191,6 +191,44 @@ pub fn max_pool_backward<T: Scalar, G: PoolGeometry>(x: &[T], dy: &[T], dx: &mut
     }
 }
 
+/// The R-operator of max pooling (a Hessian-vector product's forward): `ry[c][oy][ox] =
+/// rx[argmax]`, each window's argmax of `x` by the forward pass's rule (first of tied maxima;
+/// NaN wins); 0 for a window with no cell in the input. Overwrites `ry`.
+///
+/// # Panics
+/// If a slice has the wrong length for the geometry.
+#[inline]
+pub fn max_pool_r_forward<T: Scalar, G: PoolGeometry>(x: &[T], rx: &[T], ry: &mut [T]) {
+    check::<G>(x.len(), ry.len());
+    assert_eq!(rx.len(), x.len(), "pool input direction");
+    let (ow, plane) = (G::OUT_W, G::IN_H * G::IN_W);
+    if ow == 0 || G::OUT_H == 0 {
+        return;
+    }
+    for (c, ryc) in ry.chunks_exact_mut(G::OUT_H * ow).enumerate() {
+        let xc = &x[c * plane..][..plane];
+        let rxc = &rx[c * plane..][..plane];
+        for (oy, ryrow) in ryc.chunks_exact_mut(ow).enumerate() {
+            let (klo, khi) = taps(oy, G::IN_H, G::STRIDE_H, G::PAD_H, G::K_H);
+            for (ox, r) in ryrow.iter_mut().enumerate() {
+                let (xlo, xhi) = taps(ox, G::IN_W, G::STRIDE_W, G::PAD_W, G::K_W);
+                let mut best = T::NEG_INFINITY;
+                let mut at = None;
+                for ky in klo..khi {
+                    let first = (oy * G::STRIDE_H + ky - G::PAD_H) * G::IN_W + ox * G::STRIDE_W + xlo - G::PAD_W;
+                    for (i, &v) in xc[first..first + (xhi - xlo)].iter().enumerate() {
+                        if v > best || is_nan(v) {
+                            best = v;
+                            at = Some(first + i);
+                        }
+                    }
+                }
+                *r = at.map_or(T::ZERO, |i| rxc[i]);
+            }
+        }
+    }
+}
+
 /// `y = Σ/(K_H·K_W)` over each window (padding cells 0, counted in the divisor).
 ///
 /// # Panics
@@ -373,6 +411,9 @@ mod tests {
         let dx0: Vec<T> = (0..n_in).map(|k| T::from_f64(val(k + 500))).collect();
         let div = T::from_usize(G::K_H * G::K_W);
         let (mut y_max, mut y_avg) = (vec![T::ZERO; n_out], vec![T::ZERO; n_out]);
+        // A direction on the input, for the R-operator: each window passes on its argmax's.
+        let dy_in: Vec<T> = (0..n_in).map(|k| T::from_f64(val(5 * k + 11))).collect();
+        let mut ry_max = vec![T::ZERO; n_out];
         let (mut dx_max, mut dx_avg) = (dx0.clone(), dx0.clone());
         for c in 0..G::CH {
             for oy in 0..G::OUT_H {
@@ -388,6 +429,7 @@ mod tests {
                         sum += x[i];
                     }
                     y_max[o] = best;
+                    ry_max[o] = at.map_or(T::ZERO, |i| dy_in[i]);
                     y_avg[o] = sum / div;
                     if let Some(i) = at {
                         dx_max[i] += dy[o];
@@ -401,6 +443,9 @@ mod tests {
         let mut y = vec![T::from_f64(0.5); n_out];
         max_pool_forward::<T, G>(x, &mut y);
         (0..n_out).for_each(|o| assert!(same(y[o], y_max[o]), "max [{o}]: {} vs {}", y[o], y_max[o]));
+        let mut ry = vec![T::from_f64(0.5); n_out];
+        max_pool_r_forward::<T, G>(x, &dy_in, &mut ry);
+        (0..n_out).for_each(|o| assert!(same(ry[o], ry_max[o]), "max R [{o}]: {} vs {}", ry[o], ry_max[o]));
         let mut dx = dx0.clone();
         max_pool_backward::<T, G>(x, &dy, &mut dx);
         (0..n_in).for_each(|i| assert!(same(dx[i], dx_max[i]), "max backward [{i}]: {} vs {}", dx[i], dx_max[i]));
