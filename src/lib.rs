@@ -27,7 +27,7 @@ pub mod __private {
     pub use stackprop_runtime::rand_core;
     pub use stackprop_runtime::rng::SplitMix64;
     pub use stackprop_runtime::scalar::Scalar;
-    pub use stackprop_runtime::second_order::{HessianVector, ParamJacobian};
+    pub use stackprop_runtime::second_order::{HessianVector, LayerValues, ParamJacobian};
     pub use stackprop_runtime::view::{DenseMut, DenseRef};
     pub use stackprop_runtime::{kernels, view};
 }

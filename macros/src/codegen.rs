@@ -90,6 +90,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
     let jacobians = crate::jacobian::emit(&g);
     let hessian = crate::hessian::emit(&g);
     let hessian_trait = crate::hessian::emit_trait(&g);
+    let layer_values = crate::explain::emit_trait(&g);
     let code = crate::doc::CodeSize {
         forward_tokens: count_tokens(forward.clone()),
         backward_tokens: count_tokens(backward.clone()),
@@ -186,6 +187,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
             }
 
             #hessian_trait
+            #layer_values
 
             #[automatically_derived]
             #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
@@ -465,6 +467,12 @@ fn init(g: &Gen) -> TokenStream {
 /// activation bind their pre-activation `__z{l}`; the activation (and, in a training
 /// forward, its trace slots) follows here.
 fn forward_body(g: &Gen, train: bool) -> TokenStream {
+    forward_recorded(g, train, &|_| TokenStream::new())
+}
+
+/// [`forward_body`], with `record(l)` after each layer `l` that computes (it may read
+/// `__z{l}` for kinds with an activation and `__y{l}`).
+pub fn forward_recorded(g: &Gen, train: bool, record: &dyn Fn(usize) -> TokenStream) -> TokenStream {
     let net = g.net;
     let mut stmts = Vec::new();
     let mut prev = quote!(__x);
@@ -482,6 +490,7 @@ fn forward_body(g: &Gen, train: bool) -> TokenStream {
             let lse = if train && l + 1 == net.layers.len() { net.trace_lse } else { None };
             let slots = train.then_some(&layer.trace);
             stmts.push(activation::emit_apply(g, act, &z, &y, width, layer.unroll, slots, lse));
+            stmts.push(record(l));
             last = quote!(#y);
         } else {
             stmts.push(layer.kind.emit_forward(&lc, &prev, &y, train));
@@ -489,6 +498,7 @@ fn forward_body(g: &Gen, train: bool) -> TokenStream {
                 let y1 = y0 + width;
                 stmts.push(quote! { __tr[#y0..#y1].copy_from_slice(&#y); });
             }
+            stmts.push(record(l));
             last = quote!(#y);
         }
         prev = quote!(#y);
@@ -530,7 +540,7 @@ pub fn delta_below(g: &Gen, k: usize, e: &Ident) -> TokenStream {
 
 /// ∂L/∂x alone from the delta `__d{from}` down through every layer to the input,
 /// binding `__gx`.
-fn input_chain(g: &Gen, from: usize, stmts: &mut Vec<TokenStream>) {
+fn input_chain(g: &Gen, from: usize, stmts: &mut Vec<TokenStream>, record: &dyn Fn(usize) -> TokenStream) {
     for l in (0..=from).rev() {
         let layer = &g.net.layers[l];
         let lc = LayerCx { g, layer };
@@ -540,6 +550,7 @@ fn input_chain(g: &Gen, from: usize, stmts: &mut Vec<TokenStream>) {
         stmts.push(layer.kind.emit_input_delta(&lc, &inp, &d, &e));
         if l > 0 {
             stmts.push(delta_below(g, l - 1, &e));
+            stmts.push(record(l - 1));
         }
     }
 }
@@ -558,13 +569,23 @@ fn backward_body(g: &Gen, mode: Option<Mode>) -> TokenStream {
 /// [`backward_body`] from any delta at the top layer: `seed(top)` binds `__d{top}`
 /// (the loss delta, or a unit vector through the output activation for Jacobians).
 pub fn backward_seeded(g: &Gen, mode: Option<Mode>, seed: &dyn Fn(usize) -> TokenStream) -> TokenStream {
+    backward_recorded(g, mode, seed, &|_| TokenStream::new())
+}
+
+/// [`backward_seeded`], with `record(l)` after the delta `__d{l}` of each layer is bound.
+pub fn backward_recorded(
+    g: &Gen,
+    mode: Option<Mode>,
+    seed: &dyn Fn(usize) -> TokenStream,
+    record: &dyn Fn(usize) -> TokenStream,
+) -> TokenStream {
     let net = g.net;
     let Some(top) = (0..net.layers.len()).rev().find(|&k| net.layers[k].kind.activation().is_some()) else {
         return TokenStream::new();
     };
-    let mut stmts = vec![seed(top)];
+    let mut stmts = vec![seed(top), record(top)];
     let Some(mode) = mode else {
-        input_chain(g, top, &mut stmts);
+        input_chain(g, top, &mut stmts, record);
         stmts.push(quote!(__gx));
         return quote!(#(#stmts)*);
     };
@@ -578,13 +599,14 @@ pub fn backward_seeded(g: &Gen, mode: Option<Mode>, seed: &dyn Fn(usize) -> Toke
             let e = format_ident!("__gy{}", l);
             stmts.push(layer.kind.emit_backward(&lc, &inp, &d, mode, Some(&e)));
             stmts.push(delta_below(g, l - 1, &e));
+            stmts.push(record(l - 1));
             continue;
         }
         if mode == Mode::Accumulate {
             // Below the lowest layer with parameters only ∂L/∂x is left, when asked for.
             let n_in = net.input_size();
             let mut tail = Vec::new();
-            input_chain(g, l, &mut tail);
+            input_chain(g, l, &mut tail, record);
             stmts.push(quote! {
                 if let ::core::option::Option::Some(__dx) = __input_grad {
                     #(#tail)*
@@ -780,6 +802,20 @@ pub fn fallback(
             #[allow(dead_code, unused, clippy::all)]
             impl #rt::ParamJacobian for #ident {
                 fn param_jacobian_into(&self, x: &[#t; #n_in], jac: &mut [#t]) -> ::core::option::Option<[#t; #n_out]> {
+                    ::core::unreachable!()
+                }
+            }
+
+            #[allow(dead_code, unused, clippy::all)]
+            impl #rt::LayerValues for #ident {
+                const VALUES: usize = 0;
+                fn layer_values(
+                    &self,
+                    x: &[#t; #n_in],
+                    t: &[#t; #n_out],
+                    g: &mut [#t; #n_params],
+                    values: &mut [#t],
+                ) -> ::core::option::Option<#t> {
                     ::core::unreachable!()
                 }
             }

@@ -10,6 +10,7 @@ mod check;
 mod codegen;
 mod ctxt;
 mod doc;
+mod explain;
 mod hessian;
 mod jacobian;
 mod layers;

@@ -1,6 +1,7 @@
 //! One training step with its numbers, laid out like the derivation in a generated
-//! network's docs: every layer's output, each layer's δ, every gradient and the SGD
-//! update. For learners following the chain rule on their own network.
+//! network's docs: every layer's pre-activation and output, each layer's δ, every
+//! gradient and the SGD update. For learners following the chain rule on their own
+//! network.
 //!
 //! Entry point: [`explain_sgd_step`].
 
@@ -10,8 +11,9 @@ use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::network::{Buffer, Network};
+use crate::network::Buffer;
 use crate::scalar::Scalar;
+use crate::second_order::LayerValues;
 
 /// Subscript digits: `₂`.
 fn sub(n: usize) -> String {
@@ -27,58 +29,68 @@ fn vector<T: Scalar>(v: &[T]) -> String {
 /// Takes one plain SGD step `θ ← θ − lr·∂L/∂θ` on the sample `(x, t)` and returns it
 /// written out:
 ///
-/// - **Forward**: the input and each layer's output `a_k` (`y` for the last), from the
-///   training forward's trace, with the layer's name and activation; the loss.
-/// - **Backward**: each layer's `δ_k = ∂L/∂z_k`, read from the gradient of its bias
-///   (`∂L/∂b_k = δ_k`); a layer without a bias has no δ line. (For convolutions the bias
-///   gradient is δ summed over positions, and is labelled so.)
+/// - **Forward**: the input, then for each layer its pre-activation `z_k` and its output
+///   `a_k` (`y` for the last), with the layer's name, kind and activation (a kind
+///   without an activation, such as pooling, has `a_k` alone); the loss.
+/// - **Backward**: each layer's `δ_k = ∂L/∂z_k` (`∂L/∂a_k` for a kind without an
+///   activation), from the top down to the first layer.
 /// - **Gradients and update**: for every parameter tensor, each entry's value, its
 ///   gradient and the value after the step.
 ///
-/// The layer numbers and names match the derivation in the network's docs
-/// (`Net::DERIVATION`). The network is changed exactly as one
-/// [`Network::train_step`] with `Sgd::new(lr)` would change it.
-pub fn explain_sgd_step<N: Network>(net: &mut N, x: &N::Input, t: &N::Output, lr: f64) -> String {
+/// Every number comes from [`LayerValues::layer_values`], the network's own forward and
+/// backward code. The layer numbers and names match the derivation in the network's
+/// docs (`Net::DERIVATION`). The network is changed exactly as one
+/// [`Network::train_step`](crate::Network::train_step) with `Sgd::new(lr)` would change it.
+pub fn explain_sgd_step<N: LayerValues>(net: &mut N, x: &N::Input, t: &N::Output, lr: f64) -> String {
     let mut out = String::new();
-    let mut trace = N::Trace::zeroed();
-    net.forward_trace(x, &mut trace);
     let mut grad = N::Params::zeroed();
-    let loss = net.backward(x, &trace, t, N::Scalar::ONE, &mut grad, None);
-    let tr = trace.as_ref();
+    let mut values = std::vec![N::Scalar::ZERO; N::VALUES];
+    let Some(loss) = net.layer_values(x, t, &mut grad, &mut values) else {
+        // `values` holds `VALUES` scalars: the network writes them.
+        return out;
+    };
     let layers = N::LAYERS;
     let computing: Vec<_> = layers.iter().filter(|l| l.kind != "Flatten").collect();
     let last = computing.len();
     let name = |k: usize| if k == last { "y".to_owned() } else { format!("a{}", sub(k)) };
+    // [z, a, δ] of each computing layer, in order.
+    let mut at = Vec::with_capacity(last);
+    let mut o = 0;
+    for layer in &computing {
+        at.push(o);
+        o += 3 * layer.width;
+    }
+    let part = |i: usize, which: usize| {
+        let (o, n) = (at[i], computing[i].width);
+        &values[o + which * n..o + (which + 1) * n]
+    };
 
     let _ = writeln!(out, "One SGD step, lr = {lr}: θ ← θ − lr·∂L/∂θ");
     let _ = writeln!(out, "\nForward");
     let _ = writeln!(out, "  x = {}", vector(x.as_ref()));
     for (i, layer) in computing.iter().enumerate() {
         let k = i + 1;
-        let values = layer.output.map_or(String::from("(not kept)"), |o| vector(&tr[o..o + layer.width]));
-        let act = if layer.activation_name.is_empty() { String::new() } else { format!(", {}", layer.activation_name) };
-        let _ = writeln!(out, "  {} = {values}   (`{}`: {}{act})", name(k), layer.name, layer.kind);
+        let has_act = !layer.activation_name.is_empty();
+        let act = if has_act { format!(", {}", layer.activation_name) } else { String::new() };
+        let what = format!("(`{}`: {}{act})", layer.name, layer.kind);
+        if has_act {
+            let _ = writeln!(out, "  z{} = {}   {what}", sub(k), vector(part(i, 0)));
+            let _ = writeln!(out, "  {} = {}", name(k), vector(part(i, 1)));
+        } else {
+            let _ = writeln!(out, "  {} = {}   {what}", name(k), vector(part(i, 1)));
+        }
     }
     let _ = writeln!(out, "  L = {:.6}   against t = {}", loss.to_f64(), vector(t.as_ref()));
 
     let _ = writeln!(out, "\nBackward");
-    let g = grad.as_ref();
     for (i, layer) in computing.iter().enumerate().rev() {
         let k = i + 1;
-        if let Some(bias) = layer.params.iter().find(|p| p.name.ends_with(".bias")) {
-            let what = if layer.kind == "Dense" { "" } else { ", summed over positions" };
-            let _ = writeln!(
-                out,
-                "  δ{} = ∂L/∂z{} = {}   (= ∂L/∂b{}{what})",
-                sub(k),
-                sub(k),
-                vector(&g[bias.range()]),
-                sub(k)
-            );
-        }
+        let of = if layer.activation_name.is_empty() { name(k) } else { format!("z{}", sub(k)) };
+        let _ = writeln!(out, "  δ{} = ∂L/∂{of} = {}", sub(k), vector(part(i, 2)));
     }
 
     let _ = writeln!(out, "\nGradients and update");
+    let g = grad.as_ref();
     let params = net.params_mut().as_mut();
     let step = N::Scalar::from_f64(lr);
     for (i, layer) in computing.iter().enumerate() {

@@ -110,8 +110,8 @@ pub use optim::{Optimizer, Sgd, State};
 pub use rng::SplitMix64;
 pub use scalar::Scalar;
 pub use second_order::{
-    HessianError, HessianVector, LevenbergMarquardt, LmEpoch, LmError, ParamJacobian, cholesky_solve, hessian,
-    hessian_diagonal,
+    HessianError, HessianVector, LayerValues, LevenbergMarquardt, LmEpoch, LmError, ParamJacobian, cholesky_solve,
+    hessian, hessian_diagonal,
 };
 pub use view::{DenseMut, DenseRef};
 

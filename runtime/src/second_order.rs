@@ -15,6 +15,30 @@ pub trait ParamJacobian: Network {
     fn param_jacobian_into(&self, x: &Self::Input, jac: &mut [Self::Scalar]) -> Option<Self::Output>;
 }
 
+/// Networks that write out every value of one training step on one sample, for
+/// [`explain_sgd_step`](crate::explain::explain_sgd_step) and for readers checking the
+/// chain rule by hand. `#[network]` implements it for every network.
+pub trait LayerValues: Network {
+    /// Scalars [`LayerValues::layer_values`] writes: three per output of each layer
+    /// that computes (a `Flatten` has none).
+    const VALUES: usize;
+
+    /// For sample `x` against target `t`: writes, for each layer that computes in layer
+    /// order, its pre-activation `z`, its output `a` and its delta `δ = ∂L/∂z` (for a kind
+    /// without an activation, such as pooling, `z = a` and `δ = ∂L/∂a`), each as many
+    /// scalars as the layer has outputs, into `values[..VALUES]`; adds `∂L/∂θ` to `grad`
+    /// and returns the loss. The same forward and backward code as `forward_trace` and
+    /// `backward`, so the numbers are the network's own. `None` (nothing written) if
+    /// `values` is shorter than `VALUES`.
+    fn layer_values(
+        &self,
+        x: &Self::Input,
+        t: &Self::Output,
+        grad: &mut Self::Params,
+        values: &mut [Self::Scalar],
+    ) -> Option<Self::Scalar>;
+}
+
 /// Networks that give the exact Hessian-vector product of their loss with respect to
 /// their parameters for one sample (Pearlmutter's R-operator, O(PARAMS) per product).
 /// `#[network]` implements it for every network (dense, convolution, pooling and flatten
