@@ -37,6 +37,7 @@ pub mod diagnostics;
 pub mod dynamic;
 pub mod grad;
 pub mod gradcheck;
+pub mod hessian_free;
 pub mod init;
 pub mod kernels;
 pub mod network;
@@ -102,6 +103,7 @@ macro_rules! __boxed_params {
 
 pub use diagnostics::{ActivationFamily, LayerInfo};
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
+pub use hessian_free::{HessianFree, HfEpoch, HfError};
 pub use init::Init;
 pub use network::{Buffer, Class, Network, NonFiniteStep, ParamInfo, Target};
 #[cfg(feature = "alloc")]
