@@ -4,8 +4,43 @@
 //! running statistics against a transcription of PyTorch's update; inference with the
 //! running statistics; buffers outside the optimizer's reach; boxed storage.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
 use stackprop::dynamic::{Activation, DynamicNet, LayerSpec, Loss};
 use stackprop::prelude::*;
+
+/// Counts allocations on this thread, for the heap-free claim of the mini-batch pass.
+struct Counting;
+
+thread_local! {
+    // `const` initialization: reading it never allocates, so the allocator cannot recurse.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+// thread-local `Cell` that needs no allocation.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 #[network(input = 4, loss = mse, scalar = f64)]
 pub struct DenseBn {
@@ -184,6 +219,41 @@ fn conv2d_batch_norm_three_ways() {
     three_ways!(Conv2dBn, conv2d_bn_dynamic(), true, [1, 3, 4]);
 }
 
+/// Every layer emitted as loops (the runtime's kernels), two batch norm layers.
+#[network(input = [2, 8], loss = cross_entropy, scalar = f64, unroll = false)]
+pub struct LoopedBn {
+    conv: Conv1d<
+        4,
+        Identity,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
+    norm: BatchNorm,
+    flat: Flatten,
+    hidden: Dense<12, Identity>,
+    norm2: BatchNorm<{ eps = 1e-4 }>,
+    output: Dense<3, Softmax>,
+}
+
+fn looped_bn_dynamic() -> DynamicNet<f64> {
+    let layers = [
+        LayerSpec::conv1d(4, 3, Activation::Identity).padding(1),
+        LayerSpec::batch_norm(),
+        LayerSpec::flatten(),
+        LayerSpec::dense(12, Activation::Identity),
+        LayerSpec::BatchNorm { eps: 1e-4, momentum: 0.1, affine: true },
+        LayerSpec::dense(3, Activation::Softmax),
+    ];
+    DynamicNet::with_shape(&[2, 8], &layers, Loss::CrossEntropy).unwrap()
+}
+
+#[test]
+fn looped_batch_norm_three_ways() {
+    three_ways!(LoopedBn, looped_bn_dynamic(), true, [3, 6]);
+}
+
 #[test]
 fn layout_names_parameters_and_buffers_as_pytorch() {
     let names: Vec<&str> = DenseBn::LAYOUT.iter().map(|p| p.name).collect();
@@ -359,4 +429,95 @@ fn buffers_are_saved_and_loaded_with_the_weights() {
     assert!(load_with_buffers(&mut untouched, &params_only, &LoadOptions::strict()).is_err());
     assert!(load_with_buffers(&mut untouched, &bytes[..bytes.len() - 3], &LoadOptions::strict()).is_err());
     assert_eq!((*untouched.params(), *untouched.buffers(), *untouched.counters()), before);
+}
+
+#[test]
+fn derivation_shows_the_backward_through_mean_and_variance() {
+    let d = DenseBn::DERIVATION;
+    for line in [
+        "a₂ = γ₂·x̂₂ + β₂, x̂₂ = (a₁ − μ_B)·r₂, r₂ = 1/√(σ²_B + ε)",
+        "δ₁ = (γ₂·r₂·(δ₂ − mean_B(δ₂) − x̂₂·mean_B(δ₂·x̂₂))) ⊙ (1 − a₁²)",
+        "∂L/∂γ₂ = Σ_B δ₂·x̂₂   ∂L/∂β₂ = Σ_B δ₂",
+        "∂L/∂σ²_B = −½·r₂³·Σ_B ∂L/∂x̂₂·(a₁ − μ_B)",
+        "∂L/∂W₁ = [δ₃] · [W₃] · [∂x̂₂/∂a₁] · [(1 − a₁²)] · [xᵀ]",
+    ] {
+        assert!(d.contains(line), "derivation lacks {line:?}:\n{d}");
+    }
+    assert!(!d.contains("∂L/∂W₂"), "batch norm has no weight matrix:\n{d}");
+}
+
+#[network(input = 4, loss = mse)]
+pub struct DenseBn32 {
+    hidden: Dense<5, Tanh>,
+    norm: BatchNorm,
+    output: Dense<3, Tanh>,
+}
+
+#[test]
+fn f32_agrees_with_f64() {
+    let (xs, ts) = data::<4, 3>(6, 77, false);
+    let net = DenseBn::seeded(6);
+    let net32 = DenseBn32::from_params(net.params().map(|p| p as f32));
+    let mut ws = vec![[0.0; DenseBn::BATCH_ROW]; 6];
+    let mut ws32 = vec![[0.0f32; DenseBn32::BATCH_ROW]; 6];
+    let mut g = [0.0; DenseBn::PARAMS];
+    let mut g32 = [0.0f32; DenseBn32::PARAMS];
+    let xs32: Vec<[f32; 4]> = xs.iter().map(|x| x.map(|v| v as f32)).collect();
+    let ts32: Vec<[f32; 3]> = ts.iter().map(|t| t.map(|v| v as f32)).collect();
+    let l = net.batch_backward(&xs, &ts, &mut ws, &mut g, None);
+    let l32 = net32.batch_backward(&xs32, &ts32, &mut ws32, &mut g32, None);
+    assert_close("loss f32", &[f64::from(l32)], &[l], 1e-5);
+    assert_close("gradient f32", &g32.map(f64::from), &g, 1e-4);
+}
+
+/// Layers emitted as loops (runtime kernels), a convolution and batch norm per channel.
+#[network(input = [2, 16], loss = cross_entropy, unroll = false)]
+pub struct Looped {
+    conv: Conv1d<
+        8,
+        Identity,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
+    norm: BatchNorm,
+    flat: Flatten,
+    hidden: Dense<48, Identity>,
+    norm2: BatchNorm,
+    output: Dense<4, Softmax>,
+}
+
+#[test]
+fn mini_batch_training_allocates_nothing_on_a_2_mib_thread() {
+    let allocations = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let xs: [[f32; 32]; 32] =
+                core::array::from_fn(|i| core::array::from_fn(|j| ((i * 7 + j * 3) % 11) as f32 / 11.0));
+            let ts: [Class; 32] = core::array::from_fn(|i| Class(i % 4));
+            let mut net = Looped::seeded(1);
+            let mut ws = [[0.0; Looped::BATCH_ROW]; 32];
+            let mut grad = [0.0; Looped::PARAMS];
+            let mut opt = Adam::new(1e-3);
+            let first = net.batch_loss(&xs, &ts, &mut ws);
+            let n = allocations_during(|| {
+                for _ in 0..20 {
+                    net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut opt);
+                }
+                let _ = net.forward(&xs[0]);
+            });
+            assert!(net.batch_loss(&xs, &ts, &mut ws) < first);
+            n
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(allocations, 0);
+}
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
 }

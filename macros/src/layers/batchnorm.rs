@@ -497,6 +497,13 @@ impl Kind for BatchNorm {
         format!("∂x̂{}/∂{}", n.k, n.input)
     }
 
+    fn doc_flow(&self, n: &DocNames) -> Option<String> {
+        Some(format!(
+            "[{}]: δ is scaled by γ/σ of the batch and loses its batch mean and its component along x̂, so the scale of the layers below does not compound through it",
+            self.doc_factor(n)
+        ))
+    }
+
     fn doc_param_grads(&self, n: &DocNames, delta: &str) -> Vec<String> {
         let k = &n.k;
         let mut out = Vec::new();
