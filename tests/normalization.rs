@@ -429,6 +429,25 @@ fn buffers_are_saved_and_loaded_with_the_weights() {
     assert!(load_with_buffers(&mut untouched, &params_only, &LoadOptions::strict()).is_err());
     assert!(load_with_buffers(&mut untouched, &bytes[..bytes.len() - 3], &LoadOptions::strict()).is_err());
     assert_eq!((*untouched.params(), *untouched.buffers(), *untouched.counters()), before);
+
+    // The flat bytes format, without a heap.
+    use stackprop::weights::bytes::{encoded_len_with_buffers, read_with_buffers, write_with_buffers};
+    let mut buf = vec![0u8; encoded_len_with_buffers(&net)];
+    assert_eq!(write_with_buffers(&net, &mut buf), Ok(buf.len()));
+    let mut from_bytes = DenseBn::zeroed();
+    read_with_buffers(&mut from_bytes, &buf).unwrap();
+    assert_eq!((from_bytes.params(), from_bytes.buffers(), from_bytes.counters()), (net.params(), net.buffers(), &[3]));
+    // A truncated buffer and a changed layout hash are refused, the network unchanged.
+    let mut untouched = DenseBn::seeded(9);
+    assert!(read_with_buffers(&mut untouched, &buf[..buf.len() - 1]).is_err());
+    buf[20] ^= 1;
+    assert!(read_with_buffers(&mut untouched, &buf).is_err());
+    assert_eq!((*untouched.params(), *untouched.buffers(), *untouched.counters()), before);
+    // A network with buffers is not readable by the parameters-only reader's layout.
+    assert_ne!(
+        stackprop::weights::bytes::buffers_hash(DenseBn::LAYOUT, DenseBn::BUFFER_LAYOUT),
+        stackprop::weights::bytes::layout_hash(DenseBn::LAYOUT)
+    );
 }
 
 #[test]
