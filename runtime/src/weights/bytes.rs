@@ -386,8 +386,7 @@ pub fn read_with_buffers<N: WithBuffers>(net: &mut N, bytes: &[u8]) -> Result<()
             N::Scalar::from_f64(f64::from_le_bytes(le8(chunk)))
         }
     };
-    let n_params = net.param_slice().len();
-    let (pbody, bbody) = body.split_at(n_params * size);
+    let (pbody, bbody) = body.split_at(core::mem::size_of_val(net.param_slice()));
     for (p, chunk) in net.param_slice_mut().iter_mut().zip(pbody.chunks_exact(size)) {
         *p = decode(chunk);
     }
