@@ -37,11 +37,11 @@ const BATCH: usize = 32;
 
 fn bench(c: &mut Criterion) {
     let mut rng = SplitMix64::new(5);
-    let xs: Vec<[f32; 64]> = (0..BATCH)
-        .map(|_| core::array::from_fn(|_| stackprop::rng::symmetric(&mut rng, 1.0) as f32))
-        .collect();
+    let xs: Vec<[f32; 64]> =
+        (0..BATCH).map(|_| core::array::from_fn(|_| stackprop::rng::symmetric(&mut rng, 1.0) as f32)).collect();
     let classes: Vec<Class> = (0..BATCH).map(|i| Class(i % 10)).collect();
-    let onehot: Vec<f32> = classes.iter().flat_map(|c| (0..10).map(move |j| if j == c.0 { 1.0 } else { 0.0 })).collect();
+    let onehot: Vec<f32> =
+        classes.iter().flat_map(|c| (0..10).map(move |j| if j == c.0 { 1.0 } else { 0.0 })).collect();
     let flat_x: Vec<f32> = xs.iter().flatten().copied().collect();
 
     let mut group = c.benchmark_group("digits_bn");
@@ -52,11 +52,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("generated", |b| {
         b.iter(|| net.train_batch(black_box(&xs), &classes, &mut ws, &mut grad, &mut opt));
     });
-    let layers = [
-        LayerSpec::dense(32, Activation::Relu),
-        LayerSpec::batch_norm(),
-        LayerSpec::dense(10, Activation::Softmax),
-    ];
+    let layers =
+        [LayerSpec::dense(32, Activation::Relu), LayerSpec::batch_norm(), LayerSpec::dense(10, Activation::Softmax)];
     let mut dynamic = DynamicNet::<f32>::new(64, &layers, Loss::CrossEntropy).expect("valid spec");
     dynamic.set_params(DigitsBn::seeded(1).params()).expect("same parameter count");
     let mut dyn_opt = Sgd::<Vec<f32>>::new(1e-3);
