@@ -250,6 +250,15 @@ fn looped_bn_dynamic() -> DynamicNet<f64> {
 }
 
 #[test]
+fn batch_norm_on_the_input_three_ways() {
+    let dynamic = || {
+        DynamicNet::<f64>::new(3, &[LayerSpec::batch_norm(), LayerSpec::dense(2, Activation::Identity)], Loss::Mse)
+            .unwrap()
+    };
+    three_ways!(InputBn, dynamic(), false, [2, 5]);
+}
+
+#[test]
 fn looped_batch_norm_three_ways() {
     three_ways!(LoopedBn, looped_bn_dynamic(), true, [3, 6]);
 }
