@@ -52,6 +52,18 @@ pub const RESERVED: &[&str] = &[
     "input_jacobian",
     "param_jacobian",
     "hessian_vector_product",
+    "buffers",
+    "buffers_mut",
+    "counters",
+    "counters_mut",
+    "reset_running_stats",
+    "batch_loss",
+    "batch_backward",
+    "BUFFER_SCALARS",
+    "COUNTERS",
+    "BATCH_ROW",
+    "BUFFER_INIT",
+    "BUFFER_LAYOUT",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in
@@ -70,6 +82,24 @@ pub fn check(cx: &mut Ctxt, net: &Network) {
     check_single_softmax(cx, net);
     check_loss_fits_output(cx, net);
     check_size(cx, net);
+    check_batch_level_weights(cx, net);
+}
+
+/// Compiled-in weights (`weights = "file"`) hold parameters only: a network with running
+/// statistics would start from a file's weights and default statistics, which is not
+/// the trained network.
+fn check_batch_level_weights(cx: &mut Ctxt, net: &Network) {
+    if let (Some(w), Some(layer)) = (&net.weights, net.layers.iter().find(|l| l.kind.batch_level())) {
+        cx.error(
+            w,
+            format!(
+                "option `weights` cannot compile in a network with `{}` layer `{}`: its running statistics \
+                 are not compiled in; load the file at run time with `weights::buffers::load_with_buffers`",
+                layer.kind.name(),
+                layer.name
+            ),
+        );
+    }
 }
 
 /// Layer names are unique: each names a parameter tensor (`hidden.weight`) and an

@@ -69,6 +69,9 @@ fn scalar_tokens(s: ScalarTy) -> TokenStream {
 /// Generates every item for a checked model.
 pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Weights>) -> TokenStream {
     let g = Gen { net, t: scalar_tokens(net.scalar) };
+    if net.batch_level() {
+        return crate::batch_level::generate(spec, &g);
+    }
     let t = &g.t;
     let rt = rt();
     let ident = &net.ident;
@@ -308,7 +311,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
 }
 
 /// Number of tokens in a stream, counting each group's delimiters as one.
-fn count_tokens(ts: TokenStream) -> usize {
+pub(crate) fn count_tokens(ts: TokenStream) -> usize {
     ts.into_iter()
         .map(|tt| match tt {
             proc_macro2::TokenTree::Group(g) => 1 + count_tokens(g.stream()),
@@ -318,7 +321,7 @@ fn count_tokens(ts: TokenStream) -> usize {
 }
 
 /// The `ParamInfo` entries of one layer's tensors.
-fn param_infos(layer: &crate::model::Layer) -> Vec<TokenStream> {
+pub(crate) fn param_infos(layer: &crate::model::Layer) -> Vec<TokenStream> {
     let rt = rt();
     let mut entries = Vec::new();
     let mut off = layer.offset;
@@ -332,7 +335,7 @@ fn param_infos(layer: &crate::model::Layer) -> Vec<TokenStream> {
 }
 
 /// `LAYERS`: each layer as the runtime's gradient-flow diagnostics see it.
-fn layers(g: &Gen) -> TokenStream {
+pub(crate) fn layers(g: &Gen) -> TokenStream {
     let rt = rt();
     let entries = g.net.layers.iter().map(|layer| {
         let name = layer.name.to_string();
@@ -368,7 +371,7 @@ fn layers(g: &Gen) -> TokenStream {
 /// `TRAINED`: the network with the weights file's parameters, each written as the bits
 /// of its value (exact, and a `const fn` since Rust 1.83), and an `include_bytes!` of the
 /// file so that Cargo rebuilds when it changes.
-fn trained(g: &Gen, w: &crate::weights::Weights) -> TokenStream {
+pub(crate) fn trained(g: &Gen, w: &crate::weights::Weights) -> TokenStream {
     let t = &g.t;
     let values = w.values.iter().map(|&v| match g.net.scalar {
         ScalarTy::F32 => {
@@ -394,15 +397,15 @@ fn trained(g: &Gen, w: &crate::weights::Weights) -> TokenStream {
 
 /// How the parameters are kept: in the struct (`[T; P]`, built by `const fn`s), or in a
 /// `Box` (`storage = boxed`: the zeros go straight into a fresh allocation).
-struct Storage {
-    storage: TokenStream,
-    constness: TokenStream,
-    zeros: TokenStream,
-    from_params: TokenStream,
-    into_params: TokenStream,
+pub(crate) struct Storage {
+    pub storage: TokenStream,
+    pub constness: TokenStream,
+    pub zeros: TokenStream,
+    pub from_params: TokenStream,
+    pub into_params: TokenStream,
 }
 
-fn storage(g: &Gen) -> Storage {
+pub(crate) fn storage(g: &Gen) -> Storage {
     let (rt, t, n) = (rt(), &g.t, g.net.params);
     if g.net.boxed {
         Storage {
@@ -424,7 +427,7 @@ fn storage(g: &Gen) -> Storage {
 }
 
 /// `LAYOUT`: the named parameter tensors.
-fn layout(g: &Gen) -> TokenStream {
+pub(crate) fn layout(g: &Gen) -> TokenStream {
     let rt = rt();
     let entries: Vec<TokenStream> = g.net.layers.iter().flat_map(param_infos).collect();
     quote! {
@@ -434,13 +437,13 @@ fn layout(g: &Gen) -> TokenStream {
 }
 
 /// The layers' typed accessors (`net.hidden()` / `net.hidden_mut()`).
-fn views(g: &Gen) -> TokenStream {
+pub(crate) fn views(g: &Gen) -> TokenStream {
     let out = g.net.layers.iter().map(|layer| layer.kind.emit_accessors(&LayerCx { g, layer }));
     quote!(#(#out)*)
 }
 
 /// The body of `init_with`: every tensor in layout order.
-fn init(g: &Gen) -> TokenStream {
+pub(crate) fn init(g: &Gen) -> TokenStream {
     let rt = rt();
     let mut out = Vec::new();
     for layer in &g.net.layers {
@@ -457,6 +460,8 @@ fn init(g: &Gen) -> TokenStream {
                     #rt::Init::TorchDefault.fill_bias(&mut self.params[#t0..#t1], #fan_in, #fan_out, rng);
                 },
                 TensorInit::Bias { .. } => quote! { self.params[#t0..#t1].fill(0.0); },
+                TensorInit::Ones => quote! { self.params[#t0..#t1].fill(1.0); },
+                TensorInit::Zeros => quote! { self.params[#t0..#t1].fill(0.0); },
             });
         }
     }
@@ -466,7 +471,7 @@ fn init(g: &Gen) -> TokenStream {
 /// The forward pass, binding `__y{l}` per layer and ending with the output. Kinds with an
 /// activation bind their pre-activation `__z{l}`; the activation (and, in a training
 /// forward, its trace slots) follows here.
-fn forward_body(g: &Gen, train: bool) -> TokenStream {
+pub(crate) fn forward_body(g: &Gen, train: bool) -> TokenStream {
     forward_recorded(g, train, &|_| TokenStream::new())
 }
 

@@ -249,7 +249,9 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
     }
     out.push(String::new());
     out.push("Each weight gradient as a product of chain-rule factors".into());
-    for s in steps.iter().filter(|s| !s.layer.tensors.is_empty()) {
+    // A batch-level layer's parameter gradients sum over the batch: they are in the
+    // backward lines above, not a product of per-sample factors.
+    for s in steps.iter().filter(|s| !s.layer.tensors.is_empty() && !s.layer.kind.batch_level()) {
         let mut factors = vec![format!("[δ{}]", sub(l))];
         for up in steps.iter().rev().filter(|u| u.k > s.k && u.k < l + 1) {
             factors.push(format!("[{}]", up.layer.kind.doc_factor(&names(up, l))));
@@ -295,6 +297,19 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
         if let Some(text) = s.layer.kind.doc_code(s.layer) {
             out.push(format!("  `{}`: {text}", s.layer.name));
         }
+    }
+    if net.batch_level() {
+        let row = net.trace_len + crate::batch_level::delta_width(net);
+        out.push(format!(
+            "  forward (inference): {} tokens; the mini-batch pass (training forward, loss, backward): {} tokens",
+            code.forward_tokens, code.backward_tokens
+        ));
+        out.push(format!(
+            "  mini-batch: layer by layer over the whole batch; each sample's trace and delta in a row of the caller's workspace (`BATCH_ROW` = {row} scalars), 1/σ per channel in {} scalars on the stack",
+            net.stats
+        ));
+        out.push("```".into());
+        return out;
     }
     out.push(format!(
         "  forward: {} tokens; backward: {} tokens (each emitted twice: accumulate and fused SGD)",

@@ -6,6 +6,7 @@
 //! the compiler. See the facade crate's documentation for the spec language.
 
 mod batch;
+mod batch_level;
 mod check;
 mod codegen;
 mod ctxt;

@@ -11,7 +11,7 @@ use syn::Ident;
 
 use crate::ctxt::Ctxt;
 use crate::layers::activation::{self, Activation};
-use crate::layers::{self, Kind, Tensor};
+use crate::layers::{self, BufferTensor, Kind, Tensor};
 use crate::loss::{self, Loss};
 use crate::parse::{NamedActivation, Opt, Spec, Term};
 
@@ -87,6 +87,14 @@ pub struct Layer {
     pub unroll: bool,
     /// Trace slots: where this layer's output, pre-activation and saved values live.
     pub trace: TraceSlots,
+    /// The buffers (state saved with the weights, never trained), in layout order.
+    pub buffers: Vec<BufferTensor>,
+    /// Offset of the layer's first float buffer in the network's float buffers.
+    pub buffer_offset: usize,
+    /// Offset of the layer's first integer buffer in the network's counters.
+    pub count_offset: usize,
+    /// Offset of the layer's per-batch statistics in the mini-batch path's statistics.
+    pub stat_offset: usize,
 }
 
 /// Where a layer's values live in the trace.
@@ -123,6 +131,13 @@ pub struct Network {
     pub weights: Option<syn::LitStr>,
     /// `storage = boxed`: the parameters in a `Box` (the struct is one pointer).
     pub boxed: bool,
+    /// Float buffers (running statistics), all layers.
+    pub buffers: usize,
+    /// Integer buffers (`num_batches_tracked`), all layers.
+    pub counts: usize,
+    /// Scalars of per-batch statistics the mini-batch path keeps between its forward
+    /// and backward passes.
+    pub stats: usize,
 }
 
 impl Network {
@@ -132,6 +147,12 @@ impl Network {
 
     pub fn output_size(&self) -> usize {
         self.layers.last().map_or(self.input_size(), |l| size(&l.output))
+    }
+
+    /// A layer needs the whole mini-batch at once (batch normalization): the network
+    /// trains on mini-batches only.
+    pub fn batch_level(&self) -> bool {
+        self.layers.iter().any(|l| l.kind.batch_level())
     }
 }
 
@@ -174,6 +195,7 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
     // against a made-up shape, so one mistake gives one error.
     let mut shape = Some(input.clone());
     let mut offset = 0usize;
+    let (mut buffer_offset, mut count_offset, mut stat_offset) = (0usize, 0usize, 0usize);
     // Layers whose form is the default's choice (no `unroll` of their own or the struct's).
     let mut defaulted = Vec::new();
     for ast in &spec.layers {
@@ -186,6 +208,8 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
         let out_shape = output.clone().unwrap_or_default();
         let tensors = if output.is_some() { kind.tensors(&input_shape, &out_shape) } else { Vec::new() };
         let params = tensors.iter().fold(0usize, |acc, t| acc.saturating_add(t.len()));
+        let buffers = if output.is_some() { kind.buffers(&input_shape, &out_shape) } else { Vec::new() };
+        let stats = if output.is_some() { kind.batch_stats(&input_shape, &out_shape) } else { 0 };
         let unroll = match kind.unroll_option().or(options.unroll) {
             Some(u) => u.decide(kind.code_size(&input_shape, &out_shape)),
             None => {
@@ -204,8 +228,20 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
             offset,
             unroll,
             trace: TraceSlots::default(),
+            buffers: buffers.clone(),
+            buffer_offset,
+            count_offset,
+            stat_offset,
         });
         offset = offset.saturating_add(params);
+        for b in &buffers {
+            if b.integer {
+                count_offset = count_offset.saturating_add(b.len());
+            } else {
+                buffer_offset = buffer_offset.saturating_add(b.len());
+            }
+        }
+        stat_offset = stat_offset.saturating_add(stats);
         shape = output;
     }
     loops_dominate(&mut layers, &defaulted);
@@ -238,6 +274,9 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
         trace_lse: None,
         weights: options.weights,
         boxed: options.boxed.is_some_and(|(b, _)| b),
+        buffers: buffer_offset,
+        counts: count_offset,
+        stats: stat_offset,
     };
     if let (Some((true, span)), Some(_)) = (options.boxed, &net.weights) {
         cx.error_at(

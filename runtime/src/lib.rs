@@ -105,7 +105,9 @@ pub use diagnostics::{ActivationFamily, LayerInfo};
 pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
 pub use hessian_free::{HessianFree, HfEpoch, HfError};
 pub use init::Init;
-pub use network::{Buffer, Class, Network, NonFiniteStep, ParamInfo, Target};
+pub use network::{
+    Buffer, BufferInfo, Class, Network, NonFiniteStep, ParamInfo, PerSampleTraining, Target, WithBuffers,
+};
 #[cfg(feature = "alloc")]
 pub use network::{boxed_seeded, boxed_zeros};
 pub use optim::{Optimizer, Sgd, State};

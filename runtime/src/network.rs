@@ -104,6 +104,79 @@ impl ParamInfo {
     }
 }
 
+/// One named buffer of a network: state saved and loaded with the weights but never
+/// trained (batch norm's `running_mean`, `running_var`, `num_batches_tracked`).
+///
+/// Float buffers index the network's `buffers()`, integer ones (`integer`, PyTorch's
+/// `int64`) its `counters()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferInfo {
+    /// `layer.running_mean`.
+    pub name: &'static str,
+    /// Offset of the first element in the float buffers or the counters.
+    pub offset: usize,
+    /// Shape, outermost first (`[]` for `num_batches_tracked`).
+    pub shape: &'static [usize],
+    /// An integer counter rather than a float buffer.
+    pub integer: bool,
+}
+
+impl BufferInfo {
+    /// Number of elements.
+    #[inline]
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        ParamInfo { name: self.name, offset: self.offset, shape: self.shape }.len()
+    }
+
+    /// `true` if the buffer holds no element.
+    #[inline]
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The range of the float buffers or the counters that holds this buffer.
+    #[inline]
+    #[must_use]
+    pub const fn range(&self) -> core::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+/// Implemented by no type: the bound of the per-sample training stubs of a network with
+/// a batch normalization layer, so that calling one is a compile error with this message.
+#[diagnostic::on_unimplemented(
+    message = "`{N}` has a batch normalization layer: it trains on whole mini-batches, not per sample",
+    label = "per-sample training call on a network that trains on mini-batches only",
+    note = "use `train_batch`, `batch_gradient`, `batch_backward` or `batch_loss` with a workspace of `BATCH_ROW` scalars per sample; `forward` is inference with the running statistics"
+)]
+pub trait PerSampleTraining<N> {}
+
+/// A network whose state is its parameters and its buffers: implemented by generated
+/// networks with a batch normalization layer; the weights files' `*_with_buffers`
+/// functions save and load through it.
+pub trait WithBuffers {
+    /// The scalar type.
+    type Scalar: Scalar;
+    /// The named parameter tensors.
+    const PARAM_LAYOUT: &'static [ParamInfo];
+    /// The named buffers; `integer` ones index [`counter_slice`](Self::counter_slice).
+    const BUFFERS: &'static [BufferInfo];
+    /// The flat parameters.
+    fn param_slice(&self) -> &[Self::Scalar];
+    /// The flat parameters, mutably.
+    fn param_slice_mut(&mut self) -> &mut [Self::Scalar];
+    /// The float buffers.
+    fn buffer_slice(&self) -> &[Self::Scalar];
+    /// The float buffers, mutably.
+    fn buffer_slice_mut(&mut self) -> &mut [Self::Scalar];
+    /// The integer buffers.
+    fn counter_slice(&self) -> &[i64];
+    /// The integer buffers, mutably.
+    fn counter_slice_mut(&mut self) -> &mut [i64];
+}
+
 /// Why [`Network::try_train_step`] refused a step. The network and the optimizer are
 /// as they were before the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

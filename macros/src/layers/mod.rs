@@ -14,6 +14,7 @@
 //! Entry point: [`resolve`] (a spec term → a boxed [`Kind`]).
 
 pub mod activation;
+pub mod batchnorm;
 pub mod conv;
 pub mod dense;
 pub mod flatten;
@@ -44,6 +45,7 @@ pub const KINDS: &[(&str, &str, Resolver)] = &[
     ("AvgPool2d", "`AvgPool2d<..>`", pool::resolve_avg_2d),
     ("GlobalAvgPool", "`GlobalAvgPool`", pool::resolve_global_avg),
     ("Flatten", "`Flatten`", flatten::resolve),
+    ("BatchNorm", "`BatchNorm`", batchnorm::resolve),
 ];
 
 /// Every kind as written, for "expected ..." in messages: "`A`, `B` or `C`".
@@ -72,6 +74,31 @@ pub enum TensorInit {
     Draw { init: Init, fan_in: usize, fan_out: usize },
     /// Drawn by `Init::fill_bias` (drawn for the PyTorch default, zero otherwise).
     Bias { init: Init, fan_in: usize, fan_out: usize },
+    /// Every element 1 (batch norm's γ).
+    Ones,
+    /// Every element 0 (batch norm's β).
+    Zeros,
+}
+
+/// One buffer of a layer: state saved and loaded with the weights, never trained
+/// (running statistics).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BufferTensor {
+    /// PyTorch's name within the layer: `running_mean`.
+    pub suffix: &'static str,
+    /// Shape, outermost first (`[]` for a scalar such as `num_batches_tracked`).
+    pub shape: Vec<usize>,
+    /// The value every element starts at (and returns to on reset).
+    pub init: f64,
+    /// An integer counter (`num_batches_tracked`, PyTorch's `int64`), kept apart from
+    /// the float buffers.
+    pub integer: bool,
+}
+
+impl BufferTensor {
+    pub fn len(&self) -> usize {
+        crate::model::size(&self.shape)
+    }
 }
 
 /// One parameter tensor of a layer, in layout order.
@@ -256,6 +283,38 @@ pub trait Kind: std::fmt::Debug {
         Vec::new()
     }
 
+    /// The layer's buffers (state saved with the weights, never trained), in layout order.
+    fn buffers(&self, _input: &[usize], _output: &[usize]) -> Vec<BufferTensor> {
+        Vec::new()
+    }
+
+    /// Training needs the statistics of the whole mini-batch at once (batch
+    /// normalization): the network then trains on mini-batches only, layer by layer over
+    /// the batch ([`crate::batch_level`]), and has no per-sample training entry points.
+    fn batch_level(&self) -> bool {
+        false
+    }
+
+    /// Scalars of per-batch statistics a batch-level kind keeps between its batch
+    /// forward and its batch backward.
+    fn batch_stats(&self, _input: &[usize], _output: &[usize]) -> usize {
+        0
+    }
+
+    /// The batch-level forward over the whole mini-batch ([`crate::batch_level`] states
+    /// the names in scope).
+    fn emit_batch_forward(&self, lc: &LayerCx, input: &BatchInput) -> TokenStream {
+        let _ = (lc, input);
+        quote::quote! { ::core::compile_error!("internal error: a per-sample kind has no batch forward"); }
+    }
+
+    /// The batch-level backward over the whole mini-batch: parameter gradients, and
+    /// with `input_delta` each sample's ∂L/∂input written over its delta row.
+    fn emit_batch_backward(&self, lc: &LayerCx, input_delta: bool) -> TokenStream {
+        let _ = (lc, input_delta);
+        quote::quote! { ::core::compile_error!("internal error: a per-sample kind has no batch backward"); }
+    }
+
     /// Typed accessors for the layer's parameters (`net.hidden()`).
     fn emit_accessors(&self, _lc: &LayerCx) -> TokenStream {
         TokenStream::new()
@@ -313,6 +372,13 @@ pub trait TileKind {
     fn min_tile(&self) -> usize {
         1
     }
+}
+
+/// Where a batch-level layer reads sample `__s`'s input in the mini-batch path.
+pub struct BatchInput {
+    /// An expression of type `&[T; IN]` for sample `__s`, reading `__xs` or the
+    /// immutable row `__ws[__s]`.
+    pub row: TokenStream,
 }
 
 /// A tiled layer's input in the mini-batch path, feature-major and sample-major.

@@ -71,6 +71,7 @@
 //! ```
 
 mod activation;
+mod batchnorm;
 mod conv;
 mod dense;
 mod flatten;
@@ -221,6 +222,19 @@ pub enum LayerSpec {
     GlobalAvgPool,
     /// `[C, ..]` to `[C·..]` (`torch.flatten(x, 1)`); the data is unchanged.
     Flatten,
+    /// Batch normalization (`torch.nn.BatchNorm1d`/`BatchNorm2d`) per channel (the
+    /// first dimension) over the batch and every position; weight (γ) `[C]` then bias
+    /// (β) `[C]` with `affine`; buffers `running_mean`, `running_var` `[C]` and
+    /// `num_batches_tracked`. A network with it trains on mini-batches only
+    /// ([`DynamicNet::batch_backward`]).
+    BatchNorm {
+        /// Added to the variance (PyTorch's default `1e-5`).
+        eps: f64,
+        /// Weight of the batch statistic in the running one (default `0.1`).
+        momentum: f64,
+        /// Learnable γ and β (default `true`).
+        affine: bool,
+    },
 }
 
 impl LayerSpec {
@@ -296,6 +310,14 @@ impl LayerSpec {
     #[must_use]
     pub const fn flatten() -> Self {
         Self::Flatten
+    }
+
+    /// Batch normalization with PyTorch's defaults (`eps = 1e-5`, `momentum = 0.1`,
+    /// affine), [`LayerSpec::BatchNorm`].
+    #[inline]
+    #[must_use]
+    pub const fn batch_norm() -> Self {
+        Self::BatchNorm { eps: 1e-5, momentum: 0.1, affine: true }
     }
 
     /// The same layer without a bias.
@@ -469,6 +491,7 @@ impl LayerSpec {
             Self::AvgPool2d { .. } => "AvgPool2d",
             Self::GlobalAvgPool => "GlobalAvgPool",
             Self::Flatten => "Flatten",
+            Self::BatchNorm { .. } => "BatchNorm",
         }
     }
 }
@@ -797,6 +820,7 @@ enum Op<T> {
     AvgPool(Pool),
     GlobalAvgPool(GlobalAvgPool),
     Flatten,
+    BatchNorm(batchnorm::BatchNorm),
 }
 
 /// A layer's resolved shapes and offsets.
@@ -882,6 +906,19 @@ impl<T: Scalar> Layer<T> {
                 (Op::GlobalAvgPool(g), out, 0, None, None, 0, 0)
             }
             LayerSpec::Flatten => (Op::Flatten, flatten::resolve(shape), 0, None, None, 0, 0),
+            LayerSpec::BatchNorm { eps, momentum, affine } => {
+                let channels = shape.dims()[0];
+                let bn = batchnorm::BatchNorm {
+                    channels,
+                    spatial: shape.len() / channels,
+                    eps,
+                    momentum,
+                    buffer: 0,
+                    counter: 0,
+                };
+                let params = if affine { channels } else { 0 };
+                (Op::BatchNorm(bn), shape, params, affine.then_some(channels), None, 0, 0)
+            }
         };
         Ok(Self {
             op,
@@ -933,10 +970,11 @@ impl<T: Scalar> Layer<T> {
     }
 
     /// Computes the layer on `x` into `z` (layers with an activation) and `y`.
-    fn forward(&self, params: &[T], x: &[T], z: &mut [T], y: &mut [T]) {
+    fn forward(&self, params: &[T], buffers: &[T], x: &[T], z: &mut [T], y: &mut [T]) {
         let w = &params[self.weight_range()];
         let b = self.bias_range().map(|r| &params[r]);
         match self.op {
+            Op::BatchNorm(bn) => bn.inference(b.map(|b| (w, b)), buffers, x, y),
             Op::Dense(d, act) => {
                 d.forward(w, b, x, z);
                 act.forward(z, y);
@@ -961,6 +999,7 @@ impl<T: Scalar> Layer<T> {
             Op::Dense(d, _) => d.accumulate_param_grad(x, dz, scale, gw, gb),
             Op::Conv(c, _) => c.accumulate_param_grad(x, dz, scale, gw, gb),
             Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool(_) | Op::Flatten => {}
+            Op::BatchNorm(_) => panic!("{PER_SAMPLE}"),
         }
     }
 
@@ -974,9 +1013,14 @@ impl<T: Scalar> Layer<T> {
             Op::AvgPool(p) => p.avg_backward(dz, factor, dx),
             Op::GlobalAvgPool(g) => g.backward(dz, factor, dx),
             Op::Flatten => flatten::backward(dz, factor, dx),
+            Op::BatchNorm(_) => panic!("{PER_SAMPLE}"),
         }
     }
 }
+
+/// The message of a per-sample training call on a network with batch normalization.
+const PER_SAMPLE: &str =
+    "a network with batch normalization trains on whole mini-batches: use `batch_backward` or `train_batch`";
 
 /// A network of dense, convolution, pooling and flatten layers defined at run time: the
 /// reference implementation for generated networks, and their benchmark baseline.
@@ -1002,6 +1046,10 @@ pub struct DynamicNet<T> {
     delta: Vec<T>,
     /// The gradient buffer of `train_step` and `train_batch`.
     grad: Vec<T>,
+    /// Float buffers (batch norm running statistics), layer by layer.
+    buffers: Vec<T>,
+    /// Integer buffers (`num_batches_tracked`), layer by layer.
+    counters: Vec<i64>,
 }
 
 impl<T: Scalar> DynamicNet<T> {
@@ -1044,6 +1092,14 @@ impl<T: Scalar> DynamicNet<T> {
             (shape, offset, slot) = (layer.output, layer.params_end(), slot + layer.out_len());
             resolved.push(layer);
         }
+        let (mut nbuf, mut ncnt) = (0, 0);
+        for layer in &mut resolved {
+            if let Op::BatchNorm(bn) = &mut layer.op {
+                (bn.buffer, bn.counter) = (nbuf, ncnt);
+                nbuf += 2 * bn.channels;
+                ncnt += 1;
+            }
+        }
         let output = &layers[layers.len() - 1];
         let (Some(activation), Some(output_act)) = (output.activation(), resolved[resolved.len() - 1].act()) else {
             return Err(SpecError::OutputWithoutActivation { kind: output.name() });
@@ -1061,7 +1117,10 @@ impl<T: Scalar> DynamicNet<T> {
             y: vec![T::ZERO; slot],
             delta: vec![T::ZERO; slot],
             grad: vec![T::ZERO; offset],
-        })
+            buffers: vec![T::ZERO; nbuf],
+            counters: vec![0; ncnt],
+        }
+        .with_default_buffers())
     }
 
     /// [`new`](Self::new) followed by [`init_seeded`](Self::init_seeded).
@@ -1208,7 +1267,14 @@ impl<T: Scalar> DynamicNet<T> {
     /// layer (fan-in its inputs, fan-out its width) and [`Init::TorchDefault`] for a
     /// convolution (fan-in `in_channels·kh·kw`, fan-out `out_channels·kh·kw`).
     pub fn init_with<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        self.reset_running_stats();
         for layer in &self.layers {
+            if let Op::BatchNorm(_) = layer.op {
+                self.params[layer.weight_range()].fill(T::ONE);
+                if let Some(b) = layer.bias_range() {
+                    self.params[b].fill(T::ZERO);
+                }
+            }
             let Some(init) = layer.init else { continue };
             init.fill(&mut self.params[layer.weight_range()], layer.fan_in, layer.fan_out, rng);
             if let Some(b) = layer.bias_range() {
@@ -1372,6 +1438,9 @@ impl<T: Scalar> DynamicNet<T> {
     /// has the wrong length.
     #[track_caller]
     pub fn batch_gradient(&mut self, xs: &[T], ts: &[T], grad: &mut [T]) -> T {
+        if self.has_batch_norm() {
+            return self.batch_pass(xs, ts, Some(grad), None, true);
+        }
         let n = self.batch_len(xs, ts);
         grad.fill(T::ZERO);
         if n == 0 {
@@ -1401,6 +1470,184 @@ impl<T: Scalar> DynamicNet<T> {
         opt.step(&mut self.params, &grad);
         self.grad = grad;
         loss
+    }
+
+    /// The float buffers (running means and variances, layer by layer).
+    #[must_use]
+    pub fn buffers(&self) -> &[T] {
+        &self.buffers
+    }
+
+    /// The float buffers, mutably.
+    #[must_use]
+    pub fn buffers_mut(&mut self) -> &mut [T] {
+        &mut self.buffers
+    }
+
+    /// The integer buffers (`num_batches_tracked` of each batch norm layer).
+    #[must_use]
+    pub fn counters(&self) -> &[i64] {
+        &self.counters
+    }
+
+    /// Running means 0, variances 1, no batch tracked.
+    pub fn reset_running_stats(&mut self) {
+        for layer in &self.layers {
+            if let Op::BatchNorm(bn) = layer.op {
+                self.buffers[bn.buffer..bn.buffer + bn.channels].fill(T::ZERO);
+                self.buffers[bn.buffer + bn.channels..bn.buffer + 2 * bn.channels].fill(T::ONE);
+                self.counters[bn.counter] = 0;
+            }
+        }
+    }
+
+    fn with_default_buffers(mut self) -> Self {
+        self.reset_running_stats();
+        self
+    }
+
+    fn has_batch_norm(&self) -> bool {
+        self.layers.iter().any(|l| matches!(l.op, Op::BatchNorm(_)))
+    }
+
+    /// The mean loss of a row-major mini-batch in training mode (batch statistics),
+    /// running statistics unchanged.
+    ///
+    /// # Panics
+    /// As [`batch_backward`](Self::batch_backward).
+    #[track_caller]
+    pub fn batch_loss(&mut self, xs: &[T], ts: &[T]) -> T {
+        self.batch_pass(xs, ts, None, None, false)
+    }
+
+    /// The gradient of the mean loss of a row-major mini-batch in training mode, layer by
+    /// layer over the whole batch (batch norm with the batch's statistics), written over
+    /// `grad`, and `∂L/∂x` of every sample over `input_grad` if given; running statistics
+    /// unchanged. Returns the mean loss. Allocates the batch's activations per call.
+    ///
+    /// # Panics
+    /// If the lengths are wrong, or a batch norm layer sees one value per channel.
+    #[track_caller]
+    pub fn batch_backward(&mut self, xs: &[T], ts: &[T], grad: &mut [T], input_grad: Option<&mut [T]>) -> T {
+        self.batch_pass(xs, ts, Some(grad), input_grad, false)
+    }
+
+    /// The mini-batch pass: forward layer by layer over the batch, then backward.
+    #[track_caller]
+    fn batch_pass(
+        &mut self,
+        xs: &[T],
+        ts: &[T],
+        mut grad: Option<&mut [T]>,
+        mut input_grad: Option<&mut [T]>,
+        update: bool,
+    ) -> T {
+        let n = self.batch_len(xs, ts);
+        if let Some(g) = grad.as_deref_mut() {
+            assert_eq!(g.len(), self.params.len(), "gradient buffer holds {}", g.len());
+            g.fill(T::ZERO);
+        }
+        if let Some(dx) = input_grad.as_deref_mut() {
+            assert_eq!(dx.len(), xs.len(), "input gradients hold {}, the batch {}", dx.len(), xs.len());
+            dx.fill(T::ZERO);
+        }
+        if n == 0 {
+            return T::ZERO;
+        }
+        let no = self.output_len();
+        let layers = self.layers.clone();
+        let lens: Vec<usize> = layers.iter().map(Layer::out_len).collect();
+        let mut zs: Vec<Vec<T>> = lens.iter().map(|&k| vec![T::ZERO; n * k]).collect();
+        let mut ys: Vec<Vec<T>> = lens.iter().map(|&k| vec![T::ZERO; n * k]).collect();
+        // Batch norm's mean and variance per layer (empty for other layers).
+        let mut stats: Vec<(Vec<T>, Vec<T>)> = Vec::new();
+        for (l, layer) in layers.iter().enumerate() {
+            let (before, rest) = ys.split_at_mut(l);
+            let input: &[T] = if l == 0 { xs } else { &before[l - 1] };
+            let k_in = input.len() / n;
+            match layer.op {
+                Op::BatchNorm(bn) => {
+                    let (mut mean, mut var) = (vec![T::ZERO; bn.channels], vec![T::ZERO; bn.channels]);
+                    let gb = layer.bias_range().map(|b| (&self.params[layer.weight_range()], &self.params[b]));
+                    let running = update.then(|| {
+                        (&mut self.buffers[bn.buffer..bn.buffer + 2 * bn.channels], &mut self.counters[bn.counter])
+                    });
+                    bn.train_forward(n, gb, input, &mut zs[l], &mut rest[0], &mut mean, &mut var, running);
+                    stats.push((mean, var));
+                }
+                _ => {
+                    for s in 0..n {
+                        let k = lens[l];
+                        layer.forward(
+                            &self.params,
+                            &self.buffers,
+                            &input[s * k_in..(s + 1) * k_in],
+                            &mut zs[l][s * k..(s + 1) * k],
+                            &mut rest[0][s * k..(s + 1) * k],
+                        );
+                    }
+                    stats.push((Vec::new(), Vec::new()));
+                }
+            }
+        }
+        let top = layers.len() - 1;
+        let mut ds: Vec<Vec<T>> = lens.iter().map(|&k| vec![T::ZERO; n * k]).collect();
+        let mut loss = T::ZERO;
+        for s in 0..n {
+            let r = s * no..(s + 1) * no;
+            loss += self.loss.eval(
+                self.output_act,
+                &zs[top][r.clone()],
+                &ys[top][r.clone()],
+                &ts[r.clone()],
+                &mut ds[top][r],
+            );
+        }
+        let scale = T::ONE / T::from_usize(n);
+        let Some(grad) = grad else { return loss * scale };
+        for l in (0..=top).rev() {
+            let layer = &layers[l];
+            let input: &[T] = if l == 0 { xs } else { &ys[l - 1] };
+            let k_in = input.len() / n;
+            let k = lens[l];
+            let (below, here) = ds.split_at_mut(l);
+            let mut dx = vec![T::ZERO; n * k_in];
+            match layer.op {
+                Op::BatchNorm(bn) => {
+                    let gamma = layer.bias_range().map(|_| &self.params[layer.weight_range()]);
+                    let grads = layer.bias_range().map(|_| {
+                        let (gw, gb) = grad[layer.weight..layer.params_end()].split_at_mut(layer.weight_len);
+                        (gw, gb)
+                    });
+                    let (mean, var) = &stats[l];
+                    bn.backward(n, gamma, input, &zs[l], mean, var, &here[0], scale, grads, &mut dx);
+                }
+                _ => {
+                    for s in 0..n {
+                        let xin = &input[s * k_in..(s + 1) * k_in];
+                        let dz = &here[0][s * k..(s + 1) * k];
+                        layer.accumulate_param_grad(xin, dz, scale, grad);
+                        layer.accumulate_input_grad(&self.params, xin, dz, T::ONE, &mut dx[s * k_in..(s + 1) * k_in]);
+                    }
+                }
+            }
+            if l > 0 {
+                let b = &layers[l - 1];
+                if let Some(act) = b.act() {
+                    let kb = lens[l - 1];
+                    for s in 0..n {
+                        let r = s * kb..(s + 1) * kb;
+                        act.backward(&zs[l - 1][r.clone()], &ys[l - 1][r.clone()], &mut dx[r]);
+                    }
+                }
+                below[l - 1].copy_from_slice(&dx);
+            } else if let Some(gx) = input_grad.as_deref_mut() {
+                for (g, d) in gx.iter_mut().zip(&dx) {
+                    *g += scale * *d;
+                }
+            }
+        }
+        loss * scale
     }
 
     #[inline]
@@ -1451,7 +1698,7 @@ impl<T: Scalar> DynamicNet<T> {
                 None => x,
             };
             let n = layer.out_len();
-            layer.forward(&self.params, input, &mut self.z[layer.slot_range()], &mut rest[..n]);
+            layer.forward(&self.params, &self.buffers, input, &mut self.z[layer.slot_range()], &mut rest[..n]);
             prev = Some(layer.slot_range());
         }
     }

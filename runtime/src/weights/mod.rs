@@ -9,9 +9,14 @@
 //!   under PyTorch's names and shapes, with strict checking, name mapping and a parser
 //!   that returns an `Err` on any malformed file.
 //!
+//! - `buffers` (feature `safetensors`): parameters and buffers (running statistics,
+//!   `num_batches_tracked` as `I64`) of networks with batch normalization.
+//!
 //! Every loader checks the whole input before it writes a single parameter, so a network
 //! is left exactly as it was on any error.
 
+#[cfg(feature = "safetensors")]
+pub mod buffers;
 pub mod bytes;
 pub mod dtype;
 #[cfg(feature = "safetensors")]

@@ -178,3 +178,31 @@ pub fn train_static_xor(seed: u64, epochs: usize) -> f32 {
 pub fn static_xor_forward(x: &[f32; 2]) -> [f32; 1] {
     LEARNER.lock().net.forward(x)
 }
+
+/// A convolution, batch normalization per channel, and a dense classifier: trains on
+/// whole mini-batches in a workspace on the stack.
+#[network(input = [1, 6], loss = cross_entropy)]
+pub struct Normalized {
+    conv: Conv1d<3, Identity, { kernel = 3 }>,
+    norm: BatchNorm<{ momentum = 0.2 }>,
+    flat: Flatten,
+    output: Dense<2, Softmax>,
+}
+
+/// Trains [`Normalized`] on a fixed toy problem with mini-batches of 4; returns the
+/// training-mode loss before and after, and `num_batches_tracked`.
+#[must_use]
+pub fn train_normalized(steps: usize) -> (f32, f32, i64) {
+    let xs: [[f32; 6]; 4] =
+        core::array::from_fn(|i| core::array::from_fn(|j| if (i + j) % 4 == 0 { 1.0 } else { 0.0 }));
+    let ts: [Class; 4] = core::array::from_fn(|i| Class(i % 2));
+    let mut net = Normalized::seeded(2);
+    let mut ws = [[0.0; Normalized::BATCH_ROW]; 4];
+    let mut grad = [0.0; Normalized::PARAMS];
+    let mut opt = Adam::new(0.05);
+    let before = net.batch_loss(&xs, &ts, &mut ws);
+    for _ in 0..steps {
+        net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut opt);
+    }
+    (before, net.batch_loss(&xs, &ts, &mut ws), net.norm_running().2)
+}

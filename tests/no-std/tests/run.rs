@@ -40,3 +40,10 @@ fn a_network_in_a_static_trains_where_it_lives() {
     );
     assert!(lo[0] < 0.2 && hi[0] > 0.8, "{lo:?} {hi:?}");
 }
+
+#[test]
+fn batch_norm_trains_in_a_no_std_crate() {
+    let (before, after, tracked) = stackprop_no_std_check::train_normalized(100);
+    assert!(after < 0.1 * before, "loss {before} -> {after}");
+    assert_eq!(tracked, 100);
+}

@@ -1,0 +1,551 @@
+//! Batch normalization: the generated mini-batch pass against the dynamic reference
+//! network (written out through x̂, σ² and μ) and central finite differences of the
+//! mini-batch loss, after dense and after convolution layers, at several batch sizes;
+//! running statistics against a transcription of PyTorch's update; inference with the
+//! running statistics; buffers outside the optimizer's reach; boxed storage.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use stackprop::dynamic::{Activation, DynamicNet, LayerSpec, Loss};
+use stackprop::prelude::*;
+
+/// Counts allocations on this thread, for the heap-free claim of the mini-batch pass.
+struct Counting;
+
+thread_local! {
+    // `const` initialization: reading it never allocates, so the allocator cannot recurse.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+// thread-local `Cell` that needs no allocation.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[network(input = 4, loss = mse, scalar = f64)]
+pub struct DenseBn {
+    hidden: Dense<5, Tanh>,
+    norm: BatchNorm,
+    output: Dense<3, Tanh>,
+}
+
+#[network(input = 4, loss = mse, scalar = f64, storage = boxed)]
+pub struct DenseBnBoxed {
+    hidden: Dense<5, Tanh>,
+    norm: BatchNorm,
+    output: Dense<3, Tanh>,
+}
+
+#[network(input = [2, 6], loss = half_sse, scalar = f64)]
+pub struct Conv1dBn {
+    conv: Conv1d<3, Identity, { kernel = 3 }>,
+    norm: BatchNorm<
+        {
+            eps = 1e-3;
+            momentum = 0.2
+        },
+    >,
+    flat: Flatten,
+    output: Dense<2, Tanh>,
+}
+
+#[network(input = [1, 5, 5], loss = cross_entropy, scalar = f64)]
+pub struct Conv2dBn {
+    conv: Conv2d<2, Tanh, { kernel = 2 }>,
+    norm: BatchNorm<{ affine = false }>,
+    flat: Flatten,
+    output: Dense<3, Softmax>,
+}
+
+/// Batch norm directly on the input, for the closed forms.
+#[network(input = 3, loss = mse, scalar = f64)]
+pub struct InputBn {
+    norm: BatchNorm,
+    output: Dense<2, Identity>,
+}
+
+fn dense_bn_dynamic() -> DynamicNet<f64> {
+    let layers =
+        [LayerSpec::dense(5, Activation::Tanh), LayerSpec::batch_norm(), LayerSpec::dense(3, Activation::Tanh)];
+    DynamicNet::new(4, &layers, Loss::Mse).unwrap()
+}
+
+fn conv1d_bn_dynamic() -> DynamicNet<f64> {
+    let layers = [
+        LayerSpec::conv1d(3, 3, Activation::Identity),
+        LayerSpec::BatchNorm { eps: 1e-3, momentum: 0.2, affine: true },
+        LayerSpec::flatten(),
+        LayerSpec::dense(2, Activation::Tanh),
+    ];
+    DynamicNet::with_shape(&[2, 6], &layers, Loss::HalfSse).unwrap()
+}
+
+fn conv2d_bn_dynamic() -> DynamicNet<f64> {
+    let layers = [
+        LayerSpec::conv2d(2, [2, 2], Activation::Tanh),
+        LayerSpec::BatchNorm { eps: 1e-5, momentum: 0.1, affine: false },
+        LayerSpec::flatten(),
+        LayerSpec::dense(3, Activation::Softmax),
+    ];
+    DynamicNet::with_shape(&[1, 5, 5], &layers, Loss::CrossEntropy).unwrap()
+}
+
+/// Deterministic inputs in [-1, 1) and targets.
+fn data<const I: usize, const O: usize>(n: usize, seed: u64, one_hot: bool) -> (Vec<[f64; I]>, Vec<[f64; O]>) {
+    let mut s = seed;
+    let mut next = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    };
+    let xs = (0..n).map(|_| core::array::from_fn(|_| next())).collect();
+    let ts = (0..n)
+        .map(|k| {
+            if one_hot {
+                core::array::from_fn(|j| if j == k % O { 1.0 } else { 0.0 })
+            } else {
+                core::array::from_fn(|_| next() * 0.8)
+            }
+        })
+        .collect();
+    (xs, ts)
+}
+
+fn flat<const N: usize>(rows: &[[f64; N]]) -> Vec<f64> {
+    rows.iter().flatten().copied().collect()
+}
+
+/// |a − b| ≤ tol·max(1, |a|, |b|) elementwise.
+fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let scale = 1f64.max(x.abs()).max(y.abs());
+        assert!((x - y).abs() <= tol * scale, "{what}[{i}]: {x} vs {y} (diff {:e})", (x - y).abs());
+    }
+}
+
+/// Generated vs dynamic (1e-12) vs central differences of the batch loss (1e-6
+/// relative), for parameters and inputs, at the given batch sizes.
+macro_rules! three_ways {
+    ($net:ty, $dynamic:expr, $one_hot:expr, $sizes:expr) => {{
+        const I: usize = <$net>::INPUT;
+        const O: usize = <$net>::OUTPUT;
+        const P: usize = <$net>::PARAMS;
+        const R: usize = <$net>::BATCH_ROW;
+        for (k, &n) in $sizes.iter().enumerate() {
+            let mut net = <$net>::seeded(11 + k as u64);
+            // Move γ and β away from 1 and 0 so that their gradients are exercised.
+            let mut params = *net.params();
+            for (i, p) in params.iter_mut().enumerate() {
+                *p += 0.05 * ((i * 7 % 11) as f64 - 5.0) / 5.0;
+            }
+            *net.params_mut() = params;
+            let (xs, ts) = data::<I, O>(n, 100 + k as u64, $one_hot);
+            let mut ws = vec![[0.0; R]; n];
+            let mut grad = [0.0; P];
+            let mut gx = vec![[0.0; I]; n];
+            let loss = net.batch_backward(&xs, &ts, &mut ws, &mut grad, Some(&mut gx));
+
+            let mut dynamic: DynamicNet<f64> = $dynamic;
+            dynamic.set_params(net.params()).unwrap();
+            let mut dgrad = vec![0.0; P];
+            let mut dgx = vec![0.0; n * I];
+            let dloss = dynamic.batch_backward(&flat(&xs), &flat(&ts), &mut dgrad, Some(&mut dgx));
+            assert_close("loss vs dynamic", &[loss], &[dloss], 1e-12);
+            assert_close("∂L/∂θ vs dynamic", &grad, &dgrad, 1e-12);
+            assert_close("∂L/∂x vs dynamic", &flat(&gx), &dgx, 1e-12);
+
+            let h = 1e-5;
+            let mut fd = [0.0; P];
+            for i in 0..P {
+                let mut plus = params;
+                plus[i] += h;
+                let mut minus = params;
+                minus[i] -= h;
+                let lp = <$net>::from_params(plus).batch_loss(&xs, &ts, &mut ws);
+                let lm = <$net>::from_params(minus).batch_loss(&xs, &ts, &mut ws);
+                fd[i] = (lp - lm) / (2.0 * h);
+            }
+            assert_close("∂L/∂θ vs finite differences", &grad, &fd, 1e-6);
+            let mut fdx = vec![[0.0; I]; n];
+            for s in 0..n {
+                for j in 0..I {
+                    let mut xp = xs.clone();
+                    xp[s][j] += h;
+                    let mut xm = xs.clone();
+                    xm[s][j] -= h;
+                    fdx[s][j] = (net.batch_loss(&xp, &ts, &mut ws) - net.batch_loss(&xm, &ts, &mut ws)) / (2.0 * h);
+                }
+            }
+            assert_close("∂L/∂x vs finite differences", &flat(&gx), &flat(&fdx), 1e-6);
+            // Nothing of this changed the running statistics.
+            assert_eq!(net.buffers(), &<$net>::BUFFER_INIT);
+            assert_eq!(net.counters(), &[0; <$net>::COUNTERS]);
+        }
+    }};
+}
+
+#[test]
+fn dense_batch_norm_three_ways() {
+    three_ways!(DenseBn, dense_bn_dynamic(), false, [2, 3, 7]);
+}
+
+#[test]
+fn conv1d_batch_norm_three_ways() {
+    three_ways!(Conv1dBn, conv1d_bn_dynamic(), false, [1, 2, 5]);
+}
+
+#[test]
+fn conv2d_batch_norm_three_ways() {
+    three_ways!(Conv2dBn, conv2d_bn_dynamic(), true, [1, 3, 4]);
+}
+
+/// Every layer emitted as loops (the runtime's kernels), two batch norm layers.
+#[network(input = [2, 8], loss = cross_entropy, scalar = f64, unroll = false)]
+pub struct LoopedBn {
+    conv: Conv1d<
+        4,
+        Identity,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
+    norm: BatchNorm,
+    flat: Flatten,
+    hidden: Dense<12, Identity>,
+    norm2: BatchNorm<{ eps = 1e-4 }>,
+    output: Dense<3, Softmax>,
+}
+
+fn looped_bn_dynamic() -> DynamicNet<f64> {
+    let layers = [
+        LayerSpec::conv1d(4, 3, Activation::Identity).padding(1),
+        LayerSpec::batch_norm(),
+        LayerSpec::flatten(),
+        LayerSpec::dense(12, Activation::Identity),
+        LayerSpec::BatchNorm { eps: 1e-4, momentum: 0.1, affine: true },
+        LayerSpec::dense(3, Activation::Softmax),
+    ];
+    DynamicNet::with_shape(&[2, 8], &layers, Loss::CrossEntropy).unwrap()
+}
+
+#[test]
+fn batch_norm_on_the_input_three_ways() {
+    let dynamic = || {
+        DynamicNet::<f64>::new(3, &[LayerSpec::batch_norm(), LayerSpec::dense(2, Activation::Identity)], Loss::Mse)
+            .unwrap()
+    };
+    three_ways!(InputBn, dynamic(), false, [2, 5]);
+}
+
+#[test]
+fn looped_batch_norm_three_ways() {
+    three_ways!(LoopedBn, looped_bn_dynamic(), true, [3, 6]);
+}
+
+#[test]
+fn layout_names_parameters_and_buffers_as_pytorch() {
+    let names: Vec<&str> = DenseBn::LAYOUT.iter().map(|p| p.name).collect();
+    assert_eq!(names, ["hidden.weight", "hidden.bias", "norm.weight", "norm.bias", "output.weight", "output.bias"]);
+    let buffers: Vec<(&str, &[usize], bool)> =
+        DenseBn::BUFFER_LAYOUT.iter().map(|b| (b.name, b.shape, b.integer)).collect();
+    assert_eq!(
+        buffers,
+        [
+            ("norm.running_mean", &[5][..], false),
+            ("norm.running_var", &[5][..], false),
+            ("norm.num_batches_tracked", &[][..], true),
+        ]
+    );
+    let net = DenseBn::seeded(3);
+    assert_eq!(net.norm().0, &[1.0; 5], "γ starts at 1");
+    assert_eq!(net.norm().1, &[0.0; 5], "β starts at 0");
+    assert_eq!(net.norm_running(), (&[0.0; 5], &[1.0; 5], 0));
+    // Conv2d: per channel.
+    assert_eq!(Conv2dBn::BUFFER_LAYOUT[0].shape, &[2]);
+    assert!(Conv2dBn::LAYOUT.iter().all(|p| !p.name.starts_with("norm.")), "affine = false: no γ, β");
+}
+
+/// PyTorch's `_BatchNorm.forward` in training mode, transcribed: `running_mean =
+/// (1 − m)·running_mean + m·mean`, `running_var = (1 − m)·running_var + m·var·n/(n − 1)`,
+/// `num_batches_tracked += 1`, with `mean` and the biased `var` over the batch.
+fn torch_running(batches: &[Vec<[f64; 3]>], momentum: f64) -> ([f64; 3], [f64; 3], i64) {
+    let (mut rm, mut rv, mut nbt) = ([0.0; 3], [1.0; 3], 0);
+    for b in batches {
+        let n = b.len() as f64;
+        for c in 0..3 {
+            let mean = b.iter().map(|x| x[c]).sum::<f64>() / n;
+            let var = b.iter().map(|x| (x[c] - mean).powi(2)).sum::<f64>() / n;
+            rm[c] = (1.0 - momentum) * rm[c] + momentum * mean;
+            rv[c] = (1.0 - momentum) * rv[c] + momentum * var * n / (n - 1.0);
+        }
+        nbt += 1;
+    }
+    (rm, rv, nbt)
+}
+
+#[test]
+fn running_statistics_follow_pytorch_and_inference_uses_them() {
+    let batches: Vec<Vec<[f64; 3]>> = (0..5).map(|k| data::<3, 2>(2 + k, 40 + k as u64, false).0).collect();
+    let mut net = InputBn::seeded(5);
+    let mut opt = Sgd::new(0.1);
+    let mut grad = [0.0; InputBn::PARAMS];
+    let mut ws = vec![[0.0; InputBn::BATCH_ROW]; 8];
+    let mut dynamic =
+        DynamicNet::<f64>::new(3, &[LayerSpec::batch_norm(), LayerSpec::dense(2, Activation::Identity)], Loss::Mse)
+            .unwrap();
+    for (k, b) in batches.iter().enumerate() {
+        let ts = vec![[0.5, -0.5]; b.len()];
+        dynamic.set_params(net.params()).unwrap();
+        let mut dgrad = vec![0.0; InputBn::PARAMS];
+        dynamic.batch_gradient(&flat(b), &flat(&ts), &mut dgrad);
+        net.train_batch(b, &ts, &mut ws, &mut grad, &mut opt);
+        let (rm, rv, nbt) = torch_running(&batches[..=k], 0.1);
+        let (gm, gv, gn) = net.norm_running();
+        assert_close("running_mean", gm, &rm, 1e-14);
+        assert_close("running_var", gv, &rv, 1e-14);
+        assert_eq!(gn, nbt);
+        assert_close("running stats vs dynamic", net.buffers(), dynamic.buffers(), 1e-14);
+        assert_eq!(dynamic.counters(), &[nbt]);
+    }
+    // Inference: the formula with those statistics.
+    let x = [0.3, -0.7, 1.1];
+    let (g, b) = (*net.norm().0, *net.norm().1);
+    let (rm, rv, _) = net.norm_running();
+    let xn: [f64; 3] = core::array::from_fn(|c| g[c] * (x[c] - rm[c]) / (rv[c] + 1e-5).sqrt() + b[c]);
+    let w = net.output().weight();
+    let bias = net.output().bias().unwrap();
+    let expected: [f64; 2] = core::array::from_fn(|o| (0..3).map(|i| w[o][i] * xn[i]).sum::<f64>() + bias[o]);
+    assert_close("inference", &net.forward(&x), &expected, 1e-14);
+    dynamic.set_params(net.params()).unwrap();
+    assert_close("inference vs dynamic", &net.forward(&x), dynamic.forward(&x), 1e-14);
+
+    // Reset and set.
+    net.set_norm_running(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0], 7);
+    assert_eq!(net.norm_running(), (&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0], 7));
+    net.reset_running_stats();
+    assert_eq!(net.norm_running(), (&[0.0; 3], &[1.0; 3], 0));
+}
+
+#[test]
+fn optimizers_weight_decay_and_clipping_leave_buffers_alone() {
+    let (xs, ts) = data::<4, 3>(6, 9, false);
+    let mut ws = vec![[0.0; DenseBn::BATCH_ROW]; 6];
+    let mut grad = [0.0; DenseBn::PARAMS];
+    // The reference: the statistics a bare training forward leaves.
+    let mut reference = DenseBn::seeded(2);
+    reference.batch_gradient(&xs, &ts, &mut ws, &mut grad);
+    for k in 0..3 {
+        let mut net = DenseBn::seeded(2);
+        let loss = match k {
+            0 => net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut AdamW::new(0.5).weight_decay(0.9)),
+            1 => net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut Sgd::new(5.0)),
+            _ => {
+                let l = net.batch_gradient(&xs, &ts, &mut ws, &mut grad);
+                stackprop::clip_grad_norm(&mut grad, 1e-3);
+                Adam::new(1.0).step(net.params_mut(), &grad);
+                l
+            }
+        };
+        assert!(loss.is_finite());
+        assert_ne!(net.params(), reference.params(), "the optimizer stepped");
+        assert_eq!(net.buffers(), reference.buffers(), "optimizer {k} touched the running statistics");
+        assert_eq!(net.counters(), &[1]);
+    }
+}
+
+#[test]
+fn boxed_storage_computes_the_same() {
+    let (xs, ts) = data::<4, 3>(5, 21, false);
+    let mut a = DenseBn::seeded(8);
+    let mut b = DenseBnBoxed::seeded(8);
+    assert_eq!(a.params(), b.params());
+    let mut ws = vec![[0.0; DenseBn::BATCH_ROW]; 5];
+    let (mut ga, mut gb) = ([0.0; DenseBn::PARAMS], [0.0; DenseBn::PARAMS]);
+    let mut opt_a = Adam::new(0.01);
+    let mut opt_b = Adam::new(0.01);
+    for _ in 0..3 {
+        a.train_batch(&xs, &ts, &mut ws, &mut ga, &mut opt_a);
+        b.train_batch(&xs, &ts, &mut ws, &mut gb, &mut opt_b);
+    }
+    assert_eq!(a.params(), b.params());
+    assert_eq!(a.buffers(), b.buffers());
+    assert_eq!(a.counters(), b.counters());
+    assert_eq!(a.forward(&xs[0]), b.forward(&xs[0]));
+}
+
+#[test]
+#[should_panic(expected = "more than one value per channel")]
+fn a_batch_of_one_is_refused_in_training() {
+    let (xs, ts) = data::<4, 3>(1, 1, false);
+    let mut ws = vec![[0.0; DenseBn::BATCH_ROW]; 1];
+    let _ = DenseBn::seeded(1).batch_loss(&xs, &ts, &mut ws);
+}
+
+#[test]
+fn buffers_are_saved_and_loaded_with_the_weights() {
+    use stackprop::weights::Dtype;
+    use stackprop::weights::buffers::{load_with_buffers, save_with_buffers};
+    use stackprop::weights::safetensors::{LoadOptions, SaveOptions, parse};
+
+    let (xs, ts) = data::<4, 3>(4, 5, false);
+    let mut ws = vec![[0.0; DenseBn::BATCH_ROW]; 4];
+    let mut grad = [0.0; DenseBn::PARAMS];
+    let mut net = DenseBn::seeded(4);
+    for _ in 0..3 {
+        net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut Sgd::new(0.1));
+    }
+    let bytes = save_with_buffers(&net, &SaveOptions::default());
+    let file = parse(&bytes).unwrap();
+    let nbt = file.tensor("norm.num_batches_tracked").unwrap();
+    assert_eq!((nbt.dtype, nbt.shape.as_slice(), nbt.data), (Dtype::I64, &[][..], &3i64.to_le_bytes()[..]));
+    assert_eq!(file.tensor("norm.running_var").unwrap().shape, [5]);
+
+    let mut loaded = DenseBn::zeroed();
+    load_with_buffers(&mut loaded, &bytes, &LoadOptions::strict()).unwrap();
+    assert_eq!(loaded.params(), net.params());
+    assert_eq!(loaded.buffers(), net.buffers());
+    assert_eq!(loaded.counters(), &[3]);
+    assert_eq!(loaded.forward(&xs[0]), net.forward(&xs[0]));
+
+    // A file without the buffers, or with a wrong shape, changes nothing.
+    let params_only = stackprop::weights::safetensors::serialize(
+        &[("norm.weight", Dtype::F64, &[5], &[0u8; 40]), ("norm.running_mean", Dtype::F64, &[4], &[0u8; 32])],
+        &[],
+    );
+    let mut untouched = DenseBn::seeded(9);
+    let before = (*untouched.params(), *untouched.buffers(), *untouched.counters());
+    assert!(load_with_buffers(&mut untouched, &params_only, &LoadOptions::strict()).is_err());
+    assert!(load_with_buffers(&mut untouched, &bytes[..bytes.len() - 3], &LoadOptions::strict()).is_err());
+    assert_eq!((*untouched.params(), *untouched.buffers(), *untouched.counters()), before);
+
+    // The flat bytes format, without a heap.
+    use stackprop::weights::bytes::{encoded_len_with_buffers, read_with_buffers, write_with_buffers};
+    let mut buf = vec![0u8; encoded_len_with_buffers(&net)];
+    assert_eq!(write_with_buffers(&net, &mut buf), Ok(buf.len()));
+    let mut from_bytes = DenseBn::zeroed();
+    read_with_buffers(&mut from_bytes, &buf).unwrap();
+    assert_eq!((from_bytes.params(), from_bytes.buffers(), from_bytes.counters()), (net.params(), net.buffers(), &[3]));
+    // A truncated buffer and a changed layout hash are refused, the network unchanged.
+    let mut untouched = DenseBn::seeded(9);
+    assert!(read_with_buffers(&mut untouched, &buf[..buf.len() - 1]).is_err());
+    buf[20] ^= 1;
+    assert!(read_with_buffers(&mut untouched, &buf).is_err());
+    assert_eq!((*untouched.params(), *untouched.buffers(), *untouched.counters()), before);
+    // A network with buffers is not readable by the parameters-only reader's layout.
+    assert_ne!(
+        stackprop::weights::bytes::buffers_hash(DenseBn::LAYOUT, DenseBn::BUFFER_LAYOUT),
+        stackprop::weights::bytes::layout_hash(DenseBn::LAYOUT)
+    );
+}
+
+#[test]
+fn derivation_shows_the_backward_through_mean_and_variance() {
+    let d = DenseBn::DERIVATION;
+    for line in [
+        "a₂ = γ₂·x̂₂ + β₂, x̂₂ = (a₁ − μ_B)·r₂, r₂ = 1/√(σ²_B + ε)",
+        "δ₁ = (γ₂·r₂·(δ₂ − mean_B(δ₂) − x̂₂·mean_B(δ₂·x̂₂))) ⊙ (1 − a₁²)",
+        "∂L/∂γ₂ = Σ_B δ₂·x̂₂   ∂L/∂β₂ = Σ_B δ₂",
+        "∂L/∂σ²_B = −½·r₂³·Σ_B ∂L/∂x̂₂·(a₁ − μ_B)",
+        "∂L/∂W₁ = [δ₃] · [W₃] · [∂x̂₂/∂a₁] · [(1 − a₁²)] · [xᵀ]",
+    ] {
+        assert!(d.contains(line), "derivation lacks {line:?}:\n{d}");
+    }
+    assert!(!d.contains("∂L/∂W₂"), "batch norm has no weight matrix:\n{d}");
+}
+
+#[network(input = 4, loss = mse)]
+pub struct DenseBn32 {
+    hidden: Dense<5, Tanh>,
+    norm: BatchNorm,
+    output: Dense<3, Tanh>,
+}
+
+#[test]
+fn f32_agrees_with_f64() {
+    let (xs, ts) = data::<4, 3>(6, 77, false);
+    let net = DenseBn::seeded(6);
+    let net32 = DenseBn32::from_params(net.params().map(|p| p as f32));
+    let mut ws = vec![[0.0; DenseBn::BATCH_ROW]; 6];
+    let mut ws32 = vec![[0.0f32; DenseBn32::BATCH_ROW]; 6];
+    let mut g = [0.0; DenseBn::PARAMS];
+    let mut g32 = [0.0f32; DenseBn32::PARAMS];
+    let xs32: Vec<[f32; 4]> = xs.iter().map(|x| x.map(|v| v as f32)).collect();
+    let ts32: Vec<[f32; 3]> = ts.iter().map(|t| t.map(|v| v as f32)).collect();
+    let l = net.batch_backward(&xs, &ts, &mut ws, &mut g, None);
+    let l32 = net32.batch_backward(&xs32, &ts32, &mut ws32, &mut g32, None);
+    assert_close("loss f32", &[f64::from(l32)], &[l], 1e-5);
+    assert_close("gradient f32", &g32.map(f64::from), &g, 1e-4);
+}
+
+/// Layers emitted as loops (runtime kernels), a convolution and batch norm per channel.
+#[network(input = [2, 16], loss = cross_entropy, unroll = false)]
+pub struct Looped {
+    conv: Conv1d<
+        8,
+        Identity,
+        {
+            kernel = 3;
+            padding = 1
+        },
+    >,
+    norm: BatchNorm,
+    flat: Flatten,
+    hidden: Dense<48, Identity>,
+    norm2: BatchNorm,
+    output: Dense<4, Softmax>,
+}
+
+#[test]
+fn mini_batch_training_allocates_nothing_on_a_2_mib_thread() {
+    let allocations = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let xs: [[f32; 32]; 32] =
+                core::array::from_fn(|i| core::array::from_fn(|j| ((i * 7 + j * 3) % 11) as f32 / 11.0));
+            let ts: [Class; 32] = core::array::from_fn(|i| Class(i % 4));
+            let mut net = Looped::seeded(1);
+            let mut ws = [[0.0; Looped::BATCH_ROW]; 32];
+            let mut grad = [0.0; Looped::PARAMS];
+            let mut opt = Adam::new(1e-3);
+            let first = net.batch_loss(&xs, &ts, &mut ws);
+            let n = allocations_during(|| {
+                for _ in 0..20 {
+                    net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut opt);
+                }
+                let _ = net.forward(&xs[0]);
+            });
+            assert!(net.batch_loss(&xs, &ts, &mut ws) < first);
+            n
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(allocations, 0);
+}
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}

@@ -1,0 +1,10 @@
+use stackprop::prelude::*;
+
+#[network(input = 4, loss = mse)]
+struct Net {
+    hidden: Dense<4, Relu>,
+    norm: BatchNorm<{ eps = 0 }>,
+    output: Dense<1, Identity>,
+}
+
+fn main() {}
