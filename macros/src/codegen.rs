@@ -455,6 +455,8 @@ fn init(g: &Gen) -> TokenStream {
                     #rt::Init::TorchDefault.fill_bias(&mut self.params[#t0..#t1], #fan_in, #fan_out, rng);
                 },
                 TensorInit::Bias { .. } => quote! { self.params[#t0..#t1].fill(0.0); },
+                TensorInit::Ones => quote! { self.params[#t0..#t1].fill(1.0); },
+                TensorInit::Zeros => quote! { self.params[#t0..#t1].fill(0.0); },
             });
         }
     }

@@ -17,6 +17,7 @@ pub mod activation;
 pub mod conv;
 pub mod dense;
 pub mod flatten;
+pub mod layernorm;
 pub mod pool;
 
 use proc_macro2::{Span, TokenStream};
@@ -44,6 +45,7 @@ pub const KINDS: &[(&str, &str, Resolver)] = &[
     ("AvgPool2d", "`AvgPool2d<..>`", pool::resolve_avg_2d),
     ("GlobalAvgPool", "`GlobalAvgPool`", pool::resolve_global_avg),
     ("Flatten", "`Flatten`", flatten::resolve),
+    ("LayerNorm", "`LayerNorm`", layernorm::resolve),
 ];
 
 /// Every kind as written, for "expected ..." in messages: "`A`, `B` or `C`".
@@ -72,6 +74,10 @@ pub enum TensorInit {
     Draw { init: Init, fan_in: usize, fan_out: usize },
     /// Drawn by `Init::fill_bias` (drawn for the PyTorch default, zero otherwise).
     Bias { init: Init, fan_in: usize, fan_out: usize },
+    /// All ones (a normalization's γ): draws nothing.
+    Ones,
+    /// All zeros (a normalization's β): draws nothing.
+    Zeros,
 }
 
 /// One parameter tensor of a layer, in layout order.

@@ -74,6 +74,7 @@ mod activation;
 mod conv;
 mod dense;
 mod flatten;
+mod layernorm;
 mod loss;
 mod pool;
 
@@ -90,6 +91,7 @@ pub use loss::Loss;
 use activation::Act;
 use conv::{Conv, ConvOptions};
 use dense::Dense;
+use layernorm::LayerNorm;
 use loss::LossFn;
 use pool::{GlobalAvgPool, Pool};
 
@@ -221,6 +223,17 @@ pub enum LayerSpec {
     GlobalAvgPool,
     /// `[C, ..]` to `[C·..]` (`torch.flatten(x, 1)`); the data is unchanged.
     Flatten,
+    /// Layer normalization (`torch.nn.LayerNorm(normalized_shape)`) over the layer's
+    /// whole per-sample input shape: `y = γ ⊙ (x − μ)/√(σ² + eps) + β`, biased variance;
+    /// weight γ (ones), then bias β (zeros), both of the input's shape.
+    LayerNorm {
+        /// Added to the variance (PyTorch's default 1e-5).
+        eps: f64,
+        /// Whether γ (and β) exist (`elementwise_affine`).
+        elementwise_affine: bool,
+        /// Whether β exists (only with `elementwise_affine`).
+        bias: bool,
+    },
 }
 
 impl LayerSpec {
@@ -289,6 +302,14 @@ impl LayerSpec {
     #[must_use]
     pub const fn global_avg_pool() -> Self {
         Self::GlobalAvgPool
+    }
+
+    /// A layer norm with PyTorch's defaults (`eps` 1e-5, γ and β),
+    /// [`LayerSpec::LayerNorm`].
+    #[inline]
+    #[must_use]
+    pub const fn layer_norm() -> Self {
+        Self::LayerNorm { eps: 1e-5, elementwise_affine: true, bias: true }
     }
 
     /// A flatten, [`LayerSpec::Flatten`].
@@ -469,6 +490,7 @@ impl LayerSpec {
             Self::AvgPool2d { .. } => "AvgPool2d",
             Self::GlobalAvgPool => "GlobalAvgPool",
             Self::Flatten => "Flatten",
+            Self::LayerNorm { .. } => "LayerNorm",
         }
     }
 }
@@ -606,6 +628,11 @@ pub enum SpecError {
         /// Index of the layer, from 0.
         layer: usize,
     },
+    /// A layer norm's `eps` is not finite and positive.
+    InvalidEps {
+        /// Index of the layer, from 0.
+        layer: usize,
+    },
     /// The last layer has no activation (a pool or a flatten): the loss needs a dense or
     /// convolution output layer.
     OutputWithoutActivation {
@@ -670,6 +697,7 @@ impl fmt::Display for SpecError {
             SpecError::SoftmaxOnConv { layer } => {
                 write!(f, "layer {layer} is a convolution with `Softmax`, which only dense layers support")
             }
+            SpecError::InvalidEps { layer } => write!(f, "layer {layer} has an `eps` that is not finite and positive"),
             SpecError::OutputWithoutActivation { kind } => write!(
                 f,
                 "the output layer is `{kind}`, which has no activation: the last layer must be `Dense`, \
@@ -797,6 +825,7 @@ enum Op<T> {
     AvgPool(Pool),
     GlobalAvgPool(GlobalAvgPool),
     Flatten,
+    LayerNorm(LayerNorm),
 }
 
 /// A layer's resolved shapes and offsets.
@@ -882,6 +911,15 @@ impl<T: Scalar> Layer<T> {
                 (Op::GlobalAvgPool(g), out, 0, None, None, 0, 0)
             }
             LayerSpec::Flatten => (Op::Flatten, flatten::resolve(shape), 0, None, None, 0, 0),
+            LayerSpec::LayerNorm { eps, elementwise_affine, bias } => {
+                if !(eps.is_finite() && eps > 0.0) {
+                    return Err(SpecError::InvalidEps { layer });
+                }
+                let n = shape.len();
+                let op = Op::LayerNorm(LayerNorm { n, eps });
+                let (w, b) = if elementwise_affine { (n, (bias).then_some(n)) } else { (0, None) };
+                (op, shape, w, b, None, n, n)
+            }
         };
         Ok(Self {
             op,
@@ -949,6 +987,7 @@ impl<T: Scalar> Layer<T> {
             Op::AvgPool(p) => p.avg_forward(x, y),
             Op::GlobalAvgPool(g) => g.forward(x, y),
             Op::Flatten => flatten::forward(x, y),
+            Op::LayerNorm(n) => n.forward((self.weight_len > 0).then_some(w), b, x, y),
         }
     }
 
@@ -960,6 +999,11 @@ impl<T: Scalar> Layer<T> {
         match self.op {
             Op::Dense(d, _) => d.accumulate_param_grad(x, dz, scale, gw, gb),
             Op::Conv(c, _) => c.accumulate_param_grad(x, dz, scale, gw, gb),
+            Op::LayerNorm(n) => {
+                if self.weight_len > 0 {
+                    n.accumulate_param_grad(x, dz, scale, gw, gb);
+                }
+            }
             Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool(_) | Op::Flatten => {}
         }
     }
@@ -974,6 +1018,7 @@ impl<T: Scalar> Layer<T> {
             Op::AvgPool(p) => p.avg_backward(dz, factor, dx),
             Op::GlobalAvgPool(g) => g.backward(dz, factor, dx),
             Op::Flatten => flatten::backward(dz, factor, dx),
+            Op::LayerNorm(n) => n.accumulate_input_grad((self.weight_len > 0).then_some(w), x, dz, factor, dx),
         }
     }
 }
@@ -1209,6 +1254,14 @@ impl<T: Scalar> DynamicNet<T> {
     /// convolution (fan-in `in_channels·kh·kw`, fan-out `out_channels·kh·kw`).
     pub fn init_with<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         for layer in &self.layers {
+            if let Op::LayerNorm(_) = layer.op {
+                // γ = 1, β = 0, as `torch.nn.LayerNorm.reset_parameters`; nothing drawn.
+                self.params[layer.weight_range()].fill(T::ONE);
+                if let Some(b) = layer.bias_range() {
+                    self.params[b].fill(T::ZERO);
+                }
+                continue;
+            }
             let Some(init) = layer.init else { continue };
             init.fill(&mut self.params[layer.weight_range()], layer.fan_in, layer.fan_out, rng);
             if let Some(b) = layer.bias_range() {

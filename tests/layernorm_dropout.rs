@@ -1,0 +1,295 @@
+//! `LayerNorm` and `Dropout`.
+//!
+//! Layer norm, after a dense layer and after 1-D and 2-D convolutions, with and without
+//! γ and β: the generated gradients (parameters and input) against central finite
+//! differences in `f64` (1e-6 relative), against the dynamic reference network on the
+//! same weights (1e-12), the mini-batch path (per-sample or tiled) against the mean of
+//! per-sample gradients, and the fused SGD backward against backward then the update.
+
+use rand_core::Rng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::SeedableRng;
+use stackprop::dynamic::Activation as A;
+use stackprop::dynamic::{DynamicNet, LayerSpec, Loss};
+use stackprop::prelude::*;
+use stackprop::{GradCheckOptions, check_gradients};
+
+/// Relative error allowed between backward and central differences in f64.
+const FD_TOL: f64 = 1e-6;
+/// The central-difference step (as in `tests/conv.rs`).
+const STEP: f64 = 1e-5;
+/// Generated against dynamic, and batch against per-sample: the same arithmetic in a
+/// different order.
+const SAME_TOL: f64 = 1e-12;
+
+fn uniform(rng: &mut impl Rng, a: f64) -> f64 {
+    ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * a
+}
+
+fn fill(rng: &mut impl Rng, v: &mut [f64], a: f64) {
+    v.iter_mut().for_each(|x| *x = uniform(rng, a));
+}
+
+/// `|a − b| / max(|a|, |b|, s)` with `s` the vector's scale capped at 1, element by
+/// element (as `tests/dynamic_agreement.rs`).
+fn assert_same(what: &str, a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let s = a.iter().chain(b).fold(0.0f64, |m, v| m.max(v.abs())).min(1.0);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let err = (x - y).abs() / x.abs().max(y.abs()).max(s);
+        assert!(err <= tol, "{what}[{i}]: {x} vs {y} (error {err:e})");
+    }
+}
+
+/// A softmax target: a random distribution.
+fn distribution(rng: &mut impl Rng, t: &mut [f64]) {
+    t.iter_mut().for_each(|v| *v = uniform(rng, 1.0).abs() + 0.05);
+    let s: f64 = t.iter().sum();
+    t.iter_mut().for_each(|v| *v /= s);
+}
+
+/// Finite differences, the dynamic network, the mini-batch path and fused SGD on `N`.
+fn three_ways<N: Network<Scalar = f64>>(name: &str, shape: &[usize], layers: &[LayerSpec], loss: Loss, softmax: bool) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x1a7e ^ name.len() as u64);
+    let mut dynamic = DynamicNet::<f64>::with_shape(shape, layers, loss).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(dynamic.param_count(), N::PARAMS, "{name}: parameter count");
+    let target = |rng: &mut Xoshiro256PlusPlus| {
+        let mut t = N::Output::zeroed();
+        if softmax {
+            distribution(rng, t.as_mut())
+        } else {
+            fill(rng, t.as_mut(), 1.0)
+        }
+        t
+    };
+    for round in 0..3 {
+        let mut params = N::Params::zeroed();
+        fill(&mut rng, params.as_mut(), 0.9);
+        let mut x = N::Input::zeroed();
+        fill(&mut rng, x.as_mut(), 1.5);
+        let t = target(&mut rng);
+
+        let mut net = N::from_params(params.clone());
+        let report = check_gradients(&mut net, &x, &t, GradCheckOptions { step: STEP, ..GradCheckOptions::default() });
+        assert!(
+            report.max_rel_error <= FD_TOL,
+            "{name} (round {round}): backward disagrees with central differences: {:?}",
+            report.worst
+        );
+        assert_eq!(report.checked, N::PARAMS + N::INPUT);
+
+        dynamic.set_params(params.as_ref()).expect("same parameter count");
+        let y = net.forward(&x);
+        assert_same(&format!("{name} forward"), y.as_ref(), dynamic.forward(x.as_ref()), SAME_TOL);
+        let mut g = N::Params::zeroed();
+        let l = net.gradient(&x, &t, &mut g);
+        let mut gd = vec![0.0; N::PARAMS];
+        let mut dxd = vec![0.0; N::INPUT];
+        let ld = dynamic.accumulate_gradient(x.as_ref(), t.as_ref(), 1.0, &mut gd, Some(&mut dxd));
+        assert_same(&format!("{name} loss"), &[l], &[ld], SAME_TOL);
+        assert_same(&format!("{name} gradient"), g.as_ref(), &gd, SAME_TOL);
+        let dx = net.input_gradient(&x, &t);
+        assert_same(&format!("{name} input gradient"), dx.as_ref(), &dxd, SAME_TOL);
+
+        // Fused SGD equals backward then the update.
+        let mut fused = N::from_params(params.clone());
+        let mut trace = N::Trace::zeroed();
+        fused.forward_trace(&x, &mut trace);
+        fused.backward_sgd(&x, &trace, &t, 0.05);
+        let expected: Vec<f64> = params.as_ref().iter().zip(g.as_ref()).map(|(p, g)| p - 0.05 * g).collect();
+        assert_same(&format!("{name} fused SGD"), fused.params().as_ref(), &expected, SAME_TOL);
+    }
+
+    // The mini-batch path against the mean of per-sample gradients, around the tile size.
+    let mut params = N::Params::zeroed();
+    fill(&mut rng, params.as_mut(), 0.9);
+    let net = N::from_params(params);
+    for n in [1, 5, 16, 17] {
+        let xs: Vec<N::Input> = (0..n)
+            .map(|_| {
+                let mut x = N::Input::zeroed();
+                fill(&mut rng, x.as_mut(), 1.5);
+                x
+            })
+            .collect();
+        let ts: Vec<N::Output> = (0..n).map(|_| target(&mut rng)).collect();
+        let mut gb = N::Params::zeroed();
+        let lb = net.batch_gradient(&xs, &ts, &mut gb);
+        let mut mean = vec![0.0; N::PARAMS];
+        let mut lm = 0.0;
+        for (x, t) in xs.iter().zip(&ts) {
+            let mut g = N::Params::zeroed();
+            lm += net.gradient(x, t, &mut g) / n as f64;
+            mean.iter_mut().zip(g.as_ref()).for_each(|(m, g)| *m += g / n as f64);
+        }
+        assert_same(&format!("{name} batch of {n}: loss"), &[lb], &[lm], SAME_TOL);
+        assert_same(&format!("{name} batch of {n}: gradient"), gb.as_ref(), &mean, SAME_TOL);
+    }
+}
+
+mod layer_norm {
+    use super::*;
+
+    #[network(input = 6, loss = mse, scalar = f64)]
+    struct AfterDense {
+        hidden: Dense<5, Tanh>,
+        norm: LayerNorm,
+        output: Dense<3, Identity>,
+    }
+
+    /// The same network emitted as loops: its mini-batch path runs in tiles, the layer
+    /// norm per sample inside each tile.
+    #[network(input = 6, loss = mse, scalar = f64, unroll = false)]
+    struct AfterDenseTiled {
+        hidden: Dense<5, Tanh>,
+        norm: LayerNorm,
+        output: Dense<3, Identity>,
+    }
+
+    #[network(input = 6, loss = mse, scalar = f64)]
+    struct NoAffine {
+        hidden: Dense<5, Tanh>,
+        norm: LayerNorm<{ elementwise_affine = false }>,
+        output: Dense<3, Identity>,
+    }
+
+    #[network(input = 6, loss = mse, scalar = f64)]
+    struct NoBias {
+        hidden: Dense<5, Tanh>,
+        norm: LayerNorm<
+            {
+                bias = false;
+                eps = 1e-3
+            },
+        >,
+        output: Dense<3, Identity>,
+    }
+
+    /// On the input itself: the gradient with respect to the input goes through it.
+    #[network(input = 4, loss = mse, scalar = f64)]
+    struct First {
+        norm: LayerNorm,
+        output: Dense<2, Tanh>,
+    }
+
+    #[network(input = [2, 7], loss = mse, scalar = f64)]
+    struct AfterConv1d {
+        conv: Conv1d<3, Tanh, { kernel = 3 }>,
+        norm: LayerNorm,
+        flat: Flatten,
+        output: Dense<2, Sigmoid>,
+    }
+
+    #[network(input = [1, 5, 5], loss = cross_entropy, scalar = f64, unroll = false)]
+    struct AfterConv2dTiled {
+        conv: Conv2d<2, Tanh, { kernel = 3 }>,
+        norm: LayerNorm<{ eps = 1e-3 }>,
+        flat: Flatten,
+        output: Dense<3, Softmax>,
+    }
+
+    fn dense_layers(norm: LayerSpec) -> [LayerSpec; 3] {
+        [LayerSpec::dense(5, A::Tanh), norm, LayerSpec::dense(3, A::Identity)]
+    }
+
+    #[test]
+    fn after_dense() {
+        three_ways::<AfterDense>("after dense", &[6], &dense_layers(LayerSpec::layer_norm()), Loss::Mse, false);
+        three_ways::<AfterDenseTiled>("tiled", &[6], &dense_layers(LayerSpec::layer_norm()), Loss::Mse, false);
+    }
+
+    #[test]
+    fn without_affine_or_bias() {
+        let none = LayerSpec::LayerNorm { eps: 1e-5, elementwise_affine: false, bias: true };
+        three_ways::<NoAffine>("no affine", &[6], &dense_layers(none), Loss::Mse, false);
+        let no_bias = LayerSpec::LayerNorm { eps: 1e-3, elementwise_affine: true, bias: false };
+        three_ways::<NoBias>("no bias", &[6], &dense_layers(no_bias), Loss::Mse, false);
+        assert_eq!(NoAffine::PARAMS, 6 * 5 + 5 + 5 * 3 + 3);
+        assert_eq!(NoBias::PARAMS, 6 * 5 + 5 + 5 + 5 * 3 + 3);
+    }
+
+    #[test]
+    fn on_the_input() {
+        let layers = [LayerSpec::layer_norm(), LayerSpec::dense(2, A::Tanh)];
+        three_ways::<First>("first", &[4], &layers, Loss::Mse, false);
+    }
+
+    #[test]
+    fn after_convolutions() {
+        let layers = [
+            LayerSpec::conv1d(3, 3, A::Tanh),
+            LayerSpec::layer_norm(),
+            LayerSpec::flatten(),
+            LayerSpec::dense(2, A::Sigmoid),
+        ];
+        three_ways::<AfterConv1d>("after conv1d", &[2, 7], &layers, Loss::Mse, false);
+        let layers = [
+            LayerSpec::conv2d(2, [3, 3], A::Tanh),
+            LayerSpec::LayerNorm { eps: 1e-3, elementwise_affine: true, bias: true },
+            LayerSpec::flatten(),
+            LayerSpec::dense(3, A::Softmax),
+        ];
+        three_ways::<AfterConv2dTiled>("after conv2d", &[1, 5, 5], &layers, Loss::CrossEntropy, true);
+    }
+
+    /// γ and β are `layer.weight` and `layer.bias` of the normalized shape; they start at
+    /// 1 and 0 (as `torch.nn.LayerNorm`), drawing nothing, so the seeded network equals
+    /// the dynamic one.
+    #[test]
+    fn names_shapes_and_initialization_follow_pytorch() {
+        let names: Vec<(&str, &[usize])> = AfterConv1d::LAYOUT.iter().map(|p| (p.name, p.shape)).collect();
+        assert_eq!(names[2], ("norm.weight", &[3usize, 5][..]));
+        assert_eq!(names[3], ("norm.bias", &[3usize, 5][..]));
+        let net = AfterConv1d::seeded(7);
+        let (gamma, beta) = net.norm();
+        assert!(gamma.iter().all(|&g| g == 1.0));
+        assert!(beta.is_some_and(|b| b.iter().all(|&v| v == 0.0)));
+        let layers = [
+            LayerSpec::conv1d(3, 3, A::Tanh),
+            LayerSpec::layer_norm(),
+            LayerSpec::flatten(),
+            LayerSpec::dense(2, A::Sigmoid),
+        ];
+        let dynamic = DynamicNet::<f64>::seeded_with_shape(&[2, 7], &layers, Loss::Mse, 7).expect("valid spec");
+        assert_eq!(net.params().as_ref(), dynamic.params());
+    }
+
+    /// The output of a layer norm with γ = 1, β = 0 has mean 0 and variance
+    /// `σ²/(σ² + ε)` over the sample, whatever the input's offset and scale.
+    #[test]
+    fn normalizes_each_sample() {
+        #[network(input = 8, loss = mse, scalar = f64)]
+        struct Probe {
+            norm: LayerNorm,
+            output: Dense<8, Identity>,
+        }
+        let mut net = Probe::zeroed();
+        net.norm_mut().0.fill(1.0);
+        for (i, w) in net.output_mut().weight_mut().iter_mut().enumerate() {
+            w[i] = 1.0;
+        }
+        let x: [f64; 8] = core::array::from_fn(|i| 100.0 + 3.0 * (i as f64).sin());
+        let y = net.forward(&x);
+        let mean = x.iter().sum::<f64>() / 8.0;
+        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 8.0;
+        let ym = y.iter().sum::<f64>() / 8.0;
+        let yv = y.iter().map(|v| (v - ym) * (v - ym)).sum::<f64>() / 8.0;
+        assert!(ym.abs() < 1e-14, "mean {ym}");
+        assert!((yv - var / (var + 1e-5)).abs() < 1e-14, "variance {yv}");
+    }
+}
+
+/// The derivation docs show the layer's backward in the form the code evaluates.
+#[test]
+fn derivation_shows_the_layer_norm_backward() {
+    #[network(input = 6, loss = mse, scalar = f64)]
+    struct Documented {
+        hidden: Dense<5, Tanh>,
+        norm: LayerNorm,
+        output: Dense<3, Identity>,
+    }
+    let d = Documented::DERIVATION;
+    for line in ["∂L/∂γ₂", "∂L/∂β₂", "x̂₂ ⊙ mean(g ⊙ x̂₂)", "1/√(σ²₂ + 1e-5)"] {
+        assert!(d.contains(line), "missing `{line}` in:\n{d}");
+    }
+}
