@@ -52,6 +52,10 @@ pub const RESERVED: &[&str] = &[
     "input_jacobian",
     "param_jacobian",
     "hessian_vector_product",
+    "forward_trace_at",
+    "advance_dropout",
+    "set_dropout_seed",
+    "dropout_state",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in

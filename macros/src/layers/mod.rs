@@ -16,6 +16,7 @@
 pub mod activation;
 pub mod conv;
 pub mod dense;
+pub mod dropout;
 pub mod flatten;
 pub mod layernorm;
 pub mod pool;
@@ -46,6 +47,7 @@ pub const KINDS: &[(&str, &str, Resolver)] = &[
     ("GlobalAvgPool", "`GlobalAvgPool`", pool::resolve_global_avg),
     ("Flatten", "`Flatten`", flatten::resolve),
     ("LayerNorm", "`LayerNorm`", layernorm::resolve),
+    ("Dropout", "`Dropout<p>`", dropout::resolve),
 ];
 
 /// Every kind as written, for "expected ..." in messages: "`A`, `B` or `C`".
@@ -179,6 +181,13 @@ pub trait Kind: std::fmt::Debug {
     /// and the activation's saved values).
     fn trace_extra(&self, _input: &[usize], _output: &[usize]) -> usize {
         0
+    }
+
+    /// The training forward draws from the network's dropout state (dropout): the
+    /// network then carries that state, and the training forward binds `__sample`
+    /// (`Option<usize>`: the sample's index in its batch, `None` in inference mode).
+    fn stochastic(&self) -> bool {
+        false
     }
 
     /// Binds `out: [T; OUT]` (the pre-activation for kinds with an activation, else the
