@@ -572,3 +572,44 @@ mod dropout {
         assert!(accuracy >= 0.9, "test accuracy {accuracy}");
     }
 }
+
+/// The derivation docs state the mask and its backward.
+#[test]
+fn derivation_shows_the_dropout_mask() {
+    #[network(input = 6, loss = mse, scalar = f64)]
+    struct Documented {
+        hidden: Dense<5, Tanh>,
+        drop: Dropout<0.5>,
+        output: Dense<3, Identity>,
+    }
+    let d = Documented::DERIVATION;
+    for line in ["m₂ ⊙ a₁", "[uⱼ ≥ 0.5]/(1 − 0.5)", "in inference"] {
+        assert!(d.contains(line), "missing `{line}` in:\n{d}");
+    }
+}
+
+/// Parallel gradients draw the masks of each sample's index in the whole batch, so they
+/// equal `batch_gradient` whatever the chunk size.
+#[cfg(feature = "parallel")]
+#[test]
+fn parallel_gradients_draw_the_same_masks() {
+    #[network(input = 8, loss = mse, scalar = f64)]
+    struct Net {
+        drop_in: Dropout<0.5>,
+        hidden: Dense<6, Tanh>,
+        output: Dense<3, Identity>,
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(41);
+    let mut net = Net::seeded(3);
+    net.set_dropout_seed(77);
+    let xs: Vec<[f64; 8]> = (0..29).map(|_| core::array::from_fn(|_| uniform(&mut rng, 1.5))).collect();
+    let ts: Vec<[f64; 3]> = (0..29).map(|_| core::array::from_fn(|_| uniform(&mut rng, 1.0))).collect();
+    let mut g = [0.0; Net::PARAMS];
+    let l = net.batch_gradient(&xs, &ts, &mut g);
+    for chunk in [1, 5, 29] {
+        let mut gp = [0.0; Net::PARAMS];
+        let lp = stackprop::parallel::batch_gradient(&net, &xs, &ts, &mut gp, chunk);
+        assert_same(&format!("chunks of {chunk}"), &gp, &g, SAME_TOL);
+        assert_same("loss", &[lp], &[l], SAME_TOL);
+    }
+}
