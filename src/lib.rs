@@ -29,5 +29,5 @@ pub mod __private {
     pub use stackprop_runtime::scalar::Scalar;
     pub use stackprop_runtime::second_order::{HessianVector, LayerValues, ParamJacobian};
     pub use stackprop_runtime::view::{DenseMut, DenseRef};
-    pub use stackprop_runtime::{kernels, view};
+    pub use stackprop_runtime::{dropout, kernels, view};
 }

@@ -150,9 +150,14 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
                     quote! { #f __tr[#y0..#y1].copy_from_slice(&#y); }
                 }
             };
+            // Dropout draws the masks of the sample's index in the whole batch.
+            let sample = layer.kind.stochastic().then(|| {
+                quote! { let __sample = ::core::option::Option::Some(__base + __s); }
+            });
             forward.push(quote! {
                 for __s in 0..__n {
                     let __tr = &mut __trs[__s];
+                    #sample
                     #inp
                     #body
                 }
@@ -380,6 +385,11 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
         }
     });
 
+    let (chunk, enumerate, base) = if net.stochastic() {
+        (quote!((__chunk, (__xc, __tc))), quote!(.enumerate()), quote!(let __base = __chunk * #tile_n;))
+    } else {
+        (quote!((__xc, __tc)), TokenStream::new(), TokenStream::new())
+    };
     let doc = format!(
         " The mean gradient over a batch, computed in tiles of {tile_n} samples with matrix–matrix kernels (see the runtime's `kernels` module); {} KiB of stack.",
         stack_bytes(net, tile_n).div_ceil(1024)
@@ -403,8 +413,9 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
             let mut __loss: #t = 0.0;
             let mut __trs: [[#t; #n_trace]; #tile_n] = [[0.0; #n_trace]; #tile_n];
             #(#decls)*
-            for (__xc, __tc) in __xs.chunks(#tile_n).zip(__ts.chunks(#tile_n)) {
+            for #chunk in __xs.chunks(#tile_n).zip(__ts.chunks(#tile_n))#enumerate {
                 let __n = __xc.len();
+                #base
                 #transpose
                 #(#forward)*
                 #(#backward)*

@@ -64,6 +64,10 @@ pub const RESERVED: &[&str] = &[
     "BATCH_ROW",
     "BUFFER_INIT",
     "BUFFER_LAYOUT",
+    "forward_trace_at",
+    "advance_dropout",
+    "set_dropout_seed",
+    "dropout_state",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in

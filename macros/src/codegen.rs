@@ -85,6 +85,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
     let init = init(&g);
     let forward = forward_body(&g, false);
     let forward_trace = forward_body(&g, true);
+    let dropout = dropout_items(&g, &forward_trace);
     let loss = loss::emit_loss(&g);
     let backward = backward_body(&g, Some(Mode::Accumulate));
     let backward_sgd = backward_body(&g, Some(Mode::Sgd));
@@ -105,6 +106,8 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
     let derivation = docs.join("\n");
     let trained = weights.map(|w| trained(&g, w));
     let Storage { storage, constness, zeros, from_params, into_params } = storage(&g);
+    let DropoutItems { field, inherent: dropout_inherent, trait_items: dropout_trait, forward_trace, init_state } =
+        dropout;
 
     quote! {
         #(#attrs)*
@@ -112,6 +115,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
         #(#[doc = #docs])*
         #vis struct #ident {
             params: #storage,
+            #field
         }
 
         const _: () = {
@@ -179,8 +183,10 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
                 /// row by row; biases become zero.
                 pub fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {
                     #init
+                    #init_state
                 }
 
+                #dropout_inherent
                 #layout
                 #layers
                 #views
@@ -253,11 +259,8 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
                     #forward
                 }
 
-                #[inline]
-                fn forward_trace(&self, __x: &[#t; #n_in], __tr: &mut [#t; #n_trace]) -> [#t; #n_out] {
-                    let __p = &self.params;
-                    #forward_trace
-                }
+                #forward_trace
+                #dropout_trait
 
                 #[inline]
                 fn trace_loss(&self, __tr: &[#t; #n_trace], __t: &[#t; #n_out]) -> #t {
@@ -383,6 +386,7 @@ pub(crate) fn trained(g: &Gen, w: &crate::weights::Weights) -> TokenStream {
             quote!(#t::from_bits(#bits))
         }
     });
+    let state = g.net.stochastic().then(|| quote!(, __dropout_state: 0));
     let path = &w.path;
     let doc = format!("The trained network: the parameters of `{path}`, read when this crate was built.");
     quote! {
@@ -390,7 +394,7 @@ pub(crate) fn trained(g: &Gen, w: &crate::weights::Weights) -> TokenStream {
         pub const TRAINED: Self = {
             // Cargo tracks the file through this, so a changed file rebuilds the crate.
             const _: &[u8] = include_bytes!(#path);
-            Self { params: [#(#values),*] }
+            Self { params: [#(#values),*] #state }
         };
     }
 }
@@ -407,22 +411,108 @@ pub(crate) struct Storage {
 
 pub(crate) fn storage(g: &Gen) -> Storage {
     let (rt, t, n) = (rt(), &g.t, g.net.params);
+    // A network with dropout starts from dropout state 0 (`seeded` and `init_with` draw it).
+    let state = g.net.stochastic().then(|| quote!(, __dropout_state: 0));
     if g.net.boxed {
         Storage {
             storage: quote!(#rt::boxed_params!(type #t, #n)),
             constness: TokenStream::new(),
-            zeros: quote!(Self { params: #rt::boxed_params!(zeroed #t, #n) }),
-            from_params: quote!(Self { params: #rt::boxed_params!(new params) }),
+            zeros: quote!(Self { params: #rt::boxed_params!(zeroed #t, #n) #state }),
+            from_params: quote!(Self { params: #rt::boxed_params!(new params) #state }),
             into_params: quote!(#rt::boxed_params!(into self.params)),
         }
     } else {
         Storage {
             storage: quote!([#t; #n]),
             constness: quote!(const),
-            zeros: quote!(Self { params: [0.0; #n] }),
-            from_params: quote!(Self { params }),
+            zeros: quote!(Self { params: [0.0; #n] #state }),
+            from_params: quote!(Self { params #state }),
             into_params: quote!(self.params),
         }
+    }
+}
+
+/// What a network with dropout layers adds, and its `forward_trace`.
+struct DropoutItems {
+    /// The struct's dropout state field.
+    field: TokenStream,
+    /// `set_dropout_seed`, `dropout_state`.
+    inherent: TokenStream,
+    /// `forward_trace_at`, `advance_dropout`.
+    trait_items: TokenStream,
+    /// The `Network::forward_trace` method.
+    forward_trace: TokenStream,
+    /// The end of `init_with`: the state drawn after the parameters.
+    init_state: TokenStream,
+}
+
+/// Networks without dropout keep their struct and `forward_trace` as they are; with
+/// dropout the struct carries the state the masks are drawn from (the rule is the
+/// runtime's `dropout` module), the training forward is `forward_trace_at` (mode
+/// `__sample`), and `advance_dropout` moves the state on after each training step.
+fn dropout_items(g: &Gen, body: &TokenStream) -> DropoutItems {
+    let (t, rt) = (&g.t, rt());
+    let (n_in, n_out, n_trace) = (g.net.input_size(), g.net.output_size(), g.net.trace_len);
+    if !g.net.stochastic() {
+        return DropoutItems {
+            field: TokenStream::new(),
+            inherent: TokenStream::new(),
+            trait_items: TokenStream::new(),
+            forward_trace: quote! {
+                #[inline]
+                fn forward_trace(&self, __x: &[#t; #n_in], __tr: &mut [#t; #n_trace]) -> [#t; #n_out] {
+                    let __p = &self.params;
+                    #body
+                }
+            },
+            init_state: TokenStream::new(),
+        };
+    }
+    DropoutItems {
+        field: quote!(__dropout_state: u64,),
+        inherent: quote! {
+            /// Sets the state the dropout masks are drawn from (see the runtime's
+            /// `dropout` module for the rule): two networks with the same parameters and
+            /// state train identically. `seeded(seed)` and `init_with` draw it after the
+            /// parameters; `zeroed` and `from_params` start from 0.
+            #[inline]
+            pub fn set_dropout_seed(&mut self, seed: u64) {
+                self.__dropout_state = seed;
+            }
+
+            /// The current dropout state: the training methods that take `&mut self`
+            /// move it on after every step.
+            #[inline]
+            #[must_use]
+            pub fn dropout_state(&self) -> u64 {
+                self.__dropout_state
+            }
+        },
+        trait_items: quote! {
+            #[inline]
+            fn forward_trace_at(
+                &self,
+                __x: &[#t; #n_in],
+                __tr: &mut [#t; #n_trace],
+                __sample: ::core::option::Option<usize>,
+            ) -> [#t; #n_out] {
+                let __p = &self.params;
+                #body
+            }
+
+            #[inline]
+            fn advance_dropout(&mut self) {
+                self.__dropout_state = #rt::dropout::next_state(self.__dropout_state);
+            }
+        },
+        forward_trace: quote! {
+            /// Training mode with the masks of sample 0.
+            #[inline]
+            fn forward_trace(&self, __x: &[#t; #n_in], __tr: &mut [#t; #n_trace]) -> [#t; #n_out] {
+                <Self as #rt::Network>::forward_trace_at(self, __x, __tr, ::core::option::Option::Some(0))
+            }
+        },
+        init_state: quote! { self.__dropout_state = #rt::rand_core::Rng::next_u64(rng); },
     }
 }
 

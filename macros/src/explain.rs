@@ -51,6 +51,8 @@ pub fn emit_trait(g: &Gen) -> TokenStream {
         quote! { __vals[#o2..#o3].copy_from_slice(&#d[..]); }
     };
     let forward = forward_recorded(g, true, &record_forward);
+    // Dropout draws the masks of sample 0, as `Network::gradient` does.
+    let sample = net.stochastic().then(|| quote! { let __sample = ::core::option::Option::Some(0usize); });
     let backward = backward_recorded(
         g,
         Some(Mode::Accumulate),
@@ -75,6 +77,7 @@ pub fn emit_trait(g: &Gen) -> TokenStream {
                 }
                 let mut __trace: [#t; #n_trace] = [0.0; #n_trace];
                 let __p = &self.params;
+                #sample
                 {
                     let __tr = &mut __trace;
                     let _ = { #forward };

@@ -41,6 +41,12 @@ pub fn emit(g: &Gen) -> TokenStream {
     let seed = |top: usize| unit_seed(g, top);
     let input_rows = backward_seeded(g, None, &seed);
     let param_rows = backward_seeded(g, Some(Mode::Accumulate), &seed);
+    // With dropout, the Jacobians are those of the inference function (masks of ones).
+    let fwd = if net.stochastic() {
+        quote!(forward_trace_at(self, __x, &mut __tr, ::core::option::Option::None))
+    } else {
+        quote!(forward_trace(self, __x, &mut __tr))
+    };
     quote! {
         /// The Jacobian of the outputs with respect to the input for one sample,
         /// `J[k][i] = ∂yₖ/∂xᵢ`: one training forward, then one backward pass per output
@@ -49,7 +55,7 @@ pub fn emit(g: &Gen) -> TokenStream {
         #[must_use]
         pub fn input_jacobian(&self, __x: &[#t; #n_in]) -> [[#t; #n_in]; #n_out] {
             let mut __tr: [#t; #n_trace] = [0.0; #n_trace];
-            let _ = <Self as #rt::Network>::forward_trace(self, __x, &mut __tr);
+            let _ = <Self as #rt::Network>::#fwd;
             let __tr = &__tr;
             let __p = &self.params;
             let mut __jac: [[#t; #n_in]; #n_out] = [[0.0; #n_in]; #n_out];
@@ -69,7 +75,7 @@ pub fn emit(g: &Gen) -> TokenStream {
         /// Gauss–Newton matrix.
         pub fn param_jacobian(&self, __x: &[#t; #n_in], __jac: &mut [[#t; #n_params]; #n_out]) -> [#t; #n_out] {
             let mut __tr: [#t; #n_trace] = [0.0; #n_trace];
-            let __y = <Self as #rt::Network>::forward_trace(self, __x, &mut __tr);
+            let __y = <Self as #rt::Network>::#fwd;
             let __tr = &__tr;
             let __p = &self.params;
             for (__k, __g) in __jac.iter_mut().enumerate() {

@@ -145,6 +145,11 @@ impl Network {
         size(&self.input)
     }
 
+    /// A layer draws from the dropout state: the struct carries one.
+    pub fn stochastic(&self) -> bool {
+        self.layers.iter().any(|l| l.kind.stochastic())
+    }
+
     pub fn output_size(&self) -> usize {
         self.layers.last().map_or(self.input_size(), |l| size(&l.output))
     }

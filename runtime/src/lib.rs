@@ -33,6 +33,7 @@ extern crate std;
 #[cfg(feature = "std")]
 pub mod data;
 pub mod diagnostics;
+pub mod dropout;
 #[cfg(feature = "alloc")]
 pub mod dynamic;
 pub mod grad;

@@ -337,7 +337,32 @@ pub trait Network: Sized {
     fn forward(&self, x: &Self::Input) -> Self::Output;
 
     /// Training forward: the output, with what backward needs written into `trace`.
+    ///
+    /// Dropout layers are active, with the masks of sample 0 under the network's current
+    /// dropout state (see [`forward_trace_at`](Network::forward_trace_at)).
     fn forward_trace(&self, x: &Self::Input, trace: &mut Self::Trace) -> Self::Output;
+
+    /// [`forward_trace`](Network::forward_trace) in a chosen mode: `Some(i)` trains with
+    /// the dropout masks of sample `i` of a batch under the network's dropout state
+    /// (the rule is in [`crate::dropout`]), `None` runs in inference mode (dropout is the
+    /// identity, as in [`forward`](Network::forward)) with the trace filled, so
+    /// [`trace_loss`](Network::trace_loss) and backward work on it.
+    ///
+    /// Networks without dropout layers compute the same thing in every mode: the default
+    /// is [`forward_trace`](Network::forward_trace).
+    fn forward_trace_at(&self, x: &Self::Input, trace: &mut Self::Trace, sample: Option<usize>) -> Self::Output {
+        let _ = sample;
+        self.forward_trace(x, trace)
+    }
+
+    /// Moves the dropout state on to the next step's masks. The training methods that
+    /// take `&mut self` ([`train_step`](Network::train_step) and its variants,
+    /// [`train_batch`](Network::train_batch), and [`fit`](crate::train::fit)) call it
+    /// after every step; a loop written on [`batch_gradient`](Network::batch_gradient)
+    /// and an optimizer calls it itself, or every step sees the same masks. Nothing to
+    /// do for networks without dropout layers (the default).
+    #[inline]
+    fn advance_dropout(&mut self) {}
 
     /// The loss of the sample whose forward filled `trace`, against target `t`.
     fn trace_loss(&self, trace: &Self::Trace, t: &Self::Output) -> Self::Scalar;
@@ -371,7 +396,9 @@ pub trait Network: Sized {
         lr: Self::Scalar,
     ) -> Self::Scalar;
 
-    /// The loss for one sample.
+    /// The loss for one sample, in training mode (dropout with the masks of
+    /// [`forward_trace`](Network::forward_trace)): the function whose gradient
+    /// [`gradient`](Network::gradient) computes.
     #[must_use]
     fn loss<G: Target<Self::Output>>(&self, x: &Self::Input, t: &G) -> Self::Scalar {
         let mut trace = Self::Trace::zeroed();
@@ -379,7 +406,9 @@ pub trait Network: Sized {
         self.trace_loss(&trace, &t.to_target())
     }
 
-    /// The mean loss over a set of samples (0 for an empty set).
+    /// The mean loss over a set of samples (0 for an empty set), in inference mode
+    /// (dropout layers are the identity): the loss to evaluate a network with. For
+    /// networks without dropout it is the mean of [`loss`](Network::loss).
     ///
     /// # Panics
     /// If `xs` and `ts` differ in length.
@@ -389,7 +418,15 @@ pub trait Network: Sized {
         if xs.is_empty() {
             return Self::Scalar::ZERO;
         }
-        let sum: Self::Scalar = xs.iter().zip(ts).map(|(x, t)| self.loss(x, t)).sum();
+        let mut trace = Self::Trace::zeroed();
+        let sum: Self::Scalar = xs
+            .iter()
+            .zip(ts)
+            .map(|(x, t)| {
+                self.forward_trace_at(x, &mut trace, None);
+                self.trace_loss(&trace, &t.to_target())
+            })
+            .sum();
         sum / Self::Scalar::from_usize(xs.len())
     }
 
@@ -443,6 +480,7 @@ pub trait Network: Sized {
         grad.as_mut().fill(Self::Scalar::ZERO);
         let loss = self.backward(x, &trace, &t.to_target(), Self::Scalar::ONE, grad, None);
         opt.step(self.params_mut(), grad);
+        self.advance_dropout();
         loss
     }
 
@@ -506,6 +544,7 @@ pub trait Network: Sized {
             *opt = saved;
             return Err(NonFiniteStep::Parameters { param });
         }
+        self.advance_dropout();
         Ok(loss)
     }
 
@@ -520,7 +559,9 @@ pub trait Network: Sized {
         let lr = opt.plain_sgd_rate().unwrap_or(0.0);
         let mut trace = Self::Trace::zeroed();
         self.forward_trace(x, &mut trace);
-        self.backward_sgd(x, &trace, &t.to_target(), Self::Scalar::from_f64(lr))
+        let loss = self.backward_sgd(x, &trace, &t.to_target(), Self::Scalar::from_f64(lr));
+        self.advance_dropout();
+        loss
     }
 
     /// One optimizer step on a mini-batch: the gradient is the mean of the per-sample
@@ -542,11 +583,13 @@ pub trait Network: Sized {
         }
         let loss = self.batch_gradient(xs, ts, grad);
         opt.step(self.params_mut(), grad);
+        self.advance_dropout();
         loss
     }
 
     /// Writes the mean gradient over a batch into `grad` (overwriting it); returns the
-    /// mean loss. An empty batch gives a zero gradient and 0.
+    /// mean loss. An empty batch gives a zero gradient and 0. Dropout layers use the
+    /// masks of sample `i` for the `i`-th sample; the dropout state is left as it is.
     ///
     /// # Panics
     /// If `xs` and `ts` differ in length.
@@ -564,8 +607,8 @@ pub trait Network: Sized {
         let scale = Self::Scalar::ONE / Self::Scalar::from_usize(xs.len());
         let mut trace = Self::Trace::zeroed();
         let mut loss = Self::Scalar::ZERO;
-        for (x, t) in xs.iter().zip(ts) {
-            self.forward_trace(x, &mut trace);
+        for (i, (x, t)) in xs.iter().zip(ts).enumerate() {
+            self.forward_trace_at(x, &mut trace, Some(i));
             loss += self.backward(x, &trace, &t.to_target(), scale, grad, None);
         }
         loss * scale

@@ -123,12 +123,16 @@ impl<N: Network> ParallelGradient<N> {
             .zip(losses.par_iter_mut())
             .zip(xs.par_chunks(self.chunk_size))
             .zip(ts.par_chunks(self.chunk_size))
-            .for_each(|(((buffer, loss), xs), ts)| {
+            .enumerate()
+            .for_each(|(chunk, (((buffer, loss), xs), ts))| {
                 buffer.as_mut().fill(N::Scalar::ZERO);
                 let mut trace = N::Trace::zeroed();
                 let mut sum = N::Scalar::ZERO;
-                for (x, t) in xs.iter().zip(ts) {
-                    net.forward_trace(x, &mut trace);
+                // Sample `i` of the batch draws the dropout masks it draws in
+                // `Network::batch_gradient`, whichever chunk holds it.
+                let first = chunk * self.chunk_size;
+                for (i, (x, t)) in xs.iter().zip(ts).enumerate() {
+                    net.forward_trace_at(x, &mut trace, Some(first + i));
                     sum += net.backward(x, &trace, &t.to_target(), scale, buffer, None);
                 }
                 *loss = sum;

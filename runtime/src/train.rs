@@ -714,6 +714,7 @@ where
             (*last_params).as_mut().copy_from_slice(net.params().as_ref());
             (*last_opt).clone_from(opt);
             opt.step(net.params_mut(), &grad);
+            net.advance_dropout();
             if first_non_finite(net.params().as_ref()).is_some() {
                 net.params_mut().as_mut().copy_from_slice((*last_params).as_ref());
                 opt.clone_from(&*last_opt);
@@ -859,7 +860,8 @@ where
         .iter()
         .zip(ts)
         .map(|(x, t)| {
-            let y = net.forward_trace(x, &mut trace);
+            // Inference mode: dropout layers are the identity.
+            let y = net.forward_trace_at(x, &mut trace, None);
             match t.as_class() {
                 Some(c) => correct += usize::from(predicted_class(y.as_ref()) == c),
                 None => all_classes = false,

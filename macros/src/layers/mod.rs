@@ -17,7 +17,9 @@ pub mod activation;
 pub mod batchnorm;
 pub mod conv;
 pub mod dense;
+pub mod dropout;
 pub mod flatten;
+pub mod layernorm;
 pub mod pool;
 
 use proc_macro2::{Span, TokenStream};
@@ -46,6 +48,8 @@ pub const KINDS: &[(&str, &str, Resolver)] = &[
     ("GlobalAvgPool", "`GlobalAvgPool`", pool::resolve_global_avg),
     ("Flatten", "`Flatten`", flatten::resolve),
     ("BatchNorm", "`BatchNorm`", batchnorm::resolve),
+    ("LayerNorm", "`LayerNorm`", layernorm::resolve),
+    ("Dropout", "`Dropout<p>`", dropout::resolve),
 ];
 
 /// Every kind as written, for "expected ..." in messages: "`A`, `B` or `C`".
@@ -74,9 +78,9 @@ pub enum TensorInit {
     Draw { init: Init, fan_in: usize, fan_out: usize },
     /// Drawn by `Init::fill_bias` (drawn for the PyTorch default, zero otherwise).
     Bias { init: Init, fan_in: usize, fan_out: usize },
-    /// Every element 1 (batch norm's γ).
+    /// Every element 1 (a normalization's γ).
     Ones,
-    /// Every element 0 (batch norm's β).
+    /// Every element 0 (a normalization's β).
     Zeros,
 }
 
@@ -200,6 +204,13 @@ pub trait Kind: std::fmt::Debug {
     /// and the activation's saved values).
     fn trace_extra(&self, _input: &[usize], _output: &[usize]) -> usize {
         0
+    }
+
+    /// The training forward draws from the network's dropout state (dropout): the
+    /// network then carries that state, and the training forward binds `__sample`
+    /// (`Option<usize>`: the sample's index in its batch, `None` in inference mode).
+    fn stochastic(&self) -> bool {
+        false
     }
 
     /// Binds `out: [T; OUT]` (the pre-activation for kinds with an activation, else the

@@ -74,7 +74,9 @@ mod activation;
 mod batchnorm;
 mod conv;
 mod dense;
+mod dropout;
 mod flatten;
+mod layernorm;
 mod loss;
 mod pool;
 
@@ -91,6 +93,8 @@ pub use loss::Loss;
 use activation::Act;
 use conv::{Conv, ConvOptions};
 use dense::Dense;
+use dropout::Dropout;
+use layernorm::LayerNorm;
 use loss::LossFn;
 use pool::{GlobalAvgPool, Pool};
 
@@ -235,6 +239,24 @@ pub enum LayerSpec {
         /// Learnable γ and β (default `true`).
         affine: bool,
     },
+    /// Layer normalization (`torch.nn.LayerNorm(normalized_shape)`) over the layer's
+    /// whole per-sample input shape: `y = γ ⊙ (x − μ)/√(σ² + eps) + β`, biased variance;
+    /// weight γ (ones), then bias β (zeros), both of the input's shape.
+    LayerNorm {
+        /// Added to the variance (PyTorch's default 1e-5).
+        eps: f64,
+        /// Whether γ (and β) exist (`elementwise_affine`).
+        elementwise_affine: bool,
+        /// Whether β exists (only with `elementwise_affine`).
+        bias: bool,
+    },
+    /// Inverted dropout (`torch.nn.Dropout(p)`): in training each unit is kept with
+    /// probability `1 − p` and scaled by `1/(1 − p)`, by the mask rule of
+    /// [`crate::dropout`]; in inference ([`DynamicNet::forward`]) the identity.
+    Dropout {
+        /// The probability of dropping a unit, in `[0, 1)`.
+        p: f64,
+    },
 }
 
 impl LayerSpec {
@@ -303,6 +325,21 @@ impl LayerSpec {
     #[must_use]
     pub const fn global_avg_pool() -> Self {
         Self::GlobalAvgPool
+    }
+
+    /// A layer norm with PyTorch's defaults (`eps` 1e-5, γ and β),
+    /// [`LayerSpec::LayerNorm`].
+    #[inline]
+    #[must_use]
+    pub const fn layer_norm() -> Self {
+        Self::LayerNorm { eps: 1e-5, elementwise_affine: true, bias: true }
+    }
+
+    /// Dropout with probability `p`, [`LayerSpec::Dropout`].
+    #[inline]
+    #[must_use]
+    pub const fn dropout(p: f64) -> Self {
+        Self::Dropout { p }
     }
 
     /// A flatten, [`LayerSpec::Flatten`].
@@ -492,6 +529,8 @@ impl LayerSpec {
             Self::GlobalAvgPool => "GlobalAvgPool",
             Self::Flatten => "Flatten",
             Self::BatchNorm { .. } => "BatchNorm",
+            Self::LayerNorm { .. } => "LayerNorm",
+            Self::Dropout { .. } => "Dropout",
         }
     }
 }
@@ -629,6 +668,16 @@ pub enum SpecError {
         /// Index of the layer, from 0.
         layer: usize,
     },
+    /// A dropout probability outside `[0, 1)`.
+    InvalidDropout {
+        /// Index of the layer, from 0.
+        layer: usize,
+    },
+    /// A layer norm's `eps` is not finite and positive.
+    InvalidEps {
+        /// Index of the layer, from 0.
+        layer: usize,
+    },
     /// The last layer has no activation (a pool or a flatten): the loss needs a dense or
     /// convolution output layer.
     OutputWithoutActivation {
@@ -693,6 +742,10 @@ impl fmt::Display for SpecError {
             SpecError::SoftmaxOnConv { layer } => {
                 write!(f, "layer {layer} is a convolution with `Softmax`, which only dense layers support")
             }
+            SpecError::InvalidDropout { layer } => {
+                write!(f, "layer {layer} has a dropout probability outside [0, 1)")
+            }
+            SpecError::InvalidEps { layer } => write!(f, "layer {layer} has an `eps` that is not finite and positive"),
             SpecError::OutputWithoutActivation { kind } => write!(
                 f,
                 "the output layer is `{kind}`, which has no activation: the last layer must be `Dense`, \
@@ -821,6 +874,8 @@ enum Op<T> {
     GlobalAvgPool(GlobalAvgPool),
     Flatten,
     BatchNorm(batchnorm::BatchNorm),
+    LayerNorm(LayerNorm),
+    Dropout(Dropout),
 }
 
 /// A layer's resolved shapes and offsets.
@@ -919,6 +974,21 @@ impl<T: Scalar> Layer<T> {
                 let params = if affine { channels } else { 0 };
                 (Op::BatchNorm(bn), shape, params, affine.then_some(channels), None, 0, 0)
             }
+            LayerSpec::LayerNorm { eps, elementwise_affine, bias } => {
+                if !(eps.is_finite() && eps > 0.0) {
+                    return Err(SpecError::InvalidEps { layer });
+                }
+                let n = shape.len();
+                let op = Op::LayerNorm(LayerNorm { n, eps });
+                let (w, b) = if elementwise_affine { (n, (bias).then_some(n)) } else { (0, None) };
+                (op, shape, w, b, None, n, n)
+            }
+            LayerSpec::Dropout { p } => {
+                if !(0.0..1.0).contains(&p) {
+                    return Err(SpecError::InvalidDropout { layer });
+                }
+                (Op::Dropout(Dropout { p, layer }), shape, 0, None, None, 0, 0)
+            }
         };
         Ok(Self {
             op,
@@ -970,7 +1040,19 @@ impl<T: Scalar> Layer<T> {
     }
 
     /// Computes the layer on `x` into `z` (layers with an activation) and `y`.
-    fn forward(&self, params: &[T], buffers: &[T], x: &[T], z: &mut [T], y: &mut [T]) {
+    /// Batch norm reads the running statistics in `buffers` (inference); dropout draws
+    /// the mask of `sample` under `state` (`None`: inference).
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        params: &[T],
+        buffers: &[T],
+        x: &[T],
+        z: &mut [T],
+        y: &mut [T],
+        state: u64,
+        sample: Option<usize>,
+    ) {
         let w = &params[self.weight_range()];
         let b = self.bias_range().map(|r| &params[r]);
         match self.op {
@@ -987,6 +1069,8 @@ impl<T: Scalar> Layer<T> {
             Op::AvgPool(p) => p.avg_forward(x, y),
             Op::GlobalAvgPool(g) => g.forward(x, y),
             Op::Flatten => flatten::forward(x, y),
+            Op::LayerNorm(n) => n.forward((self.weight_len > 0).then_some(w), b, x, y),
+            Op::Dropout(d) => d.forward(state, sample, x, z, y),
         }
     }
 
@@ -998,13 +1082,19 @@ impl<T: Scalar> Layer<T> {
         match self.op {
             Op::Dense(d, _) => d.accumulate_param_grad(x, dz, scale, gw, gb),
             Op::Conv(c, _) => c.accumulate_param_grad(x, dz, scale, gw, gb),
-            Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool(_) | Op::Flatten => {}
             Op::BatchNorm(_) => panic!("{PER_SAMPLE}"),
+            Op::LayerNorm(n) => {
+                if self.weight_len > 0 {
+                    n.accumulate_param_grad(x, dz, scale, gw, gb);
+                }
+            }
+            Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool(_) | Op::Flatten | Op::Dropout(_) => {}
         }
     }
 
-    /// Adds `factor·∂L/∂x` into `dx`, given the layer's input `x` and `dz`.
-    fn accumulate_input_grad(&self, params: &[T], x: &[T], dz: &[T], factor: T, dx: &mut [T]) {
+    /// Adds `factor·∂L/∂x` into `dx`, given the layer's input `x`, its own
+    /// pre-activation slot `z` (a dropout's mask) and `dz`.
+    fn accumulate_input_grad(&self, params: &[T], x: &[T], z: &[T], dz: &[T], factor: T, dx: &mut [T]) {
         let w = &params[self.weight_range()];
         match self.op {
             Op::Dense(d, _) => d.accumulate_input_grad(w, dz, factor, dx),
@@ -1014,6 +1104,8 @@ impl<T: Scalar> Layer<T> {
             Op::GlobalAvgPool(g) => g.backward(dz, factor, dx),
             Op::Flatten => flatten::backward(dz, factor, dx),
             Op::BatchNorm(_) => panic!("{PER_SAMPLE}"),
+            Op::LayerNorm(n) => n.accumulate_input_grad((self.weight_len > 0).then_some(w), x, dz, factor, dx),
+            Op::Dropout(_) => Dropout::backward(z, dz, factor, dx),
         }
     }
 }
@@ -1050,6 +1142,8 @@ pub struct DynamicNet<T> {
     buffers: Vec<T>,
     /// Integer buffers (`num_batches_tracked`), layer by layer.
     counters: Vec<i64>,
+    /// The state dropout masks are drawn from ([`crate::dropout`]).
+    dropout_state: u64,
 }
 
 impl<T: Scalar> DynamicNet<T> {
@@ -1119,6 +1213,7 @@ impl<T: Scalar> DynamicNet<T> {
             grad: vec![T::ZERO; offset],
             buffers: vec![T::ZERO; nbuf],
             counters: vec![0; ncnt],
+            dropout_state: 0,
         }
         .with_default_buffers())
     }
@@ -1269,11 +1364,13 @@ impl<T: Scalar> DynamicNet<T> {
     pub fn init_with<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         self.reset_running_stats();
         for layer in &self.layers {
-            if let Op::BatchNorm(_) = layer.op {
+            if let Op::BatchNorm(_) | Op::LayerNorm(_) = layer.op {
+                // γ = 1, β = 0, as PyTorch's `reset_parameters` of both; nothing drawn.
                 self.params[layer.weight_range()].fill(T::ONE);
                 if let Some(b) = layer.bias_range() {
                     self.params[b].fill(T::ZERO);
                 }
+                continue;
             }
             let Some(init) = layer.init else { continue };
             init.fill(&mut self.params[layer.weight_range()], layer.fan_in, layer.fan_out, rng);
@@ -1281,6 +1378,26 @@ impl<T: Scalar> DynamicNet<T> {
                 init.fill_bias(&mut self.params[b], layer.fan_in, layer.fan_out, rng);
             }
         }
+        // As generated networks: with dropout, the state is the next draw after the
+        // parameters.
+        if self.layers.iter().any(|l| matches!(l.op, Op::Dropout(_))) {
+            self.dropout_state = rng.next_u64();
+        }
+    }
+
+    /// Sets the state dropout masks are drawn from ([`crate::dropout`]); as a generated
+    /// network's `set_dropout_seed`.
+    #[inline]
+    pub fn set_dropout_seed(&mut self, seed: u64) {
+        self.dropout_state = seed;
+    }
+
+    /// The current dropout state: `train_step` and `train_batch` move it on after every
+    /// step, as a generated network's training methods do.
+    #[inline]
+    #[must_use]
+    pub fn dropout_state(&self) -> u64 {
+        self.dropout_state
     }
 
     /// Runs the network on `x`; returns the output, which lives in the network's scratch
@@ -1291,7 +1408,7 @@ impl<T: Scalar> DynamicNet<T> {
     #[track_caller]
     pub fn forward(&mut self, x: &[T]) -> &[T] {
         self.check_input(x);
-        self.run_forward(x);
+        self.run_forward(x, None);
         let last = self.last();
         &self.y[last.slot_range()]
     }
@@ -1334,21 +1451,26 @@ impl<T: Scalar> DynamicNet<T> {
         &self.y[self.layers[layer].slot_range()]
     }
 
-    /// The loss of one sample.
+    /// The loss of one sample, in training mode (dropout with the masks of sample 0).
     ///
     /// # Panics
     /// If `x` or `t` has the wrong length.
     #[track_caller]
     pub fn loss(&mut self, x: &[T], t: &[T]) -> T {
         self.check_sample(x, t);
-        self.run_forward(x);
+        self.loss_at(x, t, Some(0))
+    }
+
+    fn loss_at(&mut self, x: &[T], t: &[T], sample: Option<usize>) -> T {
+        self.run_forward(x, sample);
         let r = self.last().slot_range();
         // The loss writes its error into `delta` as a by-product; that is scratch.
         self.loss.eval(self.output_act, &self.z[r.clone()], &self.y[r.clone()], t, &mut self.delta[r])
     }
 
     /// The mean loss over a batch stored row-major: `xs` holds the inputs one sample after
-    /// another, `ts` the targets. An empty batch gives 0.
+    /// another, `ts` the targets, in inference mode (dropout is the identity). An empty
+    /// batch gives 0.
     ///
     /// # Panics
     /// If the lengths of `xs` and `ts` are not whole, equal numbers of samples.
@@ -1361,7 +1483,7 @@ impl<T: Scalar> DynamicNet<T> {
         let (ni, no) = (self.input_len(), self.output_len());
         let mut sum = T::ZERO;
         for (x, t) in xs.chunks_exact(ni).zip(ts.chunks_exact(no)) {
-            sum += self.loss(x, t);
+            sum += self.loss_at(x, t, None);
         }
         sum / T::from_usize(n)
     }
@@ -1391,7 +1513,7 @@ impl<T: Scalar> DynamicNet<T> {
         if let Some(dx) = &input_grad {
             self.check_input_grad(dx);
         }
-        self.run_forward(x);
+        self.run_forward(x, Some(0));
         self.run_backward(x, t, scale, grad, input_grad)
     }
 
@@ -1408,7 +1530,7 @@ impl<T: Scalar> DynamicNet<T> {
         // leaves an empty `Vec` behind, which does not allocate, and every check that
         // could panic has run, so the buffer is always put back.
         let mut grad = core::mem::take(&mut self.grad);
-        self.run_forward(x);
+        self.run_forward(x, Some(0));
         let loss = self.run_backward(x, t, T::ONE, &mut grad, Some(input_grad));
         self.grad = grad;
         loss
@@ -1423,10 +1545,11 @@ impl<T: Scalar> DynamicNet<T> {
         self.check_sample(x, t);
         let mut grad = core::mem::take(&mut self.grad);
         grad.fill(T::ZERO);
-        self.run_forward(x);
+        self.run_forward(x, Some(0));
         let loss = self.run_backward(x, t, T::ONE, &mut grad, None);
         opt.step(&mut self.params, &grad);
         self.grad = grad;
+        self.dropout_state = crate::dropout::next_state(self.dropout_state);
         loss
     }
 
@@ -1449,8 +1572,17 @@ impl<T: Scalar> DynamicNet<T> {
         let scale = T::ONE / T::from_usize(n);
         let (ni, no) = (self.input_len(), self.output_len());
         let mut loss = T::ZERO;
-        for (x, t) in xs.chunks_exact(ni).zip(ts.chunks_exact(no)) {
-            loss += self.accumulate_gradient(x, t, scale, grad, None);
+        assert_eq!(
+            grad.len(),
+            self.params.len(),
+            "gradient buffer holds {}, the network has {} parameters",
+            grad.len(),
+            self.params.len()
+        );
+        for (i, (x, t)) in xs.chunks_exact(ni).zip(ts.chunks_exact(no)).enumerate() {
+            // Sample `i` draws the dropout masks of sample `i`.
+            self.run_forward(x, Some(i));
+            loss += self.run_backward(x, t, scale, grad, None);
         }
         loss * scale
     }
@@ -1469,6 +1601,7 @@ impl<T: Scalar> DynamicNet<T> {
         let loss = self.batch_gradient(xs, ts, &mut grad);
         opt.step(&mut self.params, &grad);
         self.grad = grad;
+        self.dropout_state = crate::dropout::next_state(self.dropout_state);
         loss
     }
 
@@ -1584,6 +1717,8 @@ impl<T: Scalar> DynamicNet<T> {
                             &input[s * k_in..(s + 1) * k_in],
                             &mut zs[l][s * k..(s + 1) * k],
                             &mut rest[0][s * k..(s + 1) * k],
+                            self.dropout_state,
+                            Some(s),
                         );
                     }
                     stats.push((Vec::new(), Vec::new()));
@@ -1627,7 +1762,15 @@ impl<T: Scalar> DynamicNet<T> {
                         let xin = &input[s * k_in..(s + 1) * k_in];
                         let dz = &here[0][s * k..(s + 1) * k];
                         layer.accumulate_param_grad(xin, dz, scale, grad);
-                        layer.accumulate_input_grad(&self.params, xin, dz, T::ONE, &mut dx[s * k_in..(s + 1) * k_in]);
+                        let zin = &zs[l][s * k..(s + 1) * k];
+                        layer.accumulate_input_grad(
+                            &self.params,
+                            xin,
+                            zin,
+                            dz,
+                            T::ONE,
+                            &mut dx[s * k_in..(s + 1) * k_in],
+                        );
                     }
                 }
             }
@@ -1686,8 +1829,9 @@ impl<T: Scalar> DynamicNet<T> {
         n
     }
 
-    /// Fills `z` and `y` of every layer for input `x` (lengths already checked).
-    fn run_forward(&mut self, x: &[T]) {
+    /// Fills `z` and `y` of every layer for input `x` (lengths already checked); dropout
+    /// with the masks of `sample` (`None`: inference).
+    fn run_forward(&mut self, x: &[T], sample: Option<usize>) {
         let mut prev: Option<Range<usize>> = None;
         for layer in &self.layers {
             // Layers' slots are consecutive, so the previous layer's output lies wholly
@@ -1698,7 +1842,8 @@ impl<T: Scalar> DynamicNet<T> {
                 None => x,
             };
             let n = layer.out_len();
-            layer.forward(&self.params, &self.buffers, input, &mut self.z[layer.slot_range()], &mut rest[..n]);
+            let z = &mut self.z[layer.slot_range()];
+            layer.forward(&self.params, &self.buffers, input, z, &mut rest[..n], self.dropout_state, sample);
             prev = Some(layer.slot_range());
         }
     }
@@ -1723,14 +1868,14 @@ impl<T: Scalar> DynamicNet<T> {
                     let br = b.slot_range();
                     let dy = &mut before[br.clone()];
                     dy.fill(T::ZERO);
-                    layer.accumulate_input_grad(&self.params, input, dz, T::ONE, dy);
+                    layer.accumulate_input_grad(&self.params, input, &self.z[layer.slot_range()], dz, T::ONE, dy);
                     if let Some(act) = b.act() {
                         act.backward(&self.z[br.clone()], &self.y[br], dy);
                     }
                 }
                 None => {
                     if let Some(dx) = input_grad.as_deref_mut() {
-                        layer.accumulate_input_grad(&self.params, x, dz, scale, dx);
+                        layer.accumulate_input_grad(&self.params, x, &self.z[layer.slot_range()], dz, scale, dx);
                     }
                 }
             }

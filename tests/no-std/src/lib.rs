@@ -25,6 +25,16 @@ pub struct Classifier {
     output: Dense<3, Softmax>,
 }
 
+/// Layer norm and dropout between dense layers, emitted as loops (so the mini-batch
+/// path is tiled, with both layers per sample inside each tile).
+#[network(input = 6, loss = mse, unroll = false)]
+pub struct Regularized {
+    hidden: Dense<8, Tanh>,
+    norm: LayerNorm,
+    drop: Dropout<0.25>,
+    output: Dense<2, Identity>,
+}
+
 /// The four XOR samples.
 pub const XOR: [([f32; 2], [f32; 1]); 4] =
     [([0.0, 0.0], [0.0]), ([0.0, 1.0], [1.0]), ([1.0, 0.0], [1.0]), ([1.0, 1.0], [0.0])];
