@@ -52,6 +52,9 @@ pub const RESERVED: &[&str] = &[
     "input_jacobian",
     "param_jacobian",
     "hessian_vector_product",
+    "new_state",
+    "step",
+    "STATE",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in

@@ -90,6 +90,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
     let jacobians = crate::jacobian::emit(&g);
     let hessian = crate::hessian::emit(&g);
     let hessian_trait = crate::hessian::emit_trait(&g);
+    let stream = crate::stream::emit(&g);
     let code = crate::doc::CodeSize {
         forward_tokens: count_tokens(forward.clone()),
         backward_tokens: count_tokens(backward.clone()),
@@ -183,6 +184,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
                 #trained
                 #jacobians
                 #hessian
+                #stream
             }
 
             #hessian_trait
@@ -465,11 +467,17 @@ fn init(g: &Gen) -> TokenStream {
 /// activation bind their pre-activation `__z{l}`; the activation (and, in a training
 /// forward, its trace slots) follows here.
 fn forward_body(g: &Gen, train: bool) -> TokenStream {
+    forward_from(g, train, 0, quote!(__x))
+}
+
+/// The forward pass from layer `from` on, its input bound as `prev` (`__x`, the network
+/// input, or `__y{from − 1}`), ending with the output.
+pub fn forward_from(g: &Gen, train: bool, from: usize, prev: TokenStream) -> TokenStream {
     let net = g.net;
     let mut stmts = Vec::new();
-    let mut prev = quote!(__x);
-    let mut last = quote!(*__x);
-    for (l, layer) in net.layers.iter().enumerate() {
+    let mut prev = prev;
+    let mut last = if prev.to_string() == "__x" { quote!(*__x) } else { prev.clone() };
+    for (l, layer) in net.layers.iter().enumerate().skip(from) {
         let lc = LayerCx { g, layer };
         let y = format_ident!("__y{}", l);
         let width = size(&layer.output);

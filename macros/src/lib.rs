@@ -17,6 +17,7 @@ mod loss;
 mod model;
 mod parse;
 mod stack;
+mod stream;
 mod symbolic;
 mod weights;
 

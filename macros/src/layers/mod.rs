@@ -18,6 +18,7 @@ pub mod conv;
 pub mod dense;
 pub mod flatten;
 pub mod pool;
+pub mod recurrent;
 
 use proc_macro2::{Span, TokenStream};
 use syn::Ident;
@@ -44,6 +45,9 @@ pub const KINDS: &[(&str, &str, Resolver)] = &[
     ("AvgPool2d", "`AvgPool2d<..>`", pool::resolve_avg_2d),
     ("GlobalAvgPool", "`GlobalAvgPool`", pool::resolve_global_avg),
     ("Flatten", "`Flatten`", flatten::resolve),
+    ("Rnn", "`Rnn<hidden>`", recurrent::resolve_rnn),
+    ("Gru", "`Gru<hidden>`", recurrent::resolve_gru),
+    ("Lstm", "`Lstm<hidden>`", recurrent::resolve_lstm),
 ];
 
 /// Every kind as written, for "expected ..." in messages: "`A`, `B` or `C`".
@@ -173,6 +177,18 @@ pub trait Kind: std::fmt::Debug {
     /// and the activation's saved values).
     fn trace_extra(&self, _input: &[usize], _output: &[usize]) -> usize {
         0
+    }
+
+    /// Scalars of stack scratch the kind's backward declares beyond its delta and input
+    /// delta (a recurrent layer's per-step gate deltas for fused SGD).
+    fn backward_scratch(&self, _input: &[usize], _output: &[usize]) -> usize {
+        0
+    }
+
+    /// A recurrent kind, which carries state across steps: the streaming step API
+    /// ([`crate::stream`]) uses it. `None` for kinds without state.
+    fn step_state(&self) -> Option<&recurrent::Recurrent> {
+        None
     }
 
     /// Binds `out: [T; OUT]` (the pre-activation for kinds with an activation, else the
