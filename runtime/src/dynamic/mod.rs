@@ -76,6 +76,7 @@ mod dense;
 mod flatten;
 mod loss;
 mod pool;
+mod recurrent;
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -86,12 +87,14 @@ use rand_core::Rng;
 
 pub use activation::Activation;
 pub use loss::Loss;
+pub use recurrent::RecurrentCell;
 
 use activation::Act;
 use conv::{Conv, ConvOptions};
 use dense::Dense;
 use loss::LossFn;
 use pool::{GlobalAvgPool, Pool};
+use recurrent::Recurrent;
 
 use crate::init::Init;
 use crate::optim::Optimizer;
@@ -221,6 +224,21 @@ pub enum LayerSpec {
     GlobalAvgPool,
     /// `[C, ..]` to `[C·..]` (`torch.flatten(x, 1)`); the data is unchanged.
     Flatten,
+    /// A recurrent layer (`torch.nn.RNN`, `GRU` or `LSTM`, one layer, one direction) on a
+    /// sequence `[T, F]` from the zero state, giving every step's state `[T, hidden]` with
+    /// `sequence`, else the last state `[hidden]`; weight `weight_ih_l0 [G·hidden][F]`
+    /// then `weight_hh_l0 [G·hidden][hidden]`, bias `bias_ih_l0` then `bias_hh_l0`
+    /// (`[G·hidden]` each), all drawn from `U(±1/√hidden)`.
+    Recurrent {
+        /// The cell.
+        cell: RecurrentCell,
+        /// Hidden units `H`.
+        hidden: usize,
+        /// Whether the layer has the two bias vectors.
+        bias: bool,
+        /// Whether the output is every step's state rather than the last.
+        sequence: bool,
+    },
 }
 
 impl LayerSpec {
@@ -284,6 +302,28 @@ impl LayerSpec {
         Self::AvgPool2d { kernel, stride: kernel, padding: [0, 0] }
     }
 
+    /// A recurrent layer with both biases, giving its last state.
+    #[inline]
+    #[must_use]
+    pub const fn recurrent(cell: RecurrentCell, hidden: usize) -> Self {
+        Self::Recurrent { cell, hidden, bias: true, sequence: false }
+    }
+
+    /// The same recurrent layer giving every step's state (`sequence = true`).
+    ///
+    /// # Panics
+    /// On a layer other than a recurrent one.
+    #[inline]
+    #[must_use]
+    #[track_caller]
+    pub const fn sequence(mut self) -> Self {
+        match &mut self {
+            Self::Recurrent { sequence, .. } => *sequence = true,
+            _ => panic!("`sequence` applies to recurrent layers only"),
+        }
+        self
+    }
+
     /// The global average pool, [`LayerSpec::GlobalAvgPool`].
     #[inline]
     #[must_use]
@@ -307,7 +347,10 @@ impl LayerSpec {
     #[track_caller]
     pub const fn without_bias(mut self) -> Self {
         match &mut self {
-            Self::Dense { bias, .. } | Self::Conv1d { bias, .. } | Self::Conv2d { bias, .. } => *bias = false,
+            Self::Dense { bias, .. }
+            | Self::Conv1d { bias, .. }
+            | Self::Conv2d { bias, .. }
+            | Self::Recurrent { bias, .. } => *bias = false,
             _ => panic!("`without_bias` applies to dense and convolution layers only"),
         }
         self
@@ -469,6 +512,7 @@ impl LayerSpec {
             Self::AvgPool2d { .. } => "AvgPool2d",
             Self::GlobalAvgPool => "GlobalAvgPool",
             Self::Flatten => "Flatten",
+            Self::Recurrent { cell, .. } => cell.name(),
         }
     }
 }
@@ -797,6 +841,7 @@ enum Op<T> {
     AvgPool(Pool),
     GlobalAvgPool(GlobalAvgPool),
     Flatten,
+    Recurrent(Recurrent),
 }
 
 /// A layer's resolved shapes and offsets.
@@ -817,12 +862,22 @@ struct Layer<T> {
     fan_out: usize,
     /// Offset of this layer's values in the scratch vectors.
     slot: usize,
+    /// The layer's own scratch in `DynamicNet::aux` (a recurrent layer's steps):
+    /// `(start, end)`.
+    aux: (usize, usize),
 }
 
 impl<T: Scalar> Layer<T> {
     /// Resolves `spec`, layer `layer`, against its input `shape`, with its parameters
     /// from `offset` and its scratch from `slot`.
-    fn resolve(layer: usize, spec: &LayerSpec, shape: Shape, offset: usize, slot: usize) -> Result<Self, SpecError> {
+    fn resolve(
+        layer: usize,
+        spec: &LayerSpec,
+        shape: Shape,
+        offset: usize,
+        slot: usize,
+        aux: usize,
+    ) -> Result<Self, SpecError> {
         let kind = spec.name();
         // (op, output shape, weight length, bias length if any, init, fan-in, fan-out)
         let (op, output, weight_len, bias_len, init, fan_in, fan_out) = match *spec {
@@ -882,6 +937,30 @@ impl<T: Scalar> Layer<T> {
                 (Op::GlobalAvgPool(g), out, 0, None, None, 0, 0)
             }
             LayerSpec::Flatten => (Op::Flatten, flatten::resolve(shape), 0, None, None, 0, 0),
+            LayerSpec::Recurrent { cell, hidden, bias, sequence } => {
+                let &[steps, inputs] = shape.dims() else {
+                    return Err(SpecError::WrongInputRank { layer, kind, expected: "[T, F]", found: shape.rank });
+                };
+                if hidden == 0 {
+                    return Err(SpecError::ZeroWidth { layer });
+                }
+                let r = Recurrent { cell, steps, inputs, hidden, sequence };
+                let out = if sequence { Shape::new(&[steps, hidden]) } else { Shape::new(&[hidden]) };
+                let gh = cell.gates() * hidden;
+                (
+                    Op::Recurrent(r),
+                    out,
+                    r.weight_len(),
+                    bias.then_some(r.bias_len()),
+                    Some(Init::TorchDefault),
+                    hidden,
+                    gh,
+                )
+            }
+        };
+        let aux_len = match op {
+            Op::Recurrent(r) => r.aux_len(),
+            _ => 0,
         };
         Ok(Self {
             op,
@@ -894,6 +973,7 @@ impl<T: Scalar> Layer<T> {
             fan_in,
             fan_out,
             slot,
+            aux: (aux, aux + aux_len),
         })
     }
 
@@ -933,7 +1013,7 @@ impl<T: Scalar> Layer<T> {
     }
 
     /// Computes the layer on `x` into `z` (layers with an activation) and `y`.
-    fn forward(&self, params: &[T], x: &[T], z: &mut [T], y: &mut [T]) {
+    fn forward(&self, params: &[T], x: &[T], z: &mut [T], y: &mut [T], aux: &mut [T]) {
         let w = &params[self.weight_range()];
         let b = self.bias_range().map(|r| &params[r]);
         match self.op {
@@ -949,6 +1029,7 @@ impl<T: Scalar> Layer<T> {
             Op::AvgPool(p) => p.avg_forward(x, y),
             Op::GlobalAvgPool(g) => g.forward(x, y),
             Op::Flatten => flatten::forward(x, y),
+            Op::Recurrent(r) => r.forward(w, b, x, y, aux),
         }
     }
 
@@ -960,7 +1041,8 @@ impl<T: Scalar> Layer<T> {
         match self.op {
             Op::Dense(d, _) => d.accumulate_param_grad(x, dz, scale, gw, gb),
             Op::Conv(c, _) => c.accumulate_param_grad(x, dz, scale, gw, gb),
-            Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool(_) | Op::Flatten => {}
+            // Backpropagation through time gives both gradients at once: `run_backward`.
+            Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool(_) | Op::Flatten | Op::Recurrent(_) => {}
         }
     }
 
@@ -974,6 +1056,7 @@ impl<T: Scalar> Layer<T> {
             Op::AvgPool(p) => p.avg_backward(dz, factor, dx),
             Op::GlobalAvgPool(g) => g.backward(dz, factor, dx),
             Op::Flatten => flatten::backward(dz, factor, dx),
+            Op::Recurrent(_) => {}
         }
     }
 }
@@ -1002,6 +1085,8 @@ pub struct DynamicNet<T> {
     delta: Vec<T>,
     /// The gradient buffer of `train_step` and `train_batch`.
     grad: Vec<T>,
+    /// The layers' own scratch (recurrent layers' steps), at each layer's `aux`.
+    aux: Vec<T>,
 }
 
 impl<T: Scalar> DynamicNet<T> {
@@ -1038,10 +1123,10 @@ impl<T: Scalar> DynamicNet<T> {
             return Err(SpecError::NoLayers);
         }
         let mut resolved = Vec::with_capacity(layers.len());
-        let (mut shape, mut offset, mut slot) = (input, 0, 0);
+        let (mut shape, mut offset, mut slot, mut aux) = (input, 0, 0, 0);
         for (l, spec) in layers.iter().enumerate() {
-            let layer = Layer::<T>::resolve(l, spec, shape, offset, slot)?;
-            (shape, offset, slot) = (layer.output, layer.params_end(), slot + layer.out_len());
+            let layer = Layer::<T>::resolve(l, spec, shape, offset, slot, aux)?;
+            (shape, offset, slot, aux) = (layer.output, layer.params_end(), slot + layer.out_len(), layer.aux.1);
             resolved.push(layer);
         }
         let output = &layers[layers.len() - 1];
@@ -1061,6 +1146,7 @@ impl<T: Scalar> DynamicNet<T> {
             y: vec![T::ZERO; slot],
             delta: vec![T::ZERO; slot],
             grad: vec![T::ZERO; offset],
+            aux: vec![T::ZERO; aux],
         })
     }
 
@@ -1451,7 +1537,8 @@ impl<T: Scalar> DynamicNet<T> {
                 None => x,
             };
             let n = layer.out_len();
-            layer.forward(&self.params, input, &mut self.z[layer.slot_range()], &mut rest[..n]);
+            let aux = &mut self.aux[layer.aux.0..layer.aux.1];
+            layer.forward(&self.params, input, &mut self.z[layer.slot_range()], &mut rest[..n], aux);
             prev = Some(layer.slot_range());
         }
     }
@@ -1470,6 +1557,28 @@ impl<T: Scalar> DynamicNet<T> {
             let (before, here) = self.delta.split_at_mut(layer.slot);
             // ∂L/∂z of a layer with an activation, ∂L/∂y of one without.
             let dz = &here[..layer.out_len()];
+            if let Op::Recurrent(r) = layer.op {
+                let (gw, gb) = grad[layer.weight..layer.params_end()].split_at_mut(layer.weight_len);
+                let gb = layer.bias.map(|_| gb);
+                let w = &self.params[layer.weight_range()];
+                let aux = &mut self.aux[layer.aux.0..layer.aux.1];
+                match below {
+                    Some(b) => {
+                        let br = b.slot_range();
+                        let dy = &mut before[br.clone()];
+                        dy.fill(T::ZERO);
+                        r.backward(w, input, dz, scale, gw, gb, Some((dy, T::ONE)), aux);
+                        if let Some(act) = b.act() {
+                            act.backward(&self.z[br.clone()], &self.y[br], dy);
+                        }
+                    }
+                    None => {
+                        let dx = input_grad.as_deref_mut().map(|dx| (dx, scale));
+                        r.backward(w, x, dz, scale, gw, gb, dx, aux);
+                    }
+                }
+                continue;
+            }
             layer.accumulate_param_grad(input, dz, scale, grad);
             match below {
                 Some(b) => {

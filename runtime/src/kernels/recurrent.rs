@@ -246,7 +246,9 @@ pub enum RecurrentGrad<'a, T> {
 
 /// Backpropagation through time over all `S` steps, from `delta` = ∂L/∂output (`[S][H]`
 /// if `sequence`, else `[H]`) and the trace of the training forward: the parameter
-/// gradient per `grad`, and if `dx` is given `dx += ∂L/∂x` (`[S][I]`).
+/// gradient per `grad`, and if `dx` is given `dx += ∂L/∂x` (`[S][I]`). The input `x`
+/// (`[S][I]`) is read only for [`RecurrentGrad::Accumulate`]; the other modes may pass
+/// anything.
 ///
 /// # Panics
 /// On slices of the wrong length.
@@ -331,10 +333,10 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
         }
         let dai = &di.as_flattened()[..gh];
         let dah = &dhh.as_flattened()[..gh];
-        let xt = &x[t * I..(t + 1) * I];
         match &mut grad {
             RecurrentGrad::None => {}
             RecurrentGrad::Accumulate(g) => {
+                let xt = &x[t * I..(t + 1) * I];
                 let (gw_ih, rest) = g.split_at_mut(gh * I);
                 let (gw_hh, rest) = rest.split_at_mut(gh * H);
                 backward_accumulate(w.w_ih, gw_ih, xt, dai, None, false);
