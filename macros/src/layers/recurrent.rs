@@ -128,7 +128,6 @@ fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cell: C
     let expected = if cell == Cell::RnnTanh { "`nonlinearity`, `bias` or `sequence`" } else { "`bias` or `sequence`" };
     let (mut hidden, mut bias, mut sequence, mut cell) = (None, true, false, cell);
     let mut seen: Vec<&Ident> = Vec::new();
-    let mut ok = true;
     for (i, a) in args.iter().enumerate() {
         let Some(opt) = &a.name else {
             if i == 0 {
@@ -138,13 +137,11 @@ fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cell: C
                     a.value.span(),
                     format!("`{name}` takes a hidden size, then named options in braces; found {}", a.value.describe()),
                 );
-                ok = false;
             }
             continue;
         };
         if seen.contains(&opt) {
             cx.error(opt, format!("option `{opt}` of layer `{layer}` is given twice"));
-            ok = false;
             continue;
         }
         seen.push(opt);
@@ -157,24 +154,20 @@ fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cell: C
                     ("relu", true) => cell = Cell::RnnRelu,
                     _ => {
                         cx.error(n, format!("expected `nonlinearity = tanh` or `nonlinearity = relu`, found `{n}`"));
-                        ok = false;
                     }
                 }
             }
             (o @ ("bias" | "sequence"), v) => {
                 cx.error_at(v.span(), format!("expected `{o} = true` or `{o} = false`, found {}", v.describe()));
-                ok = false;
             }
             ("nonlinearity", v) if cell == Cell::RnnTanh => {
                 cx.error_at(
                     v.span(),
                     format!("expected `nonlinearity = tanh` or `nonlinearity = relu`, found {}", v.describe()),
                 );
-                ok = false;
             }
             (other, _) => {
                 cx.error(opt, format!("unknown option `{other}` of `{name}`; expected {expected}"));
-                ok = false;
             }
         }
     }
@@ -188,7 +181,7 @@ fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cell: C
                 h.span(),
                 format!("layer `{layer}` has hidden size 0; a recurrent layer needs at least one unit"),
             );
-            return None;
+            0
         }
         t => match positive_int(t) {
             Some(n) => n,
@@ -205,7 +198,9 @@ fn resolve(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], cell: C
             }
         },
     };
-    ok.then(|| Box::new(Recurrent { cell, hidden: hidden_n, bias, sequence }) as Box<dyn Kind>)
+    // After a bad option or a zero size (reported above) the layer still stands, with the
+    // shape it would have, so the layers above it are not reported too.
+    Some(Box::new(Recurrent { cell, hidden: hidden_n, bias, sequence }))
 }
 
 impl Recurrent {
