@@ -40,3 +40,11 @@ fn a_network_in_a_static_trains_where_it_lives() {
     );
     assert!(lo[0] < 0.2 && hi[0] > 0.8, "{lo:?} {hi:?}");
 }
+
+#[test]
+fn a_recurrent_network_trains_and_streams_in_a_no_std_crate() {
+    let (before, after) = stackprop_no_std_check::train_echo(150);
+    assert!(after < 0.1 * before, "loss {before} -> {after}");
+    let (streamed, forward) = stackprop_no_std_check::echo_streamed(&[0.5, -0.25, 0.75, 0.0, -1.0, 0.125]);
+    assert_eq!(streamed, forward);
+}
