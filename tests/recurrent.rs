@@ -383,3 +383,140 @@ mod memory {
         worker.expect("spawn").join().expect("trains on a 2 MiB stack");
     }
 }
+
+/// Truncated backpropagation through time: windows of a stream, each starting from the
+/// state the last one ended in.
+mod truncated {
+    use super::*;
+    use stacked::N64 as Window;
+
+    /// The stacked network over two windows at once.
+    #[network(input = [14, 2], loss = half_sse, scalar = f64)]
+    pub struct Both {
+        gru: Gru<4, { sequence = true }>,
+        lstm: Lstm<3, { sequence = true }>,
+        rnn: Rnn<3>,
+        head: Dense<1, Identity>,
+    }
+
+    fn setup() -> (Window, [f64; 28], [f64; Window::PARAMS]) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
+        let mut params = [0.0; Window::PARAMS];
+        fill(&mut rng, &mut params, 0.8);
+        let mut x = [0.0; 28];
+        fill(&mut rng, &mut x, 1.5);
+        (Window::from_params(params), x, params)
+    }
+
+    #[test]
+    fn windows_continue_the_sequence_bit_for_bit() {
+        let (net, x, params) = setup();
+        let (x1, x2): (&[f64; 14], &[f64; 14]) = (x[..14].try_into().unwrap(), x[14..].try_into().unwrap());
+        // From the zero state, the training forward from a state is the training forward.
+        let (mut tr, mut tr0) = ([0.0; Window::TRACE], [1.0; Window::TRACE]);
+        let y = net.forward_trace(x1, &mut tr);
+        assert_eq!(y, net.forward_trace_from(&Window::new_state(), x1, &mut tr0));
+        assert_eq!(tr, tr0);
+        // The second window from the first's end state is the 14-step sequence.
+        let mut state = Window::new_state();
+        Window::end_state(&tr, &mut state);
+        let y2 = net.forward_trace_from(&state, x2, &mut tr);
+        assert_eq!(y2, Both::from_params(params).forward(&x));
+        // So is streaming all 14 steps.
+        let mut s = Window::new_state();
+        let mut y = [0.0];
+        for x_t in x.as_chunks::<2>().0 {
+            y = net.step(&mut s, x_t);
+        }
+        assert_eq!(y, y2);
+        // And the end state is the streaming state.
+        Window::end_state(&tr, &mut state);
+        assert_eq!(state, s);
+    }
+
+    #[test]
+    fn a_window_gradient_from_a_state_matches_central_differences() {
+        let (mut net, x, _) = setup();
+        let (x1, x2): (&[f64; 14], &[f64; 14]) = (x[..14].try_into().unwrap(), x[14..].try_into().unwrap());
+        let t = [0.7];
+        let mut tr = [0.0; Window::TRACE];
+        let _ = net.forward_trace(x1, &mut tr);
+        let mut state = Window::new_state();
+        Window::end_state(&tr, &mut state);
+        assert!(state.iter().all(|&s| s != 0.0));
+        let loss = |net: &Window| {
+            let mut tr = [0.0; Window::TRACE];
+            let _ = net.forward_trace_from(&state, x2, &mut tr);
+            net.trace_loss(&tr, &t)
+        };
+        let _ = net.forward_trace_from(&state, x2, &mut tr);
+        let mut g = [0.0; Window::PARAMS];
+        let mut dx = [0.0; 14];
+        net.backward(x2, &tr, &t, 1.0, &mut g, Some(&mut dx));
+        for i in 0..Window::PARAMS {
+            let p = net.params()[i];
+            net.params_mut()[i] = p + STEP;
+            let up = loss(&net);
+            net.params_mut()[i] = p - STEP;
+            let down = loss(&net);
+            net.params_mut()[i] = p;
+            let fd = (up - down) / (2.0 * STEP);
+            assert!(close(g[i], fd, F64_TOL, 1e-3), "parameter {i}: backward {} vs central {fd}", g[i]);
+        }
+        // The input gradient too: the window's own inputs only.
+        let mut xp = *x2;
+        for i in 0..14 {
+            let v = xp[i];
+            let mut at = |d: f64| {
+                xp[i] = v + d;
+                let mut tr = [0.0; Window::TRACE];
+                let _ = net.forward_trace_from(&state, &xp, &mut tr);
+                net.trace_loss(&tr, &t)
+            };
+            let fd = (at(STEP) - at(-STEP)) / (2.0 * STEP);
+            xp[i] = v;
+            assert!(close(dx[i], fd, F64_TOL, 1e-3), "input {i}: backward {} vs central {fd}", dx[i]);
+        }
+    }
+
+    /// A one-pole low-pass filter of a long noisy stream, learned in windows of 8 steps
+    /// with the state carried across windows.
+    #[network(input = [8, 1], loss = mse, scalar = f64)]
+    pub struct Filter {
+        gru: Gru<6, { sequence = true }>,
+        rnn: Rnn<4>,
+        head: Dense<1, Identity>,
+    }
+
+    #[test]
+    fn train_window_learns_a_filter_over_a_long_stream() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let n = 8 * 400;
+        let xs: Vec<f64> = (0..n).map(|_| uniform(&mut rng, 1.0)).collect();
+        let mut y = 0.0;
+        let ys: Vec<f64> = xs
+            .iter()
+            .map(|&x| {
+                y = 0.8 * y + 0.2 * x;
+                y
+            })
+            .collect();
+        let mut net = Filter::seeded(4);
+        let mut adam = stackprop::Adam::new(1e-2);
+        let mut epoch_loss = Vec::new();
+        for _ in 0..8 {
+            let mut state = Filter::new_state();
+            let mut sum = 0.0;
+            for (w, win) in xs.chunks_exact(8).enumerate() {
+                let x: &[f64; 8] = win.try_into().unwrap();
+                sum += net.train_window(&mut state, x, &[ys[w * 8 + 7]], &mut adam);
+            }
+            epoch_loss.push(sum / 400.0);
+        }
+        // Always answering the mean scores the variance of the filtered signal.
+        let mean = ys.iter().sum::<f64>() / n as f64;
+        let variance = ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / n as f64;
+        let last = epoch_loss[7];
+        assert!(last < 0.05 * variance, "variance {variance}, loss per epoch {epoch_loss:?}");
+    }
+}

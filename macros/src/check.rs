@@ -54,6 +54,9 @@ pub const RESERVED: &[&str] = &[
     "hessian_vector_product",
     "new_state",
     "step",
+    "forward_trace_from",
+    "end_state",
+    "train_window",
     "STATE",
 ];
 

@@ -28,6 +28,9 @@ pub fn rt() -> TokenStream {
 pub struct Gen<'a> {
     pub net: &'a Network,
     pub t: TokenStream,
+    /// Emitting a training forward that starts from a caller's recurrent state
+    /// (`__state`, [`crate::stream`]) instead of the zero state.
+    pub from_state: bool,
 }
 
 impl Gen<'_> {
@@ -68,7 +71,7 @@ fn scalar_tokens(s: ScalarTy) -> TokenStream {
 
 /// Generates every item for a checked model.
 pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Weights>) -> TokenStream {
-    let g = Gen { net, t: scalar_tokens(net.scalar) };
+    let g = Gen { net, t: scalar_tokens(net.scalar), from_state: false };
     let t = &g.t;
     let rt = rt();
     let ident = &net.ident;

@@ -224,7 +224,7 @@ impl Recurrent {
         let h = self.hidden;
         let (o0, o1) = (lc.layer.offset, lc.layer.offset + self.params(f));
         let e0 = lc.layer.trace.extra.unwrap_or(0);
-        let e1 = e0 + s * self.cell.saved() * h;
+        let e1 = e0 + (self.cell.state() + s * self.cell.saved()) * h;
         (quote!(__p[#o0..#o1]), quote!(__tr[#e0..#e1]), quote!(<#t, #s, #f, #h>))
     }
 
@@ -269,6 +269,25 @@ impl Recurrent {
     /// Scalars of streaming state.
     pub fn state_len(&self) -> usize {
         self.cell.state() * self.hidden
+    }
+
+    /// Copies the state after the last step from the trace of a training forward into
+    /// `__state[s0..]`.
+    pub fn emit_end_state(&self, layer: &Layer, s0: usize) -> TokenStream {
+        let (s, _) = Self::dims(layer);
+        let h = self.hidden;
+        let e0 = layer.trace.extra.unwrap_or(0);
+        let last = e0 + self.state_len() + (s.max(1) - 1) * self.cell.saved() * h;
+        let h0 = last + (self.cell.saved() - 1) * h;
+        let (s1, h1) = (s0 + h, h0 + h);
+        let c_copy = (self.cell == Cell::Lstm).then(|| {
+            let (c0, c1, s2) = (last + 4 * h, last + 5 * h, s1 + h);
+            quote! { __state[#s1..#s2].copy_from_slice(&__tr[#c0..#c1]); }
+        });
+        quote! {
+            __state[#s0..#s1].copy_from_slice(&__tr[#h0..#h1]);
+            #c_copy
+        }
     }
 }
 
@@ -327,8 +346,9 @@ impl Kind for Recurrent {
         false
     }
 
+    /// The initial state, then every step's saved vectors.
     fn trace_extra(&self, input: &[usize], _output: &[usize]) -> usize {
-        input.first().copied().unwrap_or(0) * self.cell.saved() * self.hidden
+        (self.cell.state() + input.first().copied().unwrap_or(0) * self.cell.saved()) * self.hidden
     }
 
     fn backward_scratch(&self, input: &[usize], _output: &[usize]) -> usize {
@@ -343,9 +363,16 @@ impl Kind for Recurrent {
         let (cell, bias, seq) = (self.cell.runtime(), self.bias, self.sequence);
         let trace =
             if train { quote!(::core::option::Option::Some(&mut #tr)) } else { quote!(::core::option::Option::None) };
+        let init = match crate::stream::state_offset(lc.g.net, lc.layer) {
+            Some(s0) if lc.g.from_state => {
+                let s1 = s0 + self.state_len();
+                quote!(::core::option::Option::Some(&__state[#s0..#s1]))
+            }
+            _ => quote!(::core::option::Option::None),
+        };
         quote! {
             let mut #out: [#t; #n] = [0.0; #n];
-            #rt::kernels::recurrent_forward::#generics(#cell, #bias, #seq, &#p, &#inp[..], &mut #out, #trace);
+            #rt::kernels::recurrent_forward::#generics(#cell, #bias, #seq, &#p, &#inp[..], &mut #out, #trace, #init);
         }
     }
 

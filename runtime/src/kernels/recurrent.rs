@@ -34,7 +34,8 @@
 //!        ∂L/∂W_ih = Σₜ δaᵢ,ₜ·xₜᵀ   ∂L/∂W_hh = Σₜ δaₕ,ₜ·hₜ₋₁ᵀ   ∂L/∂b_ih = Σₜ δaᵢ,ₜ   ∂L/∂b_hh = Σₜ δaₕ,ₜ
 //! ```
 //!
-//! Each step saves `Cell::saved` vectors of `H` in the trace: RNN `h′`; GRU `r, z, n,
+//! The trace keeps the initial state (`h₀`, and `c₀` for the LSTM), then each step's
+//! `Cell::saved` vectors of `H`: RNN `h′`; GRU `r, z, n,
 //! aₕ,n, h′`; LSTM `i, f, g, o, c′, tanh c′, h′`. Loops run over `T` (never unrolled);
 //! the products go through the dense row kernels.
 
@@ -201,9 +202,10 @@ pub fn recurrent_step<T: Scalar, const I: usize, const H: usize>(
     }
 }
 
-/// The forward pass over a sequence `x` (`[S][I]`) from the zero state: writes every
-/// step's `h` into `out` (`[S][H]`) if `sequence`, else the last step's (`[H]`); with
-/// `trace`, every step's saved vectors (`[S][saved·H]`).
+/// The forward pass over a sequence `x` (`[S][I]`) from `init` (`h₀`, and `c₀` for the
+/// LSTM: [`Cell::state`] × `H`) or the zero state: writes every step's `h` into `out`
+/// (`[S][H]`) if `sequence`, else the last step's (`[H]`); with `trace`, the initial
+/// state then every step's saved vectors (`[state·H][S][saved·H]`).
 ///
 /// # Panics
 /// On slices of the wrong length.
@@ -215,13 +217,29 @@ pub fn recurrent_forward<T: Scalar, const S: usize, const I: usize, const H: usi
     p: &[T],
     x: &[T],
     out: &mut [T],
-    mut trace: Option<&mut [T]>,
+    trace: Option<&mut [T]>,
+    init: Option<&[T]>,
 ) {
     let (xs, _) = x.as_chunks::<I>();
     let (mut h, mut c) = ([T::ZERO; H], [T::ZERO; H]);
+    let st = cell.state() * H;
+    if let Some(init) = init {
+        h.copy_from_slice(&init[..H]);
+        if cell == Cell::Lstm {
+            c.copy_from_slice(&init[H..2 * H]);
+        }
+    }
+    let mut steps = trace.map(|tr| {
+        let (keep, steps) = tr.split_at_mut(st);
+        keep[..H].copy_from_slice(&h);
+        if cell == Cell::Lstm {
+            keep[H..].copy_from_slice(&c);
+        }
+        steps
+    });
     let per = cell.saved() * H;
     for (t, xt) in xs.iter().enumerate().take(S) {
-        let save = trace.as_deref_mut().map(|tr| &mut tr[t * per..(t + 1) * per]);
+        let save = steps.as_deref_mut().map(|tr| &mut tr[t * per..(t + 1) * per]);
         recurrent_step::<T, I, H>(cell, bias, p, xt, &mut h, &mut c, save);
         if sequence {
             out[t * H..(t + 1) * H].copy_from_slice(&h);
@@ -230,6 +248,16 @@ pub fn recurrent_forward<T: Scalar, const S: usize, const I: usize, const H: usi
     if !sequence {
         out[..H].copy_from_slice(&h);
     }
+}
+
+/// `hₜ₋₁` in the steps of a trace: the initial state's `h` at `t = 0`.
+fn prev_h<'a, T>(steps: &'a [T], init: &'a [T], t: usize, per: usize, h: usize) -> &'a [T] {
+    if t == 0 { &init[..h] } else { &steps[t * per - h..t * per] }
+}
+
+/// The LSTM's `cₜ₋₁` in the steps of a trace: the initial state's `c` at `t = 0`.
+fn prev_c<'a, T>(steps: &'a [T], init: &'a [T], t: usize, per: usize, h: usize) -> &'a [T] {
+    if t == 0 { &init[h..2 * h] } else { &steps[(t - 1) * per + 4 * h..(t - 1) * per + 5 * h] }
 }
 
 /// Where [`recurrent_backward`] puts the parameter gradient.
@@ -245,7 +273,8 @@ pub enum RecurrentGrad<'a, T> {
 }
 
 /// Backpropagation through time over all `S` steps, from `delta` = ∂L/∂output (`[S][H]`
-/// if `sequence`, else `[H]`) and the trace of the training forward: the parameter
+/// if `sequence`, else `[H]`) and the trace of the training forward (which starts with
+/// the initial state; no gradient flows into it: truncated BPTT cuts there): the parameter
 /// gradient per `grad`, and if `dx` is given `dx += ∂L/∂x` (`[S][I]`). The input `x`
 /// (`[S][I]`) is read only for [`RecurrentGrad::Accumulate`]; the other modes may pass
 /// anything.
@@ -269,13 +298,14 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
     let gh = g_n * H;
     let w = split(p, gh, I, H, bias);
     let per = cell.saved() * H;
+    let (init, trace) = trace.split_at(cell.state() * H);
     let (mut dh, mut dc) = ([T::ZERO; H], [T::ZERO; H]);
     let mut di = [[T::ZERO; H]; 4];
     let mut dhh = [[T::ZERO; H]; 4];
     for t in (0..S).rev() {
         let cur = &trace[t * per..(t + 1) * per];
-        let prev = t.checked_sub(1).map(|k| &trace[k * per..(k + 1) * per]);
-        let h_prev = |j: usize| prev.map_or(T::ZERO, |pv| pv[per - H + j]);
+        let hp = prev_h(trace, init, t, per, H);
+        let h_prev = |j: usize| hp[j];
         if sequence {
             for (d, &e) in dh.iter_mut().zip(&delta[t * H..(t + 1) * H]) {
                 *d += e;
@@ -317,7 +347,8 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
                 }
             }
             Cell::Lstm => {
-                let c_prev = |j: usize| prev.map_or(T::ZERO, |pv| pv[4 * H + j]);
+                let cp = prev_c(trace, init, t, per, H);
+                let c_prev = |j: usize| cp[j];
                 for j in 0..H {
                     let (i, f, g, o) = (cur[j], cur[H + j], cur[2 * H + j], cur[3 * H + j]);
                     let tc = cur[5 * H + j];
@@ -340,9 +371,7 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
                 let (gw_ih, rest) = g.split_at_mut(gh * I);
                 let (gw_hh, rest) = rest.split_at_mut(gh * H);
                 backward_accumulate(w.w_ih, gw_ih, xt, dai, None, false);
-                if let Some(pv) = prev {
-                    backward_accumulate(w.w_hh, gw_hh, &pv[per - H..], dah, None, false);
-                }
+                backward_accumulate(w.w_hh, gw_hh, hp, dah, None, false);
                 if bias {
                     let (gb_ih, gb_hh) = rest.split_at_mut(gh);
                     for (g, &d) in gb_ih.iter_mut().zip(dai) {
@@ -383,6 +412,7 @@ pub fn recurrent_apply_sgd<T: Scalar, const S: usize, const I: usize, const H: u
 ) {
     let gh = cell.gates() * H;
     let per = cell.saved() * H;
+    let (init, trace) = trace.split_at(cell.state() * H);
     let (w_ih, rest) = p.split_at_mut(gh * I);
     let (w_hh, b) = rest.split_at_mut(gh * H);
     for t in 0..S {
@@ -398,10 +428,7 @@ pub fn recurrent_apply_sgd<T: Scalar, const S: usize, const I: usize, const H: u
             }
         }
         backward_sgd(w_ih, &x[t * I..(t + 1) * I], dai, lr, None, false);
-        if t > 0 {
-            let pv = &trace[(t - 1) * per..t * per];
-            backward_sgd(w_hh, &pv[per - H..], dah, lr, None, false);
-        }
+        backward_sgd(w_hh, prev_h(trace, init, t, per, H), dah, lr, None, false);
         if bias {
             let (b_ih, b_hh) = b.split_at_mut(gh);
             for (b, &d) in b_ih.iter_mut().zip(dai) {
