@@ -507,6 +507,9 @@ mod explain;
 #[path = "../examples/iris.rs"]
 mod iris;
 #[allow(dead_code, unused_imports)]
+#[path = "../examples/memory.rs"]
+mod memory;
+#[allow(dead_code, unused_imports)]
 #[path = "../examples/optimizers.rs"]
 mod optimizers;
 #[allow(dead_code, unused_imports)]
@@ -706,6 +709,9 @@ fn the_examples_networks_run_every_entry_point_on_a_2_mib_stack() {
         digits::Digits,
         explain::Xor,
         iris::Iris,
+        memory::Rnn10,
+        memory::Gru50,
+        memory::Lstm50,
         optimizers::Digits,
         second_order::Fit,
         sine::Sine,
