@@ -453,7 +453,7 @@ mod truncated {
         let mut g = [0.0; Window::PARAMS];
         let mut dx = [0.0; 14];
         net.backward(x2, &tr, &t, 1.0, &mut g, Some(&mut dx));
-        for i in 0..Window::PARAMS {
+        for (i, &gi) in g.iter().enumerate() {
             let p = net.params()[i];
             net.params_mut()[i] = p + STEP;
             let up = loss(&net);
@@ -461,7 +461,7 @@ mod truncated {
             let down = loss(&net);
             net.params_mut()[i] = p;
             let fd = (up - down) / (2.0 * STEP);
-            assert!(close(g[i], fd, F64_TOL, 1e-3), "parameter {i}: backward {} vs central {fd}", g[i]);
+            assert!(close(gi, fd, F64_TOL, 1e-3), "parameter {i}: backward {gi} vs central {fd}");
         }
         // The input gradient too: the window's own inputs only.
         let mut xp = *x2;

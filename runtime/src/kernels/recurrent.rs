@@ -209,6 +209,7 @@ pub fn recurrent_step<T: Scalar, const I: usize, const H: usize>(
 ///
 /// # Panics
 /// On slices of the wrong length.
+#[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn recurrent_forward<T: Scalar, const S: usize, const I: usize, const H: usize>(
     cell: Cell,
