@@ -329,12 +329,10 @@ impl Kind for Recurrent {
         out
     }
 
-    fn code_size(&self, input: &[usize], _output: &[usize]) -> usize {
-        let (s, f) = match input {
-            [s, f] => (*s, *f),
-            _ => (1, size(input)),
-        };
-        s.saturating_mul(self.cell.gates() * self.hidden).saturating_mul(f + self.hidden)
+    /// None: a recurrent layer has no straight-line form to choose (it always calls the
+    /// runtime's step), so it does not count toward emitting the other layers as loops.
+    fn code_size(&self, _input: &[usize], _output: &[usize]) -> usize {
+        0
     }
 
     /// Always the runtime's loops: the step is the same code for every `t`.
@@ -477,9 +475,7 @@ impl Kind for Recurrent {
 
     fn doc_code(&self, layer: &Layer) -> Option<String> {
         let (s, _) = Self::dims(layer);
-        Some(format!(
-            "{} multiply-adds over {s} steps, runtime loops with constant bounds",
-            self.code_size(&layer.input, &layer.output)
-        ))
+        let macs = s * self.cell.gates() * self.hidden * (Self::dims(layer).1 + self.hidden);
+        Some(format!("{macs} multiply-adds over {s} steps, runtime loops with constant bounds"))
     }
 }
