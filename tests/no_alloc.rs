@@ -434,6 +434,30 @@ struct Mnist {
 }
 );
 
+from_readme!(readme_effect, Effect:
+#[network(input = [16, 1], loss = mse)]
+pub struct Effect {
+    gru: Gru<8>,
+    out: Dense<1, Identity>,
+}
+);
+
+#[test]
+fn the_streaming_step_does_not_allocate() {
+    on_2_mib_stack(|| {
+        use readme_effect::Effect;
+        let net = Effect::seeded(1);
+        let mut state = Effect::new_state();
+        let _ = net.step(&mut state, &[0.5]);
+        let n = allocations_during(|| {
+            for i in 0..100 {
+                std::hint::black_box(net.step(&mut state, &[i as f32 / 100.0]));
+            }
+        });
+        assert_eq!(n, 0, "allocations in 100 streaming steps");
+    });
+}
+
 #[test]
 fn the_readme_still_writes_these_networks() {
     let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
@@ -449,6 +473,7 @@ fn the_readme_still_writes_these_networks() {
         readme_trained::TEXT,
         readme_static::TEXT,
         readme_mnist::TEXT,
+        readme_effect::TEXT,
     ] {
         assert!(readme.contains(&squeeze(text)), "the README no longer has\n{text}");
     }
@@ -481,6 +506,9 @@ mod explain;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/iris.rs"]
 mod iris;
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/memory.rs"]
+mod memory;
 #[allow(dead_code, unused_imports)]
 #[path = "../examples/optimizers.rs"]
 mod optimizers;
@@ -654,6 +682,7 @@ fn the_readmes_networks_run_every_entry_point_on_a_2_mib_stack() {
         ("Trained", readme_trained::on_2_mib()),
         ("Net (static)", readme_static::on_2_mib()),
         ("Mnist", readme_mnist::on_2_mib()),
+        ("Effect (GRU)", readme_effect::on_2_mib()),
     ];
     assert!(counts.iter().all(|&(_, n)| n == 0), "allocations per round: {counts:?}");
 }
@@ -680,6 +709,9 @@ fn the_examples_networks_run_every_entry_point_on_a_2_mib_stack() {
         digits::Digits,
         explain::Xor,
         iris::Iris,
+        memory::Rnn10,
+        memory::Gru50,
+        memory::Lstm50,
         optimizers::Digits,
         second_order::Fit,
         sine::Sine,

@@ -68,6 +68,12 @@ pub const RESERVED: &[&str] = &[
     "advance_dropout",
     "set_dropout_seed",
     "dropout_state",
+    "new_state",
+    "step",
+    "forward_trace_from",
+    "end_state",
+    "train_window",
+    "STATE",
 ];
 
 /// The most parameters a network may have: its arrays live on the stack or inline in
@@ -87,6 +93,26 @@ pub fn check(cx: &mut Ctxt, net: &Network) {
     check_loss_fits_output(cx, net);
     check_size(cx, net);
     check_batch_level_weights(cx, net);
+    check_batch_level_recurrent(cx, net);
+}
+
+/// Batch-level training (batch normalization) has no backpropagation through time: a
+/// network with both is refused at the batch-level layer.
+fn check_batch_level_recurrent(cx: &mut Ctxt, net: &Network) {
+    let batch = net.layers.iter().find(|l| l.kind.batch_level());
+    let recurrent = net.layers.iter().find(|l| l.kind.step_state().is_some());
+    if let (Some(b), Some(r)) = (batch, recurrent) {
+        cx.error(
+            &b.name,
+            format!(
+                "`{}` layer `{}` cannot be combined with recurrent layer `{}`: mini-batch training \
+                 with batch statistics does not run backpropagation through time; use `LayerNorm` instead",
+                b.kind.name(),
+                b.name,
+                r.name
+            ),
+        );
+    }
 }
 
 /// Compiled-in weights (`weights = "file"`) hold parameters only: a network with running

@@ -28,6 +28,9 @@ pub fn rt() -> TokenStream {
 pub struct Gen<'a> {
     pub net: &'a Network,
     pub t: TokenStream,
+    /// Emitting a training forward that starts from a caller's recurrent state
+    /// (`__state`, [`crate::stream`]) instead of the zero state.
+    pub from_state: bool,
 }
 
 impl Gen<'_> {
@@ -68,7 +71,7 @@ fn scalar_tokens(s: ScalarTy) -> TokenStream {
 
 /// Generates every item for a checked model.
 pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Weights>) -> TokenStream {
-    let g = Gen { net, t: scalar_tokens(net.scalar) };
+    let g = Gen { net, t: scalar_tokens(net.scalar), from_state: false };
     if net.batch_level() {
         return crate::batch_level::generate(spec, &g);
     }
@@ -95,6 +98,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
     let hessian = crate::hessian::emit(&g);
     let hessian_trait = crate::hessian::emit_trait(&g);
     let layer_values = crate::explain::emit_trait(&g);
+    let stream = crate::stream::emit(&g);
     let code = crate::doc::CodeSize {
         forward_tokens: count_tokens(forward.clone()),
         backward_tokens: count_tokens(backward.clone()),
@@ -193,6 +197,7 @@ pub fn generate(spec: &Spec, net: &Network, weights: Option<&crate::weights::Wei
                 #trained
                 #jacobians
                 #hessian
+                #stream
             }
 
             #hessian_trait
@@ -562,17 +567,34 @@ pub(crate) fn init(g: &Gen) -> TokenStream {
 /// activation bind their pre-activation `__z{l}`; the activation (and, in a training
 /// forward, its trace slots) follows here.
 pub(crate) fn forward_body(g: &Gen, train: bool) -> TokenStream {
-    forward_recorded(g, train, &|_| TokenStream::new())
+    forward_from(g, train, 0, quote!(__x))
+}
+
+/// The forward pass from layer `from` on, its input bound as `prev` (`__x`, the network
+/// input, or `__y{from − 1}`), ending with the output.
+pub fn forward_from(g: &Gen, train: bool, from: usize, prev: TokenStream) -> TokenStream {
+    forward_recorded_from(g, train, from, prev, &|_| TokenStream::new())
 }
 
 /// [`forward_body`], with `record(l)` after each layer `l` that computes (it may read
 /// `__z{l}` for kinds with an activation and `__y{l}`).
 pub fn forward_recorded(g: &Gen, train: bool, record: &dyn Fn(usize) -> TokenStream) -> TokenStream {
+    forward_recorded_from(g, train, 0, quote!(__x), record)
+}
+
+/// [`forward_from`] with `record` as in [`forward_recorded`].
+fn forward_recorded_from(
+    g: &Gen,
+    train: bool,
+    from: usize,
+    prev: TokenStream,
+    record: &dyn Fn(usize) -> TokenStream,
+) -> TokenStream {
     let net = g.net;
     let mut stmts = Vec::new();
-    let mut prev = quote!(__x);
-    let mut last = quote!(*__x);
-    for (l, layer) in net.layers.iter().enumerate() {
+    let mut prev = prev;
+    let mut last = if prev.to_string() == "__x" { quote!(*__x) } else { prev.clone() };
+    for (l, layer) in net.layers.iter().enumerate().skip(from) {
         let lc = LayerCx { g, layer };
         let y = format_ident!("__y{}", l);
         let width = size(&layer.output);

@@ -19,6 +19,7 @@ mod loss;
 mod model;
 mod parse;
 mod stack;
+mod stream;
 mod symbolic;
 mod weights;
 

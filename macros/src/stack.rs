@@ -49,7 +49,10 @@ pub fn stack_use(net: &Network) -> StackUse {
         }
         let w = size(&layer.output);
         forward = forward.saturating_add(if layer.kind.activation().is_some() { 2 * w } else { w });
-        backward = backward.saturating_add(w).saturating_add(size(&layer.input));
+        backward = backward
+            .saturating_add(w)
+            .saturating_add(size(&layer.input))
+            .saturating_add(layer.kind.backward_scratch(&layer.input, &layer.output));
     }
     let (forward, backward) = (forward.saturating_mul(s), backward.saturating_mul(s));
     let trace = net.trace_len.saturating_mul(s);

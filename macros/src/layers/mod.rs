@@ -21,6 +21,7 @@ pub mod dropout;
 pub mod flatten;
 pub mod layernorm;
 pub mod pool;
+pub mod recurrent;
 
 use proc_macro2::{Span, TokenStream};
 use syn::Ident;
@@ -50,6 +51,9 @@ pub const KINDS: &[(&str, &str, Resolver)] = &[
     ("BatchNorm", "`BatchNorm`", batchnorm::resolve),
     ("LayerNorm", "`LayerNorm`", layernorm::resolve),
     ("Dropout", "`Dropout<p>`", dropout::resolve),
+    ("Rnn", "`Rnn<hidden>`", recurrent::resolve_rnn),
+    ("Gru", "`Gru<hidden>`", recurrent::resolve_gru),
+    ("Lstm", "`Lstm<hidden>`", recurrent::resolve_lstm),
 ];
 
 /// Every kind as written, for "expected ..." in messages: "`A`, `B` or `C`".
@@ -211,6 +215,18 @@ pub trait Kind: std::fmt::Debug {
     /// (`Option<usize>`: the sample's index in its batch, `None` in inference mode).
     fn stochastic(&self) -> bool {
         false
+    }
+
+    /// Scalars of stack scratch the kind's backward declares beyond its delta and input
+    /// delta (a recurrent layer's per-step gate deltas for fused SGD).
+    fn backward_scratch(&self, _input: &[usize], _output: &[usize]) -> usize {
+        0
+    }
+
+    /// A recurrent kind, which carries state across steps: the streaming step API
+    /// ([`crate::stream`]) uses it. `None` for kinds without state.
+    fn step_state(&self) -> Option<&recurrent::Recurrent> {
+        None
     }
 
     /// Binds `out: [T; OUT]` (the pre-activation for kinds with an activation, else the

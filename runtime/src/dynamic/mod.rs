@@ -79,6 +79,7 @@ mod flatten;
 mod layernorm;
 mod loss;
 mod pool;
+mod recurrent;
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -89,6 +90,7 @@ use rand_core::Rng;
 
 pub use activation::Activation;
 pub use loss::Loss;
+pub use recurrent::RecurrentCell;
 
 use activation::Act;
 use conv::{Conv, ConvOptions};
@@ -97,6 +99,7 @@ use dropout::Dropout;
 use layernorm::LayerNorm;
 use loss::LossFn;
 use pool::{GlobalAvgPool, Pool};
+use recurrent::Recurrent;
 
 use crate::init::Init;
 use crate::optim::Optimizer;
@@ -257,6 +260,21 @@ pub enum LayerSpec {
         /// The probability of dropping a unit, in `[0, 1)`.
         p: f64,
     },
+    /// A recurrent layer (`torch.nn.RNN`, `GRU` or `LSTM`, one layer, one direction) on a
+    /// sequence `[T, F]` from the zero state, giving every step's state `[T, hidden]` with
+    /// `sequence`, else the last state `[hidden]`; weight `weight_ih_l0 [G·hidden][F]`
+    /// then `weight_hh_l0 [G·hidden][hidden]`, bias `bias_ih_l0` then `bias_hh_l0`
+    /// (`[G·hidden]` each), all drawn from `U(±1/√hidden)`.
+    Recurrent {
+        /// The cell.
+        cell: RecurrentCell,
+        /// Hidden units `H`.
+        hidden: usize,
+        /// Whether the layer has the two bias vectors.
+        bias: bool,
+        /// Whether the output is every step's state rather than the last.
+        sequence: bool,
+    },
 }
 
 impl LayerSpec {
@@ -320,6 +338,28 @@ impl LayerSpec {
         Self::AvgPool2d { kernel, stride: kernel, padding: [0, 0] }
     }
 
+    /// A recurrent layer with both biases, giving its last state.
+    #[inline]
+    #[must_use]
+    pub const fn recurrent(cell: RecurrentCell, hidden: usize) -> Self {
+        Self::Recurrent { cell, hidden, bias: true, sequence: false }
+    }
+
+    /// The same recurrent layer giving every step's state (`sequence = true`).
+    ///
+    /// # Panics
+    /// On a layer other than a recurrent one.
+    #[inline]
+    #[must_use]
+    #[track_caller]
+    pub const fn sequence(mut self) -> Self {
+        match &mut self {
+            Self::Recurrent { sequence, .. } => *sequence = true,
+            _ => panic!("`sequence` applies to recurrent layers only"),
+        }
+        self
+    }
+
     /// The global average pool, [`LayerSpec::GlobalAvgPool`].
     #[inline]
     #[must_use]
@@ -366,7 +406,10 @@ impl LayerSpec {
     #[track_caller]
     pub const fn without_bias(mut self) -> Self {
         match &mut self {
-            Self::Dense { bias, .. } | Self::Conv1d { bias, .. } | Self::Conv2d { bias, .. } => *bias = false,
+            Self::Dense { bias, .. }
+            | Self::Conv1d { bias, .. }
+            | Self::Conv2d { bias, .. }
+            | Self::Recurrent { bias, .. } => *bias = false,
             _ => panic!("`without_bias` applies to dense and convolution layers only"),
         }
         self
@@ -531,6 +574,7 @@ impl LayerSpec {
             Self::BatchNorm { .. } => "BatchNorm",
             Self::LayerNorm { .. } => "LayerNorm",
             Self::Dropout { .. } => "Dropout",
+            Self::Recurrent { cell, .. } => cell.name(),
         }
     }
 }
@@ -668,6 +712,12 @@ pub enum SpecError {
         /// Index of the layer, from 0.
         layer: usize,
     },
+    /// A network with both batch normalization and a recurrent layer (not supported:
+    /// batch-level training does not run backpropagation through time).
+    BatchNormWithRecurrent {
+        /// Index of the batch normalization layer, from 0.
+        layer: usize,
+    },
     /// A dropout probability outside `[0, 1)`.
     InvalidDropout {
         /// Index of the layer, from 0.
@@ -742,6 +792,10 @@ impl fmt::Display for SpecError {
             SpecError::SoftmaxOnConv { layer } => {
                 write!(f, "layer {layer} is a convolution with `Softmax`, which only dense layers support")
             }
+            SpecError::BatchNormWithRecurrent { layer } => write!(
+                f,
+                "layer {layer} is a batch normalization in a network with a recurrent layer, which is not supported"
+            ),
             SpecError::InvalidDropout { layer } => {
                 write!(f, "layer {layer} has a dropout probability outside [0, 1)")
             }
@@ -876,6 +930,7 @@ enum Op<T> {
     BatchNorm(batchnorm::BatchNorm),
     LayerNorm(LayerNorm),
     Dropout(Dropout),
+    Recurrent(Recurrent),
 }
 
 /// A layer's resolved shapes and offsets.
@@ -896,12 +951,22 @@ struct Layer<T> {
     fan_out: usize,
     /// Offset of this layer's values in the scratch vectors.
     slot: usize,
+    /// The layer's own scratch in `DynamicNet::aux` (a recurrent layer's steps):
+    /// `(start, end)`.
+    aux: (usize, usize),
 }
 
 impl<T: Scalar> Layer<T> {
     /// Resolves `spec`, layer `layer`, against its input `shape`, with its parameters
     /// from `offset` and its scratch from `slot`.
-    fn resolve(layer: usize, spec: &LayerSpec, shape: Shape, offset: usize, slot: usize) -> Result<Self, SpecError> {
+    fn resolve(
+        layer: usize,
+        spec: &LayerSpec,
+        shape: Shape,
+        offset: usize,
+        slot: usize,
+        aux: usize,
+    ) -> Result<Self, SpecError> {
         let kind = spec.name();
         // (op, output shape, weight length, bias length if any, init, fan-in, fan-out)
         let (op, output, weight_len, bias_len, init, fan_in, fan_out) = match *spec {
@@ -989,6 +1054,30 @@ impl<T: Scalar> Layer<T> {
                 }
                 (Op::Dropout(Dropout { p, layer }), shape, 0, None, None, 0, 0)
             }
+            LayerSpec::Recurrent { cell, hidden, bias, sequence } => {
+                let &[steps, inputs] = shape.dims() else {
+                    return Err(SpecError::WrongInputRank { layer, kind, expected: "[T, F]", found: shape.rank });
+                };
+                if hidden == 0 {
+                    return Err(SpecError::ZeroWidth { layer });
+                }
+                let r = Recurrent { cell, steps, inputs, hidden, sequence };
+                let out = if sequence { Shape::new(&[steps, hidden]) } else { Shape::new(&[hidden]) };
+                let gh = cell.gates() * hidden;
+                (
+                    Op::Recurrent(r),
+                    out,
+                    r.weight_len(),
+                    bias.then_some(r.bias_len()),
+                    Some(Init::TorchDefault),
+                    hidden,
+                    gh,
+                )
+            }
+        };
+        let aux_len = match op {
+            Op::Recurrent(r) => r.aux_len(),
+            _ => 0,
         };
         Ok(Self {
             op,
@@ -1001,6 +1090,7 @@ impl<T: Scalar> Layer<T> {
             fan_in,
             fan_out,
             slot,
+            aux: (aux, aux + aux_len),
         })
     }
 
@@ -1041,7 +1131,8 @@ impl<T: Scalar> Layer<T> {
 
     /// Computes the layer on `x` into `z` (layers with an activation) and `y`.
     /// Batch norm reads the running statistics in `buffers` (inference); dropout draws
-    /// the mask of `sample` under `state` (`None`: inference).
+    /// the mask of `sample` under `state` (`None`: inference); a recurrent layer keeps
+    /// its steps in `aux`.
     #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
@@ -1050,6 +1141,7 @@ impl<T: Scalar> Layer<T> {
         x: &[T],
         z: &mut [T],
         y: &mut [T],
+        aux: &mut [T],
         state: u64,
         sample: Option<usize>,
     ) {
@@ -1071,6 +1163,7 @@ impl<T: Scalar> Layer<T> {
             Op::Flatten => flatten::forward(x, y),
             Op::LayerNorm(n) => n.forward((self.weight_len > 0).then_some(w), b, x, y),
             Op::Dropout(d) => d.forward(state, sample, x, z, y),
+            Op::Recurrent(r) => r.forward(w, b, x, y, aux),
         }
     }
 
@@ -1088,7 +1181,13 @@ impl<T: Scalar> Layer<T> {
                     n.accumulate_param_grad(x, dz, scale, gw, gb);
                 }
             }
-            Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool(_) | Op::Flatten | Op::Dropout(_) => {}
+            // Backpropagation through time gives both gradients at once: `run_backward`.
+            Op::MaxPool(_)
+            | Op::AvgPool(_)
+            | Op::GlobalAvgPool(_)
+            | Op::Flatten
+            | Op::Dropout(_)
+            | Op::Recurrent(_) => {}
         }
     }
 
@@ -1106,6 +1205,7 @@ impl<T: Scalar> Layer<T> {
             Op::BatchNorm(_) => panic!("{PER_SAMPLE}"),
             Op::LayerNorm(n) => n.accumulate_input_grad((self.weight_len > 0).then_some(w), x, dz, factor, dx),
             Op::Dropout(_) => Dropout::backward(z, dz, factor, dx),
+            Op::Recurrent(_) => {}
         }
     }
 }
@@ -1144,6 +1244,8 @@ pub struct DynamicNet<T> {
     counters: Vec<i64>,
     /// The state dropout masks are drawn from ([`crate::dropout`]).
     dropout_state: u64,
+    /// The layers' own scratch (recurrent layers' steps), at each layer's `aux`.
+    aux: Vec<T>,
 }
 
 impl<T: Scalar> DynamicNet<T> {
@@ -1180,10 +1282,10 @@ impl<T: Scalar> DynamicNet<T> {
             return Err(SpecError::NoLayers);
         }
         let mut resolved = Vec::with_capacity(layers.len());
-        let (mut shape, mut offset, mut slot) = (input, 0, 0);
+        let (mut shape, mut offset, mut slot, mut aux) = (input, 0, 0, 0);
         for (l, spec) in layers.iter().enumerate() {
-            let layer = Layer::<T>::resolve(l, spec, shape, offset, slot)?;
-            (shape, offset, slot) = (layer.output, layer.params_end(), slot + layer.out_len());
+            let layer = Layer::<T>::resolve(l, spec, shape, offset, slot, aux)?;
+            (shape, offset, slot, aux) = (layer.output, layer.params_end(), slot + layer.out_len(), layer.aux.1);
             resolved.push(layer);
         }
         let (mut nbuf, mut ncnt) = (0, 0);
@@ -1193,6 +1295,11 @@ impl<T: Scalar> DynamicNet<T> {
                 nbuf += 2 * bn.channels;
                 ncnt += 1;
             }
+        }
+        if let Some(bn) = resolved.iter().position(|l| matches!(l.op, Op::BatchNorm(_)))
+            && resolved.iter().any(|l| matches!(l.op, Op::Recurrent(_)))
+        {
+            return Err(SpecError::BatchNormWithRecurrent { layer: bn });
         }
         let output = &layers[layers.len() - 1];
         let (Some(activation), Some(output_act)) = (output.activation(), resolved[resolved.len() - 1].act()) else {
@@ -1214,6 +1321,7 @@ impl<T: Scalar> DynamicNet<T> {
             buffers: vec![T::ZERO; nbuf],
             counters: vec![0; ncnt],
             dropout_state: 0,
+            aux: vec![T::ZERO; aux],
         }
         .with_default_buffers())
     }
@@ -1717,6 +1825,7 @@ impl<T: Scalar> DynamicNet<T> {
                             &input[s * k_in..(s + 1) * k_in],
                             &mut zs[l][s * k..(s + 1) * k],
                             &mut rest[0][s * k..(s + 1) * k],
+                            &mut self.aux[layer.aux.0..layer.aux.1],
                             self.dropout_state,
                             Some(s),
                         );
@@ -1843,7 +1952,8 @@ impl<T: Scalar> DynamicNet<T> {
             };
             let n = layer.out_len();
             let z = &mut self.z[layer.slot_range()];
-            layer.forward(&self.params, &self.buffers, input, z, &mut rest[..n], self.dropout_state, sample);
+            let aux = &mut self.aux[layer.aux.0..layer.aux.1];
+            layer.forward(&self.params, &self.buffers, input, z, &mut rest[..n], aux, self.dropout_state, sample);
             prev = Some(layer.slot_range());
         }
     }
@@ -1862,6 +1972,28 @@ impl<T: Scalar> DynamicNet<T> {
             let (before, here) = self.delta.split_at_mut(layer.slot);
             // ∂L/∂z of a layer with an activation, ∂L/∂y of one without.
             let dz = &here[..layer.out_len()];
+            if let Op::Recurrent(r) = layer.op {
+                let (gw, gb) = grad[layer.weight..layer.params_end()].split_at_mut(layer.weight_len);
+                let gb = layer.bias.map(|_| gb);
+                let w = &self.params[layer.weight_range()];
+                let aux = &mut self.aux[layer.aux.0..layer.aux.1];
+                match below {
+                    Some(b) => {
+                        let br = b.slot_range();
+                        let dy = &mut before[br.clone()];
+                        dy.fill(T::ZERO);
+                        r.backward(w, input, dz, scale, gw, gb, Some((dy, T::ONE)), aux);
+                        if let Some(act) = b.act() {
+                            act.backward(&self.z[br.clone()], &self.y[br], dy);
+                        }
+                    }
+                    None => {
+                        let dx = input_grad.as_deref_mut().map(|dx| (dx, scale));
+                        r.backward(w, x, dz, scale, gw, gb, dx, aux);
+                    }
+                }
+                continue;
+            }
             layer.accumulate_param_grad(input, dz, scale, grad);
             match below {
                 Some(b) => {

@@ -26,6 +26,10 @@
 //! - Per sample, for layers with a compile-time geometry: convolutions ([`conv_forward`],
 //!   [`conv_weight_grad`], [`conv_weight_sgd`], [`conv_input_grad`], in `conv.rs`) and
 //!   pooling ([`max_pool_forward`] and the rest, in `pool.rs`).
+//! - Recurrent layers over a sequence (`recurrent.rs`): one step of an RNN, GRU or LSTM
+//!   cell ([`recurrent_step`], shared by the sequence forward and streaming inference),
+//!   the sequence forward ([`recurrent_forward`]) and backpropagation through time
+//!   ([`recurrent_backward`], [`recurrent_apply_sgd`]).
 
 use crate::scalar::Scalar;
 
@@ -33,6 +37,7 @@ mod conv;
 mod conv_tile;
 mod pool;
 mod pool_tile;
+mod recurrent;
 
 pub use conv::{ConvGeometry, conv_forward, conv_input_grad, conv_weight_grad, conv_weight_sgd};
 pub use conv_tile::{conv_tile_forward, conv_tile_input_grad, conv_tile_weight_grad};
@@ -44,6 +49,7 @@ pub use pool_tile::{
     avg_pool_tile_backward, avg_pool_tile_forward, global_avg_pool_tile_backward, global_avg_pool_tile_forward,
     max_pool_tile_backward_in_place, max_pool_tile_forward,
 };
+pub use recurrent::{Cell, RecurrentGrad, recurrent_apply_sgd, recurrent_backward, recurrent_forward, recurrent_step};
 
 /// Independent partial sums in [`dot`]: four vector registers of `f32` (SSE2: 4 × 4
 /// lanes; AVX and AVX-512, where LLVM prefers 256-bit vectors: 4 × 8 lanes), enough

@@ -216,3 +216,43 @@ pub fn train_normalized(steps: usize) -> (f32, f32, i64) {
     }
     (before, net.batch_loss(&xs, &ts, &mut ws), net.norm_running().2)
 }
+
+/// A stacked recurrent model (GRU over every step, then an LSTM's last state) with a
+/// linear head: backpropagation through time and streaming inference in `no_std`.
+#[network(input = [6, 1], loss = mse)]
+pub struct Echo {
+    gru: Gru<4, { sequence = true }>,
+    lstm: Lstm<4>,
+    output: Dense<1, Identity>,
+}
+
+/// Trains `Echo` to output the first value of a sequence of 6 (it must remember it);
+/// returns the mean loss before and after, over the training sequences.
+#[must_use]
+pub fn train_echo(epochs: usize) -> (f32, f32) {
+    let xs: [[f32; 6]; 8] =
+        core::array::from_fn(|k| core::array::from_fn(|t| ((k * 5 + t * 3) % 7) as f32 / 3.5 - 1.0));
+    let ts: [[f32; 1]; 8] = core::array::from_fn(|k| [xs[k][0]]);
+    let mut net = Echo::seeded(2);
+    let before = net.mean_loss(&xs, &ts);
+    let mut opt = Adam::new(1e-2);
+    for _ in 0..epochs {
+        for (x, t) in xs.iter().zip(&ts) {
+            net.train_step(x, t, &mut opt);
+        }
+    }
+    (before, net.mean_loss(&xs, &ts))
+}
+
+/// `Echo`'s streaming step over a sequence, one sample per call, and its whole-sequence
+/// forward: `(streamed, forward)`.
+#[must_use]
+pub fn echo_streamed(x: &[f32; 6]) -> ([f32; 1], [f32; 1]) {
+    let net = Echo::seeded(2);
+    let mut state = Echo::new_state();
+    let mut y = [0.0];
+    for x_t in x.as_chunks::<1>().0 {
+        y = net.step(&mut state, x_t);
+    }
+    (y, net.forward(x))
+}

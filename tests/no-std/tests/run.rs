@@ -47,3 +47,11 @@ fn batch_norm_trains_in_a_no_std_crate() {
     assert!(after < 0.1 * before, "loss {before} -> {after}");
     assert_eq!(tracked, 100);
 }
+
+#[test]
+fn a_recurrent_network_trains_and_streams_in_a_no_std_crate() {
+    let (before, after) = stackprop_no_std_check::train_echo(150);
+    assert!(after < 0.1 * before, "loss {before} -> {after}");
+    let (streamed, forward) = stackprop_no_std_check::echo_streamed(&[0.5, -0.25, 0.75, 0.0, -1.0, 0.125]);
+    assert_eq!(streamed, forward);
+}

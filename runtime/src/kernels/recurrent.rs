@@ -1,0 +1,443 @@
+//! Recurrent cells as PyTorch's `nn.RNN`, `nn.GRU` and `nn.LSTM` define them (one layer,
+//! one direction, one sample): the step ([`recurrent_step`], shared by the whole-sequence
+//! forward and streaming inference, so both give the same bits), the sequence forward
+//! ([`recurrent_forward`]) and backpropagation through time ([`recurrent_backward`],
+//! [`recurrent_apply_sgd`]).
+//!
+//! Parameters of a layer, in PyTorch's `state_dict` order, `G` gates of `H` units each
+//! (RNN 1, GRU 3 in the order `r, z, n`, LSTM 4 in the order `i, f, g, o`):
+//! `weight_ih_l0 [G·H][I]`, `weight_hh_l0 [G·H][H]`, then with a bias `bias_ih_l0 [G·H]`
+//! and `bias_hh_l0 [G·H]`. With `aᵢ = W_ih·x + b_ih` and `aₕ = W_hh·h + b_hh`:
+//!
+//! ```text
+//! RNN    h′ = f(aᵢ + aₕ)                     f = tanh or relu
+//! GRU    r = σ(aᵢ,r + aₕ,r)   z = σ(aᵢ,z + aₕ,z)   n = tanh(aᵢ,n + r ⊙ aₕ,n)
+//!        h′ = (1 − z) ⊙ n + z ⊙ h
+//! LSTM   i = σ(·ᵢ)  f = σ(·f)  g = tanh(·g)  o = σ(·o)     (· = aᵢ + aₕ of the gate)
+//!        c′ = f ⊙ c + i ⊙ g       h′ = o ⊙ tanh(c′)
+//! ```
+//!
+//! Backward, from `δh` (∂L/∂h′ from the output at this step plus what step t + 1 passed
+//! down) and for the LSTM `δc`, every derivative in terms of saved forward values
+//! (σ′ = s·(1 − s), tanh′ = 1 − y²):
+//!
+//! ```text
+//! RNN    δa = δh ⊙ f′                         δaᵢ = δaₕ = δa
+//! GRU    δn = δh ⊙ (1 − z) ⊙ (1 − n²)       δz = δh ⊙ (h − n) ⊙ z(1 − z)
+//!        δr = δn ⊙ aₕ,n ⊙ r(1 − r)
+//!        δaᵢ = (δr, δz, δn)                   δaₕ = (δr, δz, δn ⊙ r)
+//!        δh_prev = W_hhᵀ·δaₕ + δh ⊙ z
+//! LSTM   δc′ = δc + δh ⊙ o ⊙ (1 − tanh²c′)
+//!        δaᵢ = δaₕ = (δc′ ⊙ g ⊙ i(1−i), δc′ ⊙ c ⊙ f(1−f), δc′ ⊙ i ⊙ (1−g²), δh ⊙ tanh c′ ⊙ o(1−o))
+//!        δc_prev = δc′ ⊙ f
+//! all    δx = W_ihᵀ·δaᵢ    δh_prev (+)= W_hhᵀ·δaₕ
+//!        ∂L/∂W_ih = Σₜ δaᵢ,ₜ·xₜᵀ   ∂L/∂W_hh = Σₜ δaₕ,ₜ·hₜ₋₁ᵀ   ∂L/∂b_ih = Σₜ δaᵢ,ₜ   ∂L/∂b_hh = Σₜ δaₕ,ₜ
+//! ```
+//!
+//! The trace keeps the initial state (`h₀`, and `c₀` for the LSTM), then each step's
+//! `Cell::saved` vectors of `H`: RNN `h′`; GRU `r, z, n,
+//! aₕ,n, h′`; LSTM `i, f, g, o, c′, tanh c′, h′`. Loops run over `T` (never unrolled);
+//! the products go through the dense row kernels.
+
+use super::{backward_accumulate, backward_sgd, input_delta, matvec};
+use crate::scalar::Scalar;
+
+/// A recurrent cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// Elman RNN with `tanh` (`nn.RNN`, `nonlinearity='tanh'`).
+    RnnTanh,
+    /// Elman RNN with `relu` (`nn.RNN`, `nonlinearity='relu'`).
+    RnnRelu,
+    /// `nn.GRU`, gates `r, z, n`.
+    Gru,
+    /// `nn.LSTM`, gates `i, f, g, o`.
+    Lstm,
+}
+
+impl Cell {
+    /// Gates per hidden unit: the `G` of `weight_ih_l0 [G·H][I]`.
+    #[inline]
+    #[must_use]
+    pub const fn gates(self) -> usize {
+        match self {
+            Cell::RnnTanh | Cell::RnnRelu => 1,
+            Cell::Gru => 3,
+            Cell::Lstm => 4,
+        }
+    }
+
+    /// Vectors of `H` each step keeps in the trace.
+    #[inline]
+    #[must_use]
+    pub const fn saved(self) -> usize {
+        match self {
+            Cell::RnnTanh | Cell::RnnRelu => 1,
+            Cell::Gru => 5,
+            Cell::Lstm => 7,
+        }
+    }
+
+    /// Vectors of `H` of streaming state: `h`, and `c` for the LSTM.
+    #[inline]
+    #[must_use]
+    pub const fn state(self) -> usize {
+        match self {
+            Cell::Lstm => 2,
+            _ => 1,
+        }
+    }
+
+    /// Parameters of a layer with `input` features and `hidden` units.
+    #[inline]
+    #[must_use]
+    pub const fn params(self, input: usize, hidden: usize, bias: bool) -> usize {
+        let gh = self.gates() * hidden;
+        gh * (input + hidden) + if bias { 2 * gh } else { 0 }
+    }
+}
+
+/// The four tensors of a layer's parameter slice.
+struct Tensors<'a, T> {
+    w_ih: &'a [T],
+    w_hh: &'a [T],
+    b_ih: Option<&'a [T]>,
+    b_hh: Option<&'a [T]>,
+}
+
+fn split<T>(p: &[T], gh: usize, input: usize, hidden: usize, bias: bool) -> Tensors<'_, T> {
+    let (w_ih, rest) = p.split_at(gh * input);
+    let (w_hh, rest) = rest.split_at(gh * hidden);
+    let (b_ih, b_hh) = if bias {
+        let (b_ih, rest) = rest.split_at(gh);
+        (Some(b_ih), Some(&rest[..gh]))
+    } else {
+        (None, None)
+    };
+    Tensors { w_ih, w_hh, b_ih, b_hh }
+}
+
+/// One step of the cell: updates `h` (and `c`, the LSTM's cell state; untouched by the
+/// other cells) from `x`, and if `save` is given writes the step's saved vectors
+/// ([`Cell::saved`] × `H`) into it.
+///
+/// # Panics
+/// If `p` is shorter than [`Cell::params`] or `save` shorter than the saved vectors.
+#[inline]
+pub fn recurrent_step<T: Scalar, const I: usize, const H: usize>(
+    cell: Cell,
+    bias: bool,
+    p: &[T],
+    x: &[T; I],
+    h: &mut [T; H],
+    c: &mut [T; H],
+    save: Option<&mut [T]>,
+) {
+    let gh = cell.gates() * H;
+    let w = split(p, gh, I, H, bias);
+    let mut ai = [[T::ZERO; H]; 4];
+    let mut ah = [[T::ZERO; H]; 4];
+    matvec(w.w_ih, x, &mut ai.as_flattened_mut()[..gh]);
+    matvec(w.w_hh, h, &mut ah.as_flattened_mut()[..gh]);
+    if let (Some(b_ih), Some(b_hh)) = (w.b_ih, w.b_hh) {
+        for (a, &b) in ai.as_flattened_mut().iter_mut().zip(b_ih) {
+            *a += b;
+        }
+        for (a, &b) in ah.as_flattened_mut().iter_mut().zip(b_hh) {
+            *a += b;
+        }
+    }
+    match cell {
+        Cell::RnnTanh => {
+            for j in 0..H {
+                h[j] = (ai[0][j] + ah[0][j]).tanh();
+            }
+        }
+        Cell::RnnRelu => {
+            for j in 0..H {
+                h[j] = (ai[0][j] + ah[0][j]).max(T::ZERO);
+            }
+        }
+        Cell::Gru => {
+            // ai/ah rows become r, z, n and keep aₕ,n in ah[2].
+            for j in 0..H {
+                let r = (ai[0][j] + ah[0][j]).logistic();
+                let z = (ai[1][j] + ah[1][j]).logistic();
+                let n = (ai[2][j] + r * ah[2][j]).tanh();
+                ai[0][j] = r;
+                ai[1][j] = z;
+                ai[2][j] = n;
+                h[j] = (T::ONE - z) * n + z * h[j];
+            }
+        }
+        Cell::Lstm => {
+            for j in 0..H {
+                let i = (ai[0][j] + ah[0][j]).logistic();
+                let f = (ai[1][j] + ah[1][j]).logistic();
+                let g = (ai[2][j] + ah[2][j]).tanh();
+                let o = (ai[3][j] + ah[3][j]).logistic();
+                c[j] = f * c[j] + i * g;
+                let tc = c[j].tanh();
+                h[j] = o * tc;
+                (ai[0][j], ai[1][j], ai[2][j], ai[3][j]) = (i, f, g, o);
+                ah[0][j] = tc;
+            }
+        }
+    }
+    let Some(save) = save else { return };
+    let save = &mut save[..cell.saved() * H];
+    let (body, last) = save.split_at_mut(save.len() - H);
+    last.copy_from_slice(h);
+    match cell {
+        Cell::RnnTanh | Cell::RnnRelu => {}
+        Cell::Gru => {
+            body[..3 * H].copy_from_slice(&ai.as_flattened()[..3 * H]);
+            body[3 * H..].copy_from_slice(&ah[2]);
+        }
+        Cell::Lstm => {
+            body[..4 * H].copy_from_slice(ai.as_flattened());
+            body[4 * H..5 * H].copy_from_slice(c);
+            body[5 * H..].copy_from_slice(&ah[0]);
+        }
+    }
+}
+
+/// The forward pass over a sequence `x` (`[S][I]`) from `init` (`h₀`, and `c₀` for the
+/// LSTM: [`Cell::state`] × `H`) or the zero state: writes every step's `h` into `out`
+/// (`[S][H]`) if `sequence`, else the last step's (`[H]`); with `trace`, the initial
+/// state then every step's saved vectors (`[state·H][S][saved·H]`).
+///
+/// # Panics
+/// On slices of the wrong length.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn recurrent_forward<T: Scalar, const S: usize, const I: usize, const H: usize>(
+    cell: Cell,
+    bias: bool,
+    sequence: bool,
+    p: &[T],
+    x: &[T],
+    out: &mut [T],
+    trace: Option<&mut [T]>,
+    init: Option<&[T]>,
+) {
+    let (xs, _) = x.as_chunks::<I>();
+    let (mut h, mut c) = ([T::ZERO; H], [T::ZERO; H]);
+    let st = cell.state() * H;
+    if let Some(init) = init {
+        h.copy_from_slice(&init[..H]);
+        if cell == Cell::Lstm {
+            c.copy_from_slice(&init[H..2 * H]);
+        }
+    }
+    let mut steps = trace.map(|tr| {
+        let (keep, steps) = tr.split_at_mut(st);
+        keep[..H].copy_from_slice(&h);
+        if cell == Cell::Lstm {
+            keep[H..].copy_from_slice(&c);
+        }
+        steps
+    });
+    let per = cell.saved() * H;
+    for (t, xt) in xs.iter().enumerate().take(S) {
+        let save = steps.as_deref_mut().map(|tr| &mut tr[t * per..(t + 1) * per]);
+        recurrent_step::<T, I, H>(cell, bias, p, xt, &mut h, &mut c, save);
+        if sequence {
+            out[t * H..(t + 1) * H].copy_from_slice(&h);
+        }
+    }
+    if !sequence {
+        out[..H].copy_from_slice(&h);
+    }
+}
+
+/// `hₜ₋₁` in the steps of a trace: the initial state's `h` at `t = 0`.
+fn prev_h<'a, T>(steps: &'a [T], init: &'a [T], t: usize, per: usize, h: usize) -> &'a [T] {
+    if t == 0 { &init[..h] } else { &steps[t * per - h..t * per] }
+}
+
+/// The LSTM's `cₜ₋₁` in the steps of a trace: the initial state's `c` at `t = 0`.
+fn prev_c<'a, T>(steps: &'a [T], init: &'a [T], t: usize, per: usize, h: usize) -> &'a [T] {
+    if t == 0 { &init[h..2 * h] } else { &steps[(t - 1) * per + 4 * h..(t - 1) * per + 5 * h] }
+}
+
+/// Where [`recurrent_backward`] puts the parameter gradient.
+#[derive(Debug)]
+pub enum RecurrentGrad<'a, T> {
+    /// Nothing: the input delta alone.
+    None,
+    /// `g += ∂L/∂θ`, `g` the layer's slice of the gradient.
+    Accumulate(&'a mut [T]),
+    /// Each step's `δaᵢ` (`[S][G·H]`), for [`recurrent_apply_sgd`] once the pass no
+    /// longer reads the weights.
+    Record(&'a mut [T]),
+}
+
+/// Backpropagation through time over all `S` steps, from `delta` = ∂L/∂output (`[S][H]`
+/// if `sequence`, else `[H]`) and the trace of the training forward (which starts with
+/// the initial state; no gradient flows into it: truncated BPTT cuts there): the parameter
+/// gradient per `grad`, and if `dx` is given `dx += ∂L/∂x` (`[S][I]`). The input `x`
+/// (`[S][I]`) is read only for [`RecurrentGrad::Accumulate`]; the other modes may pass
+/// anything.
+///
+/// # Panics
+/// On slices of the wrong length.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: usize>(
+    cell: Cell,
+    bias: bool,
+    sequence: bool,
+    p: &[T],
+    x: &[T],
+    trace: &[T],
+    delta: &[T],
+    mut grad: RecurrentGrad<'_, T>,
+    mut dx: Option<&mut [T]>,
+) {
+    let g_n = cell.gates();
+    let gh = g_n * H;
+    let w = split(p, gh, I, H, bias);
+    let per = cell.saved() * H;
+    let (init, trace) = trace.split_at(cell.state() * H);
+    let (mut dh, mut dc) = ([T::ZERO; H], [T::ZERO; H]);
+    let mut di = [[T::ZERO; H]; 4];
+    let mut dhh = [[T::ZERO; H]; 4];
+    for t in (0..S).rev() {
+        let cur = &trace[t * per..(t + 1) * per];
+        let hp = prev_h(trace, init, t, per, H);
+        let h_prev = |j: usize| hp[j];
+        if sequence {
+            for (d, &e) in dh.iter_mut().zip(&delta[t * H..(t + 1) * H]) {
+                *d += e;
+            }
+        } else if t == S - 1 {
+            for (d, &e) in dh.iter_mut().zip(&delta[..H]) {
+                *d += e;
+            }
+        }
+        // δh passed below directly (GRU's z ⊙ δh), before W_hhᵀ·δaₕ is added.
+        let mut direct = [T::ZERO; H];
+        match cell {
+            Cell::RnnTanh => {
+                for j in 0..H {
+                    let y = cur[j];
+                    di[0][j] = dh[j] * (T::ONE - y * y);
+                }
+                dhh[0] = di[0];
+            }
+            Cell::RnnRelu => {
+                for j in 0..H {
+                    di[0][j] = if cur[j] > T::ZERO { dh[j] } else { T::ZERO };
+                }
+                dhh[0] = di[0];
+            }
+            Cell::Gru => {
+                for j in 0..H {
+                    let (r, z, n, ahn) = (cur[j], cur[H + j], cur[2 * H + j], cur[3 * H + j]);
+                    let dn = dh[j] * (T::ONE - z) * (T::ONE - n * n);
+                    let dz = dh[j] * (h_prev(j) - n) * (z * (T::ONE - z));
+                    let dr = dn * ahn * (r * (T::ONE - r));
+                    di[0][j] = dr;
+                    di[1][j] = dz;
+                    di[2][j] = dn;
+                    dhh[0][j] = dr;
+                    dhh[1][j] = dz;
+                    dhh[2][j] = dn * r;
+                    direct[j] = dh[j] * z;
+                }
+            }
+            Cell::Lstm => {
+                let cp = prev_c(trace, init, t, per, H);
+                let c_prev = |j: usize| cp[j];
+                for j in 0..H {
+                    let (i, f, g, o) = (cur[j], cur[H + j], cur[2 * H + j], cur[3 * H + j]);
+                    let tc = cur[5 * H + j];
+                    let dct = dc[j] + dh[j] * o * (T::ONE - tc * tc);
+                    di[0][j] = dct * g * (i * (T::ONE - i));
+                    di[1][j] = dct * c_prev(j) * (f * (T::ONE - f));
+                    di[2][j] = dct * i * (T::ONE - g * g);
+                    di[3][j] = dh[j] * tc * (o * (T::ONE - o));
+                    dc[j] = dct * f;
+                }
+                dhh = di;
+            }
+        }
+        let dai = &di.as_flattened()[..gh];
+        let dah = &dhh.as_flattened()[..gh];
+        match &mut grad {
+            RecurrentGrad::None => {}
+            RecurrentGrad::Accumulate(g) => {
+                let xt = &x[t * I..(t + 1) * I];
+                let (gw_ih, rest) = g.split_at_mut(gh * I);
+                let (gw_hh, rest) = rest.split_at_mut(gh * H);
+                backward_accumulate(w.w_ih, gw_ih, xt, dai, None, false);
+                backward_accumulate(w.w_hh, gw_hh, hp, dah, None, false);
+                if bias {
+                    let (gb_ih, gb_hh) = rest.split_at_mut(gh);
+                    for (g, &d) in gb_ih.iter_mut().zip(dai) {
+                        *g += d;
+                    }
+                    for (g, &d) in gb_hh.iter_mut().zip(dah) {
+                        *g += d;
+                    }
+                }
+            }
+            RecurrentGrad::Record(r) => r[t * gh..(t + 1) * gh].copy_from_slice(dai),
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            input_delta(w.w_ih, dai, &mut dx[t * I..(t + 1) * I], false);
+        }
+        if t > 0 {
+            dh = direct;
+            input_delta(w.w_hh, dah, &mut dh, false);
+        }
+    }
+}
+
+/// Plain SGD from the steps' `δaᵢ` recorded by [`recurrent_backward`]
+/// ([`RecurrentGrad::Record`]): `θ −= lr·∂L/∂θ`, the sums over steps applied step by step.
+///
+/// # Panics
+/// On slices of the wrong length.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn recurrent_apply_sgd<T: Scalar, const S: usize, const I: usize, const H: usize>(
+    cell: Cell,
+    bias: bool,
+    p: &mut [T],
+    x: &[T],
+    trace: &[T],
+    recorded: &[T],
+    lr: T,
+) {
+    let gh = cell.gates() * H;
+    let per = cell.saved() * H;
+    let (init, trace) = trace.split_at(cell.state() * H);
+    let (w_ih, rest) = p.split_at_mut(gh * I);
+    let (w_hh, b) = rest.split_at_mut(gh * H);
+    for t in 0..S {
+        let dai = &recorded[t * gh..(t + 1) * gh];
+        let cur = &trace[t * per..(t + 1) * per];
+        // δaₕ equals δaᵢ but for the GRU's n gate, where it is δn ⊙ r.
+        let mut dah = [[T::ZERO; H]; 4];
+        let dah = &mut dah.as_flattened_mut()[..gh];
+        dah.copy_from_slice(dai);
+        if cell == Cell::Gru {
+            for j in 0..H {
+                dah[2 * H + j] = dai[2 * H + j] * cur[j];
+            }
+        }
+        backward_sgd(w_ih, &x[t * I..(t + 1) * I], dai, lr, None, false);
+        backward_sgd(w_hh, prev_h(trace, init, t, per, H), dah, lr, None, false);
+        if bias {
+            let (b_ih, b_hh) = b.split_at_mut(gh);
+            for (b, &d) in b_ih.iter_mut().zip(dai) {
+                *b -= lr * d;
+            }
+            for (b, &d) in b_hh.iter_mut().zip(dah.iter()) {
+                *b -= lr * d;
+            }
+        }
+    }
+}

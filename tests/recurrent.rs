@@ -1,0 +1,522 @@
+//! Recurrent networks (`Rnn`, `Gru`, `Lstm`): generated gradients (parameters and input,
+//! through backpropagation through time) against central finite differences in `f64`
+//! (1e-6 relative), against the dynamic reference network (1e-12), and the `f32` build
+//! against the `f64` build; fused SGD against backward then the update; the batch
+//! gradient against the mean of per-sample gradients; parameters after several Adam
+//! steps against the dynamic network's; PyTorch's names, shapes and initialization; the
+//! streaming step against the whole-sequence forward (bit for bit) and, step by step,
+//! against the dynamic network on every prefix of the sequence; and a training run that
+//! learns a task needing memory.
+//!
+//! Each case is declared by `case!` twice over the same spec, `f64` and `f32`, beside the
+//! same layers written for the dynamic network.
+
+use rand_core::Rng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::SeedableRng;
+use stackprop::dynamic::{Activation, DynamicNet, LayerSpec, Loss, RecurrentCell};
+use stackprop::prelude::*;
+use stackprop::{GradCheckOptions, check_gradients};
+
+/// Relative error allowed between backward and central differences in f64.
+const F64_TOL: f64 = 1e-6;
+/// The central-difference step (as in `tests/conv.rs`).
+const STEP: f64 = 1e-5;
+/// Relative error allowed between the generated and the dynamic network in f64: both
+/// compute the same function, in different orders.
+const DYN_TOL: f64 = 1e-12;
+/// Relative error allowed between the f32 and f64 builds (floor 1e-2).
+const F32_TOL: f64 = 2e-4;
+
+fn uniform(rng: &mut impl Rng, a: f64) -> f64 {
+    ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * a
+}
+
+fn fill(rng: &mut impl Rng, v: &mut [f64], a: f64) {
+    v.iter_mut().for_each(|x| *x = uniform(rng, a));
+}
+
+fn close(a: f64, b: f64, tol: f64, floor: f64) -> bool {
+    (a - b).abs() / a.abs().max(b.abs()).max(floor) <= tol
+}
+
+fn to_f32<B: Buffer<f32>>(v: &[f64]) -> B {
+    let mut out = B::zeroed();
+    out.as_mut().iter_mut().zip(v).for_each(|(o, &x)| *o = x as f32);
+    out
+}
+
+fn assert_close(name: &str, what: &str, a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{name}: {what} lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(close(*x, *y, tol, 1e-3), "{name}: {what} [{i}]: {x} vs {y}");
+    }
+}
+
+/// Every check on one spec: `N` in f64, `F` in f32, `layers` the dynamic network's.
+///
+/// `adam` runs one Adam step (learning rate 1e-2) per sample on the generated network,
+/// returning each step's loss.
+fn check<N, F>(
+    name: &str,
+    shape: &[usize],
+    layers: &[LayerSpec],
+    loss: Loss,
+    adam: impl Fn(&mut N, &[N::Input], &[N::Output]) -> Vec<f64>,
+) where
+    N: Network<Scalar = f64>,
+    F: Network<Scalar = f32>,
+{
+    assert_eq!((N::PARAMS, N::INPUT, N::OUTPUT), (F::PARAMS, F::INPUT, F::OUTPUT));
+    let mut dynamic = DynamicNet::<f64>::with_shape(shape, layers, loss).expect("a valid dynamic spec");
+    assert_eq!(dynamic.param_count(), N::PARAMS, "{name}: parameter count");
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5eed ^ name.len() as u64);
+    for round in 0..3 {
+        let mut params = N::Params::zeroed();
+        fill(&mut rng, params.as_mut(), 0.8);
+        let mut x = N::Input::zeroed();
+        fill(&mut rng, x.as_mut(), 1.5);
+        let mut t = N::Output::zeroed();
+        fill(&mut rng, t.as_mut(), 0.9);
+
+        // Finite differences: every parameter and every input.
+        let mut net = N::from_params(params.clone());
+        let report = check_gradients(&mut net, &x, &t, GradCheckOptions { step: STEP, ..GradCheckOptions::default() });
+        assert!(
+            report.max_rel_error <= F64_TOL,
+            "{name} (round {round}): backward disagrees with central differences: {:?}",
+            report.worst
+        );
+        assert_eq!(report.checked, N::PARAMS + N::INPUT);
+
+        // The dynamic network on the same weights.
+        dynamic.set_params(params.as_ref()).expect("same parameter count");
+        let y = net.forward(&x);
+        assert_close(name, "forward vs dynamic", y.as_ref(), dynamic.forward(x.as_ref()), DYN_TOL);
+        let mut g = N::Params::zeroed();
+        let l = net.gradient(&x, &t, &mut g);
+        let mut gd = vec![0.0; N::PARAMS];
+        let mut dxd = vec![0.0; N::INPUT];
+        let ld = dynamic.accumulate_gradient(x.as_ref(), t.as_ref(), 1.0, &mut gd, Some(&mut dxd));
+        assert!(close(l, ld, DYN_TOL, 1e-3), "{name}: loss {l} vs dynamic {ld}");
+        assert_close(name, "gradient vs dynamic", g.as_ref(), &gd, DYN_TOL);
+        let dx = net.input_gradient(&x, &t);
+        assert_close(name, "input gradient vs dynamic", dx.as_ref(), &dxd, DYN_TOL);
+
+        // Fused SGD equals backward then the update.
+        let mut fused = N::from_params(params.clone());
+        let mut trace = N::Trace::zeroed();
+        fused.forward_trace(&x, &mut trace);
+        fused.backward_sgd(&x, &trace, &t, 0.05);
+        let expected: Vec<f64> = params.as_ref().iter().zip(g.as_ref()).map(|(p, g)| p - 0.05 * g).collect();
+        assert_close(name, "fused SGD", fused.params().as_ref(), &expected, DYN_TOL);
+
+        // f32 on the same weights, inputs and targets.
+        let net32 = F::from_params(to_f32(params.as_ref()));
+        let (x32, t32): (F::Input, F::Output) = (to_f32(x.as_ref()), to_f32(t.as_ref()));
+        let l32 = f64::from(net32.loss(&x32, &t32));
+        assert!(close(l, l32, F32_TOL, 1e-2), "{name}: loss f64 {l} vs f32 {l32}");
+        let mut g32 = F::Params::zeroed();
+        net32.gradient(&x32, &t32, &mut g32);
+        for (i, (&a, &b)) in g.as_ref().iter().zip(g32.as_ref()).enumerate() {
+            assert!(close(a, f64::from(b), F32_TOL, 1e-2), "{name}: gradient [{i}] f64 {a} vs f32 {b}");
+        }
+    }
+
+    // The batch gradient against the mean of per-sample gradients, and the dynamic one.
+    let mut params = N::Params::zeroed();
+    fill(&mut rng, params.as_mut(), 0.8);
+    let net = N::from_params(params.clone());
+    dynamic.set_params(params.as_ref()).expect("same parameter count");
+    let xs: Vec<N::Input> = (0..5)
+        .map(|_| {
+            let mut x = N::Input::zeroed();
+            fill(&mut rng, x.as_mut(), 1.5);
+            x
+        })
+        .collect();
+    let ts: Vec<N::Output> = (0..5)
+        .map(|_| {
+            let mut t = N::Output::zeroed();
+            fill(&mut rng, t.as_mut(), 0.9);
+            t
+        })
+        .collect();
+    let mut gb = N::Params::zeroed();
+    let lb = net.batch_gradient(&xs, &ts, &mut gb);
+    let flat = |v: &[N::Input]| v.iter().flat_map(|x| x.as_ref().to_vec()).collect::<Vec<f64>>();
+    let flat_t = |v: &[N::Output]| v.iter().flat_map(|x| x.as_ref().to_vec()).collect::<Vec<f64>>();
+    let mut gd = vec![0.0; N::PARAMS];
+    let ld = dynamic.batch_gradient(&flat(&xs), &flat_t(&ts), &mut gd);
+    assert!(close(lb, ld, DYN_TOL, 1e-3), "{name}: batch loss {lb} vs dynamic {ld}");
+    assert_close(name, "batch gradient vs dynamic", gb.as_ref(), &gd, DYN_TOL);
+
+    // Parameters after several Adam steps, one sample each.
+    let mut stepped = N::from_params(params.clone());
+    let losses = adam(&mut stepped, &xs, &ts);
+    let mut adam_dyn = stackprop::Adam::<Vec<f64>>::new(1e-2);
+    for ((x, t), a) in xs.iter().zip(&ts).zip(losses) {
+        let b = dynamic.train_step(x.as_ref(), t.as_ref(), &mut adam_dyn);
+        assert!(close(a, b, DYN_TOL, 1e-3), "{name}: Adam step loss {a} vs dynamic {b}");
+    }
+    assert_close(name, "parameters after Adam steps", stepped.params().as_ref(), dynamic.params(), 1e-10);
+}
+
+macro_rules! case {
+    ($test:ident, $input:tt, loss = $loss:ident, { $($body:tt)* }, $shape:expr, $layers:expr, $dloss:expr) => {
+        mod $test {
+            use super::*;
+
+            #[network(input = $input, loss = $loss, scalar = f64)]
+            pub struct N64 { $($body)* }
+
+            #[network(input = $input, loss = $loss, scalar = f32)]
+            pub struct N32 { $($body)* }
+
+            #[test]
+            fn agrees_three_ways() {
+                check::<N64, N32>(stringify!($test), &$shape, &$layers, $dloss, |net, xs, ts| {
+                    let mut adam = stackprop::Adam::new(1e-2);
+                    xs.iter().zip(ts).map(|(x, t)| net.train_step(x, t, &mut adam)).collect()
+                });
+            }
+        }
+    };
+}
+
+const TANH: RecurrentCell = RecurrentCell::RnnTanh;
+const RELU: RecurrentCell = RecurrentCell::RnnRelu;
+const GRU: RecurrentCell = RecurrentCell::Gru;
+const LSTM: RecurrentCell = RecurrentCell::Lstm;
+
+fn dense(width: usize, act: Activation) -> LayerSpec {
+    LayerSpec::dense(width, act)
+}
+
+case!(rnn_tanh, [7, 3], loss = half_sse, { rnn: Rnn<5>, head: Dense<2, Identity>, },
+    [7, 3], [LayerSpec::recurrent(TANH, 5), dense(2, Activation::Identity)], Loss::HalfSse);
+case!(rnn_relu, [7, 3], loss = half_sse, { rnn: Rnn<5, { nonlinearity = relu }>, head: Dense<2, Identity>, },
+    [7, 3], [LayerSpec::recurrent(RELU, 5), dense(2, Activation::Identity)], Loss::HalfSse);
+case!(rnn_two_steps, [2, 3], loss = mse, { rnn: Rnn<4, { bias = false }>, head: Dense<1, Tanh>, },
+    [2, 3], [LayerSpec::recurrent(TANH, 4).without_bias(), dense(1, Activation::Tanh)], Loss::Mse);
+case!(gru, [7, 3], loss = half_sse, { gru: Gru<4>, head: Dense<2, Tanh>, },
+    [7, 3], [LayerSpec::recurrent(GRU, 4), dense(2, Activation::Tanh)], Loss::HalfSse);
+case!(gru_one_step, [1, 2], loss = half_sse, { gru: Gru<3>, head: Dense<2, Identity>, },
+    [1, 2], [LayerSpec::recurrent(GRU, 3), dense(2, Activation::Identity)], Loss::HalfSse);
+case!(gru_without_bias, [7, 2], loss = half_sse, { gru: Gru<4, { bias = false }>, head: Dense<1, Identity>, },
+    [7, 2], [LayerSpec::recurrent(GRU, 4).without_bias(), dense(1, Activation::Identity)], Loss::HalfSse);
+case!(lstm, [7, 3], loss = half_sse, { lstm: Lstm<4>, head: Dense<2, Identity>, },
+    [7, 3], [LayerSpec::recurrent(LSTM, 4), dense(2, Activation::Identity)], Loss::HalfSse);
+case!(lstm_without_bias, [2, 2], loss = mse, { lstm: Lstm<3, { bias = false }>, head: Dense<1, Identity>, },
+    [2, 2], [LayerSpec::recurrent(LSTM, 3).without_bias(), dense(1, Activation::Identity)], Loss::Mse);
+case!(stacked, [7, 2], loss = half_sse,
+    { gru: Gru<4, { sequence = true }>, lstm: Lstm<3, { sequence = true }>, rnn: Rnn<3>, head: Dense<1, Identity>, },
+    [7, 2],
+    [LayerSpec::recurrent(GRU, 4).sequence(), LayerSpec::recurrent(LSTM, 3).sequence(), LayerSpec::recurrent(TANH, 3), dense(1, Activation::Identity)],
+    Loss::HalfSse);
+case!(sequence_output, [4, 2], loss = half_sse,
+    { rnn: Rnn<3, { sequence = true }>, flat: Flatten, head: Dense<2, Identity>, },
+    [4, 2], [LayerSpec::recurrent(TANH, 3).sequence(), LayerSpec::flatten(), dense(2, Activation::Identity)],
+    Loss::HalfSse);
+case!(lstm_wide_head, [5, 2], loss = half_sse,
+    { lstm: Lstm<24>, hidden: Dense<48, Tanh, { unroll = false }>, head: Dense<1, Identity>, },
+    [5, 2], [LayerSpec::recurrent(LSTM, 24), dense(48, Activation::Tanh), dense(1, Activation::Identity)],
+    Loss::HalfSse);
+
+/// PyTorch's names, shapes and order, and `U(±1/√H)` for every tensor, drawn in the
+/// order the dynamic network draws them.
+#[test]
+fn pytorch_layout_and_initialization() {
+    use lstm::N64;
+    let names: Vec<(&str, &[usize])> = N64::LAYOUT.iter().map(|p| (p.name, p.shape)).collect();
+    assert_eq!(
+        names,
+        [
+            ("lstm.weight_ih_l0", &[16, 3][..]),
+            ("lstm.weight_hh_l0", &[16, 4][..]),
+            ("lstm.bias_ih_l0", &[16][..]),
+            ("lstm.bias_hh_l0", &[16][..]),
+            ("head.weight", &[2, 4][..]),
+            ("head.bias", &[2][..]),
+        ]
+    );
+    let net = N64::seeded(11);
+    let bound = 1.0 / 2.0; // 1/√4
+    let recurrent = &net.params()[..16 * 3 + 16 * 4 + 32];
+    assert!(recurrent.iter().all(|w| w.abs() <= bound));
+    assert!(recurrent.iter().any(|w| w.abs() > 0.9 * bound), "drawn over the whole range");
+    assert!(recurrent[16 * 7..].iter().all(|&b| b != 0.0), "biases are drawn, as in PyTorch");
+    let dynamic = DynamicNet::<f64>::seeded_with_shape(
+        &[7, 3],
+        &[LayerSpec::recurrent(LSTM, 4), dense(2, Activation::Identity)],
+        Loss::HalfSse,
+        11,
+    )
+    .expect("valid");
+    assert_eq!(net.params().as_slice(), dynamic.params());
+}
+
+/// After `T` steps from the zero state, `step` equals `forward` bit for bit; after
+/// `t < T` steps it equals the dynamic network run on the first `t` steps.
+fn check_streaming<N: Network<Scalar = f64>>(
+    name: &str,
+    features: usize,
+    layers: &[LayerSpec],
+    step: impl Fn(&N, &mut Vec<f64>, &[f64]) -> Vec<f64>,
+    state: Vec<f64>,
+) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(77);
+    let mut params = N::Params::zeroed();
+    fill(&mut rng, params.as_mut(), 0.8);
+    let net = N::from_params(params.clone());
+    let mut x = N::Input::zeroed();
+    fill(&mut rng, x.as_mut(), 1.5);
+    let steps = N::INPUT / features;
+    for round in 0..2 {
+        let mut s = state.clone();
+        let mut last = Vec::new();
+        for t in 0..steps {
+            last = step(&net, &mut s, &x.as_ref()[t * features..(t + 1) * features]);
+            let mut prefix = DynamicNet::<f64>::with_shape(&[t + 1, features], layers, Loss::HalfSse).expect("valid");
+            prefix.set_params(params.as_ref()).expect("same parameters at every length");
+            let expected = prefix.forward(&x.as_ref()[..(t + 1) * features]);
+            assert_close(name, "step vs dynamic prefix", &last, expected, DYN_TOL);
+        }
+        assert_eq!(last.as_slice(), net.forward(&x).as_ref(), "{name} (round {round}): step vs forward, bit for bit");
+    }
+}
+
+#[test]
+fn streaming_equals_the_sequence_forward() {
+    check_streaming::<gru::N64>(
+        "gru",
+        3,
+        &[LayerSpec::recurrent(GRU, 4), dense(2, Activation::Tanh)],
+        |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+        gru::N64::new_state().to_vec(),
+    );
+    check_streaming::<lstm::N64>(
+        "lstm",
+        3,
+        &[LayerSpec::recurrent(LSTM, 4), dense(2, Activation::Identity)],
+        |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+        lstm::N64::new_state().to_vec(),
+    );
+    check_streaming::<rnn_relu::N64>(
+        "rnn_relu",
+        3,
+        &[LayerSpec::recurrent(RELU, 5), dense(2, Activation::Identity)],
+        |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+        rnn_relu::N64::new_state().to_vec(),
+    );
+    assert_eq!(stacked::N64::STATE, 4 + 2 * 3 + 3);
+    check_streaming::<stacked::N64>(
+        "stacked",
+        2,
+        &[
+            LayerSpec::recurrent(GRU, 4).sequence(),
+            LayerSpec::recurrent(LSTM, 3).sequence(),
+            LayerSpec::recurrent(TANH, 3),
+            dense(1, Activation::Identity),
+        ],
+        |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+        stacked::N64::new_state().to_vec(),
+    );
+    // f32 too: the same step function as the forward.
+    let net = lstm::N32::seeded(5);
+    let x: [f32; 21] = core::array::from_fn(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0);
+    let mut s = lstm::N32::new_state();
+    let mut y = [0.0; 2];
+    for xt in x.as_chunks::<3>().0 {
+        y = net.step(&mut s, xt);
+    }
+    assert_eq!(y, net.forward(&x));
+}
+
+/// The adding problem, short: a sequence of `(value, marker)` pairs, two of them
+/// marked; the target is the sum of the two marked values. A last-state model must
+/// remember the first marked value until the end.
+mod memory {
+    use super::*;
+
+    const T: usize = 8;
+
+    #[network(input = [8, 2], loss = mse)]
+    pub struct Adder {
+        gru: Gru<12>,
+        head: Dense<1, Identity>,
+    }
+
+    fn sample(rng: &mut impl Rng) -> ([f32; 2 * T], [f32; 1]) {
+        let mut x = [0.0; 2 * T];
+        for t in 0..T {
+            x[2 * t] = uniform(rng, 1.0) as f32;
+        }
+        let a = (rng.next_u64() % (T as u64 / 2)) as usize;
+        let b = T / 2 + (rng.next_u64() % (T as u64 / 2)) as usize;
+        x[2 * a + 1] = 1.0;
+        x[2 * b + 1] = 1.0;
+        (x, [x[2 * a] + x[2 * b]])
+    }
+
+    #[test]
+    fn learns_the_adding_problem() {
+        let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+            let (xs, ts): (Vec<_>, Vec<_>) = (0..1000).map(|_| sample(&mut rng)).unzip();
+            let (test_x, test_t): (Vec<_>, Vec<_>) = (0..200).map(|_| sample(&mut rng)).unzip();
+            let mut net = Adder::seeded(1);
+            // Predicting the mean target (0) scores the variance of a sum of two
+            // uniform(−1, 1) values: 2/3.
+            let before = net.mean_loss(&test_x, &test_t);
+            let mut adam = stackprop::Adam::new(1e-2);
+            let mut grad = [0.0; Adder::PARAMS];
+            for _ in 0..30 {
+                for (x, t) in xs.chunks(16).zip(ts.chunks(16)) {
+                    net.train_batch(x, t, &mut grad, &mut adam);
+                }
+            }
+            let after = net.mean_loss(&test_x, &test_t);
+            assert!(before > 0.3, "untrained loss {before}");
+            assert!(after < 0.02, "held-out loss {before} -> {after}");
+        });
+        worker.expect("spawn").join().expect("trains on a 2 MiB stack");
+    }
+}
+
+/// Truncated backpropagation through time: windows of a stream, each starting from the
+/// state the last one ended in.
+mod truncated {
+    use super::*;
+    use stacked::N64 as Window;
+
+    /// The stacked network over two windows at once.
+    #[network(input = [14, 2], loss = half_sse, scalar = f64)]
+    pub struct Both {
+        gru: Gru<4, { sequence = true }>,
+        lstm: Lstm<3, { sequence = true }>,
+        rnn: Rnn<3>,
+        head: Dense<1, Identity>,
+    }
+
+    fn setup() -> (Window, [f64; 28], [f64; Window::PARAMS]) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
+        let mut params = [0.0; Window::PARAMS];
+        fill(&mut rng, &mut params, 0.8);
+        let mut x = [0.0; 28];
+        fill(&mut rng, &mut x, 1.5);
+        (Window::from_params(params), x, params)
+    }
+
+    #[test]
+    fn windows_continue_the_sequence_bit_for_bit() {
+        let (net, x, params) = setup();
+        let (x1, x2): (&[f64; 14], &[f64; 14]) = (x[..14].try_into().unwrap(), x[14..].try_into().unwrap());
+        // From the zero state, the training forward from a state is the training forward.
+        let (mut tr, mut tr0) = ([0.0; Window::TRACE], [1.0; Window::TRACE]);
+        let y = net.forward_trace(x1, &mut tr);
+        assert_eq!(y, net.forward_trace_from(&Window::new_state(), x1, &mut tr0));
+        assert_eq!(tr, tr0);
+        // The second window from the first's end state is the 14-step sequence.
+        let mut state = Window::new_state();
+        Window::end_state(&tr, &mut state);
+        let y2 = net.forward_trace_from(&state, x2, &mut tr);
+        assert_eq!(y2, Both::from_params(params).forward(&x));
+        // So is streaming all 14 steps.
+        let mut s = Window::new_state();
+        let mut y = [0.0];
+        for x_t in x.as_chunks::<2>().0 {
+            y = net.step(&mut s, x_t);
+        }
+        assert_eq!(y, y2);
+        // And the end state is the streaming state.
+        Window::end_state(&tr, &mut state);
+        assert_eq!(state, s);
+    }
+
+    #[test]
+    fn a_window_gradient_from_a_state_matches_central_differences() {
+        let (mut net, x, _) = setup();
+        let (x1, x2): (&[f64; 14], &[f64; 14]) = (x[..14].try_into().unwrap(), x[14..].try_into().unwrap());
+        let t = [0.7];
+        let mut tr = [0.0; Window::TRACE];
+        let _ = net.forward_trace(x1, &mut tr);
+        let mut state = Window::new_state();
+        Window::end_state(&tr, &mut state);
+        assert!(state.iter().all(|&s| s != 0.0));
+        let loss = |net: &Window| {
+            let mut tr = [0.0; Window::TRACE];
+            let _ = net.forward_trace_from(&state, x2, &mut tr);
+            net.trace_loss(&tr, &t)
+        };
+        let _ = net.forward_trace_from(&state, x2, &mut tr);
+        let mut g = [0.0; Window::PARAMS];
+        let mut dx = [0.0; 14];
+        net.backward(x2, &tr, &t, 1.0, &mut g, Some(&mut dx));
+        for (i, &gi) in g.iter().enumerate() {
+            let p = net.params()[i];
+            net.params_mut()[i] = p + STEP;
+            let up = loss(&net);
+            net.params_mut()[i] = p - STEP;
+            let down = loss(&net);
+            net.params_mut()[i] = p;
+            let fd = (up - down) / (2.0 * STEP);
+            assert!(close(gi, fd, F64_TOL, 1e-3), "parameter {i}: backward {gi} vs central {fd}");
+        }
+        // The input gradient too: the window's own inputs only.
+        let mut xp = *x2;
+        for i in 0..14 {
+            let v = xp[i];
+            let mut at = |d: f64| {
+                xp[i] = v + d;
+                let mut tr = [0.0; Window::TRACE];
+                let _ = net.forward_trace_from(&state, &xp, &mut tr);
+                net.trace_loss(&tr, &t)
+            };
+            let fd = (at(STEP) - at(-STEP)) / (2.0 * STEP);
+            xp[i] = v;
+            assert!(close(dx[i], fd, F64_TOL, 1e-3), "input {i}: backward {} vs central {fd}", dx[i]);
+        }
+    }
+
+    /// A one-pole low-pass filter of a long noisy stream, learned in windows of 8 steps
+    /// with the state carried across windows.
+    #[network(input = [8, 1], loss = mse, scalar = f64)]
+    pub struct Filter {
+        gru: Gru<6, { sequence = true }>,
+        rnn: Rnn<4>,
+        head: Dense<1, Identity>,
+    }
+
+    #[test]
+    fn train_window_learns_a_filter_over_a_long_stream() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let n = 8 * 400;
+        let xs: Vec<f64> = (0..n).map(|_| uniform(&mut rng, 1.0)).collect();
+        let mut y = 0.0;
+        let ys: Vec<f64> = xs
+            .iter()
+            .map(|&x| {
+                y = 0.8 * y + 0.2 * x;
+                y
+            })
+            .collect();
+        let mut net = Filter::seeded(4);
+        let mut adam = stackprop::Adam::new(1e-2);
+        let mut epoch_loss = Vec::new();
+        for _ in 0..8 {
+            let mut state = Filter::new_state();
+            let mut sum = 0.0;
+            for (w, win) in xs.chunks_exact(8).enumerate() {
+                let x: &[f64; 8] = win.try_into().unwrap();
+                sum += net.train_window(&mut state, x, &[ys[w * 8 + 7]], &mut adam);
+            }
+            epoch_loss.push(sum / 400.0);
+        }
+        // Always answering the mean scores the variance of the filtered signal.
+        let mean = ys.iter().sum::<f64>() / n as f64;
+        let variance = ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / n as f64;
+        let last = epoch_loss[7];
+        assert!(last < 0.05 * variance, "variance {variance}, loss per epoch {epoch_loss:?}");
+    }
+}

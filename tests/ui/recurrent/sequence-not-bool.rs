@@ -1,0 +1,9 @@
+use stackprop::prelude::*;
+
+#[network(input = [10, 1], loss = mse)]
+struct Net {
+    rnn: Rnn<8, { sequence = 1 }>,
+    output: Dense<1, Identity>,
+}
+
+fn main() {}
