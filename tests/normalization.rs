@@ -549,3 +549,204 @@ fn allocations_during(f: impl FnOnce()) -> usize {
     f();
     ALLOCATIONS.with(Cell::get) - before
 }
+
+/// Batch norm then dropout (the common order), the layer sizes of [`DenseBn`].
+#[network(input = 4, loss = mse, scalar = f64)]
+pub struct DenseBnDrop {
+    hidden: Dense<5, Tanh>,
+    norm: BatchNorm,
+    drop: Dropout<0.3>,
+    output: Dense<3, Tanh>,
+}
+
+/// Dropout before batch norm: every sample's mask reaches every sample's output through
+/// the batch statistics.
+#[network(input = [1, 5, 5], loss = cross_entropy, scalar = f64)]
+pub struct Conv2dDropBn {
+    conv: Conv2d<2, Tanh, { kernel = 2 }>,
+    drop: Dropout<{ p = 0.4 }>,
+    norm: BatchNorm,
+    flat: Flatten,
+    output: Dense<3, Softmax>,
+}
+
+fn dense_bn_drop_dynamic() -> DynamicNet<f64> {
+    let layers = [
+        LayerSpec::dense(5, Activation::Tanh),
+        LayerSpec::batch_norm(),
+        LayerSpec::dropout(0.3),
+        LayerSpec::dense(3, Activation::Tanh),
+    ];
+    DynamicNet::new(4, &layers, Loss::Mse).unwrap()
+}
+
+fn conv2d_drop_bn_dynamic() -> DynamicNet<f64> {
+    let layers = [
+        LayerSpec::conv2d(2, [2, 2], Activation::Tanh),
+        LayerSpec::dropout(0.4),
+        LayerSpec::batch_norm(),
+        LayerSpec::flatten(),
+        LayerSpec::dense(3, Activation::Softmax),
+    ];
+    DynamicNet::with_shape(&[1, 5, 5], &layers, Loss::CrossEntropy).unwrap()
+}
+
+/// As [`three_ways!`], through the masks of a fixed dropout state (set on every copy).
+macro_rules! three_ways_dropout {
+    ($net:ty, $dynamic:expr, $one_hot:expr, $sizes:expr) => {{
+        const I: usize = <$net>::INPUT;
+        const O: usize = <$net>::OUTPUT;
+        const P: usize = <$net>::PARAMS;
+        const R: usize = <$net>::BATCH_ROW;
+        for (k, &n) in $sizes.iter().enumerate() {
+            let state = 0x5eed_0000 + k as u64;
+            let with_state = |params: [f64; P]| {
+                let mut net = <$net>::from_params(params);
+                net.set_dropout_seed(state);
+                net
+            };
+            let mut params = *<$net>::seeded(31 + k as u64).params();
+            for (i, p) in params.iter_mut().enumerate() {
+                *p += 0.05 * ((i * 7 % 11) as f64 - 5.0) / 5.0;
+            }
+            let net = with_state(params);
+            let (xs, ts) = data::<I, O>(n, 200 + k as u64, $one_hot);
+            let mut ws = vec![[0.0; R]; n];
+            let mut grad = [0.0; P];
+            let mut gx = vec![[0.0; I]; n];
+            let loss = net.batch_backward(&xs, &ts, &mut ws, &mut grad, Some(&mut gx));
+            assert_eq!(net.dropout_state(), state, "batch_backward leaves the state");
+
+            let mut dynamic: DynamicNet<f64> = $dynamic;
+            dynamic.set_params(net.params()).unwrap();
+            dynamic.set_dropout_seed(state);
+            let mut dgrad = vec![0.0; P];
+            let mut dgx = vec![0.0; n * I];
+            let dloss = dynamic.batch_backward(&flat(&xs), &flat(&ts), &mut dgrad, Some(&mut dgx));
+            assert_close("loss vs dynamic", &[loss], &[dloss], 1e-12);
+            assert_close("∂L/∂θ vs dynamic", &grad, &dgrad, 1e-12);
+            assert_close("∂L/∂x vs dynamic", &flat(&gx), &dgx, 1e-12);
+            assert_eq!(dynamic.dropout_state(), state);
+
+            // The masks are in effect: another state gives another loss.
+            let mut other = with_state(params);
+            other.set_dropout_seed(state ^ 0xffff);
+            assert_ne!(other.batch_loss(&xs, &ts, &mut ws), loss, "the dropout masks change nothing");
+
+            let h = 1e-5;
+            let mut fd = [0.0; P];
+            for i in 0..P {
+                let mut plus = params;
+                plus[i] += h;
+                let mut minus = params;
+                minus[i] -= h;
+                let lp = with_state(plus).batch_loss(&xs, &ts, &mut ws);
+                let lm = with_state(minus).batch_loss(&xs, &ts, &mut ws);
+                fd[i] = (lp - lm) / (2.0 * h);
+            }
+            assert_close("∂L/∂θ vs finite differences", &grad, &fd, 1e-6);
+            let mut fdx = vec![[0.0; I]; n];
+            for s in 0..n {
+                for j in 0..I {
+                    let mut xp = xs.clone();
+                    xp[s][j] += h;
+                    let mut xm = xs.clone();
+                    xm[s][j] -= h;
+                    fdx[s][j] = (net.batch_loss(&xp, &ts, &mut ws) - net.batch_loss(&xm, &ts, &mut ws)) / (2.0 * h);
+                }
+            }
+            assert_close("∂L/∂x vs finite differences", &flat(&gx), &flat(&fdx), 1e-6);
+            assert_eq!(net.dropout_state(), state, "batch_loss leaves the state");
+            assert_eq!(net.buffers(), &<$net>::BUFFER_INIT);
+        }
+    }};
+}
+
+#[test]
+fn batch_norm_then_dropout_three_ways() {
+    three_ways_dropout!(DenseBnDrop, dense_bn_drop_dynamic(), false, [2, 3, 7]);
+}
+
+#[test]
+fn conv_dropout_then_batch_norm_three_ways() {
+    three_ways_dropout!(Conv2dDropBn, conv2d_drop_bn_dynamic(), true, [2, 5]);
+}
+
+#[test]
+fn dropout_with_batch_norm_trains_as_the_dynamic_network_and_reproducibly() {
+    let (xs, ts) = data::<4, 3>(6, 13, false);
+    let mut ws = vec![[0.0; DenseBnDrop::BATCH_ROW]; 6];
+    let mut grad = [0.0; DenseBnDrop::PARAMS];
+    // `seeded` draws the state after the parameters, as a per-sample network and the
+    // dynamic one do.
+    let mut net = DenseBnDrop::seeded(17);
+    let mut dynamic = DynamicNet::<f64>::seeded(
+        4,
+        &[
+            LayerSpec::dense(5, Activation::Tanh),
+            LayerSpec::batch_norm(),
+            LayerSpec::dropout(0.3),
+            LayerSpec::dense(3, Activation::Tanh),
+        ],
+        Loss::Mse,
+        17,
+    )
+    .unwrap();
+    assert_eq!(net.params()[..], dynamic.params()[..]);
+    assert_eq!(net.dropout_state(), dynamic.dropout_state());
+    assert_ne!(net.dropout_state(), 0);
+    let mut twin = DenseBnDrop::seeded(17);
+    let (mut opt, mut dopt, mut topt) = (Adam::new(0.01), Adam::new(0.01), Adam::new(0.01));
+    let mut states = Vec::new();
+    for _ in 0..5 {
+        let before = net.dropout_state();
+        let mut g = [0.0; DenseBnDrop::PARAMS];
+        let l0 = net.batch_gradient(&xs, &ts, &mut ws, &mut g);
+        assert_eq!(net.dropout_state(), before, "batch_gradient leaves the state");
+        net.counters_mut()[0] -= 1;
+        *net.buffers_mut() = *twin.buffers();
+        let loss = net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut opt);
+        assert_eq!(loss.to_bits(), l0.to_bits());
+        assert_eq!(grad, g, "train_batch steps with batch_gradient's gradient");
+        assert_eq!(net.dropout_state(), stackprop::dropout::next_state(before), "train_batch moves the state on");
+        states.push(net.dropout_state());
+        let dloss = dynamic.train_batch(&flat(&xs), &flat(&ts), &mut dopt);
+        assert_close("loss vs dynamic", &[loss], &[dloss], 1e-12);
+        assert_close("parameters vs dynamic", net.params(), dynamic.params(), 1e-12);
+        assert_close("running statistics vs dynamic", net.buffers(), dynamic.buffers(), 1e-12);
+        assert_eq!(net.counters()[..], dynamic.counters()[..]);
+        assert_eq!(net.dropout_state(), dynamic.dropout_state());
+        // The same seed, the same run, bit for bit.
+        let tloss = twin.train_batch(&xs, &ts, &mut ws, &mut grad, &mut topt);
+        assert_eq!(tloss.to_bits(), loss.to_bits());
+        assert_eq!(twin.params(), net.params());
+        assert_eq!(twin.buffers(), net.buffers());
+        assert_eq!(twin.dropout_state(), net.dropout_state());
+    }
+    states.dedup();
+    assert_eq!(states.len(), 5, "every step draws new masks");
+
+    // Inference: dropout is the identity, so the network computes what the same network
+    // without the dropout layer computes.
+    let mut plain = DenseBn::from_params(*net.params());
+    *plain.buffers_mut() = *net.buffers();
+    for x in &xs {
+        assert_eq!(net.forward(x), plain.forward(x));
+    }
+    assert_close("inference vs dynamic", &net.forward(&xs[0]), dynamic.forward(&flat(&xs[..1])), 1e-12);
+    // `zeroed`/`from_params` start from state 0; `init_with` redraws it.
+    assert_eq!(DenseBnDrop::zeroed().dropout_state(), 0);
+    assert_eq!(DenseBnDrop::from_params(*net.params()).dropout_state(), 0);
+    let mut re = DenseBnDrop::zeroed();
+    re.init_with(&mut stackprop::SplitMix64::new(17));
+    assert_eq!(re.dropout_state(), DenseBnDrop::seeded(17).dropout_state());
+}
+
+#[test]
+fn derivation_of_batch_norm_with_dropout_shows_the_mask() {
+    let d = DenseBnDrop::DERIVATION;
+    for line in ["a₃ = m₃ ⊙ a₂,  m₃ⱼ = [uⱼ ≥ 0.3]/(1 − 0.3)", "x̂₂ = (a₁ − μ_B)·r₂", "m₃ ⊙"]
+    {
+        assert!(d.contains(line), "derivation lacks {line:?}:\n{d}");
+    }
+}

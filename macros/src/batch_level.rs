@@ -6,7 +6,9 @@
 //! and constructors, `forward` (inference, with the running statistics), and the
 //! mini-batch entry points `batch_loss`, `batch_backward`, `batch_gradient` and
 //! `train_batch`, all on one private pass (`__batch_pass`) that runs the network layer
-//! by layer over the batch. Per-sample training methods exist only as stubs whose call
+//! by layer over the batch. With dropout the struct also carries the dropout state, as a
+//! per-sample network's: the pass gets it as `__dropout_state` and sample `i` of the
+//! batch draws the masks of sample `i`; `train_batch` moves it on after the step. Per-sample training methods exist only as stubs whose call
 //! fails to compile with the runtime's `PerSampleTraining` message.
 //!
 //! Storage of the pass: the caller's workspace `__ws: &mut [[T; BATCH_ROW]]`, one row
@@ -87,6 +89,8 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
         (quote!([#t; #n_params]), quote!(const), quote!([0.0; #n_params]), quote!(params), quote!(self.params))
     };
     let refused = refused(g);
+    let Dropout { field, init: dropout_field_init, init_state, inherent: dropout_inherent, advance, state } =
+        dropout(g);
 
     quote! {
         #(#attrs)*
@@ -96,6 +100,7 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
             params: #storage,
             buffers: [#t; #n_buf],
             counts: [i64; #n_cnt],
+            #field
         }
 
         const _: () = {
@@ -110,6 +115,7 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                 __ws: &mut [[#t; #n_row]],
                 __grad: ::core::option::Option<&mut [#t; #n_params]>,
                 mut __gx: ::core::option::Option<&mut [[#t; #n_in]]>,
+                __dropout_state: u64,
             ) -> #t {
                 #pass
             }
@@ -145,14 +151,14 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                 /// defaults (mean 0, variance 1, no batch tracked).
                 #[must_use]
                 pub #constness fn zeroed() -> Self {
-                    Self { params: #zero_params, buffers: Self::BUFFER_INIT, counts: [0; #n_cnt] }
+                    Self { params: #zero_params, buffers: Self::BUFFER_INIT, counts: [0; #n_cnt] #dropout_field_init }
                 }
 
                 /// A network with the given flat parameters (layout: [`Self::LAYOUT`])
                 /// and default running statistics.
                 #[must_use]
                 pub #constness fn from_params(params: [#t; #n_params]) -> Self {
-                    Self { params: #new_params, buffers: Self::BUFFER_INIT, counts: [0; #n_cnt] }
+                    Self { params: #new_params, buffers: Self::BUFFER_INIT, counts: [0; #n_cnt] #dropout_field_init }
                 }
 
                 /// The flat parameters, by value.
@@ -173,8 +179,11 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                 /// statistics (as PyTorch's `reset_parameters`).
                 pub fn init_with<R: #rt::rand_core::Rng + ?Sized>(&mut self, rng: &mut R) {
                     #init
+                    #init_state
                     self.reset_running_stats();
                 }
+
+                #dropout_inherent
 
                 /// Running means to 0, variances to 1, `num_batches_tracked` to 0 (as
                 /// PyTorch's `reset_running_stats`).
@@ -247,7 +256,7 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                     ts: &[G],
                     ws: &mut [[#t; #n_row]],
                 ) -> #t {
-                    __batch_pass(&self.params, None, None, xs, ts, ws, None, None)
+                    __batch_pass(&self.params, None, None, xs, ts, ws, None, None, #state)
                 }
 
                 /// The gradient of the mean mini-batch loss in training mode, written
@@ -265,7 +274,7 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                     grad: &mut [#t; #n_params],
                     input_grad: ::core::option::Option<&mut [[#t; #n_in]]>,
                 ) -> #t {
-                    __batch_pass(&self.params, None, None, xs, ts, ws, Some(grad), input_grad)
+                    __batch_pass(&self.params, None, None, xs, ts, ws, Some(grad), input_grad, #state)
                 }
 
                 /// [`batch_backward`](Self::batch_backward) without input gradients, and
@@ -285,6 +294,7 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                         grad.fill(0.0);
                         return 0.0;
                     }
+                    let __state = #state;
                     __batch_pass(
                         &self.params,
                         Some(&mut self.buffers),
@@ -294,6 +304,7 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                         ws,
                         Some(grad),
                         None,
+                        __state,
                     )
                 }
 
@@ -318,6 +329,7 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                     }
                     let loss = self.batch_gradient(xs, ts, ws, grad);
                     opt.step(&mut self.params, grad);
+                    #advance
                     loss
                 }
 
@@ -437,10 +449,13 @@ fn pass_body(g: &Gen) -> TokenStream {
             let y1 = y0 + width;
             quote! { #f __tr[#y0..#y1].copy_from_slice(&#y); }
         };
+        // Dropout draws the masks of the sample's index in the batch.
+        let sample = layer.kind.stochastic().then(|| quote! { let __sample = ::core::option::Option::Some(__s); });
         fwd.push(quote! {
             for __s in 0..__n {
                 let __in: [#t; #n] = *#row;
                 let __tr = &mut __ws[__s];
+                #sample
                 #body
             }
         });
@@ -561,5 +576,65 @@ fn pass_body(g: &Gen) -> TokenStream {
             #(#bwd)*
         }
         __loss * __scale
+    }
+}
+
+/// What a network with dropout layers adds to the batch-level items.
+struct Dropout {
+    /// The struct's dropout state field.
+    field: TokenStream,
+    /// The field in the constructors' struct expressions (state 0).
+    init: TokenStream,
+    /// In `init_with`, after the parameters: the state drawn from `rng`.
+    init_state: TokenStream,
+    /// `set_dropout_seed`, `dropout_state`.
+    inherent: TokenStream,
+    /// The end of `train_batch`: the state moved on.
+    advance: TokenStream,
+    /// The state the pass is given (0 without dropout: the pass does not read it).
+    state: TokenStream,
+}
+
+/// As a per-sample network: with dropout the struct carries the state the masks are
+/// drawn from (`seeded`/`init_with` draw it after the parameters, `zeroed`/`from_params`
+/// start from 0), the training pass draws sample `i`'s masks, `train_batch` moves it on.
+fn dropout(g: &Gen) -> Dropout {
+    let rt = rt();
+    if !g.net.stochastic() {
+        return Dropout {
+            field: TokenStream::new(),
+            init: TokenStream::new(),
+            init_state: TokenStream::new(),
+            inherent: TokenStream::new(),
+            advance: TokenStream::new(),
+            state: quote!(0),
+        };
+    }
+    Dropout {
+        field: quote!(__dropout_state: u64,),
+        init: quote!(, __dropout_state: 0),
+        init_state: quote! { self.__dropout_state = #rt::rand_core::Rng::next_u64(rng); },
+        inherent: quote! {
+            /// Sets the state the dropout masks are drawn from (see the runtime's
+            /// `dropout` module for the rule): two networks with the same parameters,
+            /// running statistics and state train identically. `seeded(seed)` and
+            /// `init_with` draw it after the parameters; `zeroed` and `from_params` start
+            /// from 0.
+            #[inline]
+            pub fn set_dropout_seed(&mut self, seed: u64) {
+                self.__dropout_state = seed;
+            }
+
+            /// The current dropout state: [`train_batch`](Self::train_batch) moves it on
+            /// after every step; `batch_gradient`, `batch_backward` and `batch_loss` read
+            /// it (sample `i` of the batch draws the masks of sample `i`) and leave it.
+            #[inline]
+            #[must_use]
+            pub fn dropout_state(&self) -> u64 {
+                self.__dropout_state
+            }
+        },
+        advance: quote! { self.__dropout_state = #rt::dropout::next_state(self.__dropout_state); },
+        state: quote!(self.__dropout_state),
     }
 }

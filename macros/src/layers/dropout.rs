@@ -111,6 +111,8 @@ impl Kind for Dropout {
 
     /// Training: draws the mask of sample `__sample` (an `Option<usize>` in scope;
     /// `None` is inference mode, whose mask is all ones) into the trace and applies it.
+    /// The state is `self.__dropout_state`, or in a batch-level network's pass the
+    /// argument `__dropout_state`.
     fn emit_forward(&self, lc: &LayerCx, inp: &TokenStream, out: &Ident, train: bool) -> TokenStream {
         let t = &lc.g.t;
         let rt = rt();
@@ -127,13 +129,15 @@ impl Kind for Dropout {
         };
         let p = self.p;
         let l = Self::index(lc);
+        // A batch-level network's pass is a free function: the state is its argument.
+        let state = if lc.g.net.batch_level() { quote!(__dropout_state) } else { quote!(self.__dropout_state) };
         quote! {
             let mut #out: [#t; #n] = [0.0; #n];
             {
                 let __m = &mut __tr[#e0..#e1];
                 match __sample {
                     ::core::option::Option::Some(__s) => {
-                        let __key = #rt::dropout::key(self.__dropout_state, __s as u64, #l);
+                        let __key = #rt::dropout::key(#state, __s as u64, #l);
                         #rt::dropout::mask::<#t>(__key, #p, __m);
                     }
                     ::core::option::Option::None => __m.fill(1.0),
