@@ -22,7 +22,9 @@ pub mod __private {
     pub use stackprop_runtime::__impl_serde as impl_serde;
     pub use stackprop_runtime::diagnostics::{ActivationFamily, LayerInfo};
     pub use stackprop_runtime::init::Init;
-    pub use stackprop_runtime::network::{BufferInfo, Network, ParamInfo, PerSampleTraining, Target, WithBuffers};
+    pub use stackprop_runtime::network::{
+        BufferInfo, Network, NonFiniteStep, ParamInfo, PerSampleTraining, Target, WithBuffers,
+    };
     pub use stackprop_runtime::optim::Optimizer;
     pub use stackprop_runtime::rand_core;
     pub use stackprop_runtime::rng::SplitMix64;

@@ -7,7 +7,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use stackprop::NonFiniteStep;
 use stackprop::dynamic::{Activation, DynamicNet, LayerSpec, Loss};
+use stackprop::optim::OnHeap;
 use stackprop::prelude::*;
 
 /// Counts allocations on this thread, for the heap-free claim of the mini-batch pass.
@@ -749,4 +751,115 @@ fn derivation_of_batch_norm_with_dropout_shows_the_mask() {
     {
         assert!(d.contains(line), "derivation lacks {line:?}:\n{d}");
     }
+}
+
+/// Everything `try_train_batch` promises to leave as it was.
+fn snapshot_state(net: &DenseBnDrop) -> ([f64; DenseBnDrop::PARAMS], Vec<f64>, Vec<i64>, u64) {
+    (*net.params(), net.buffers().to_vec(), net.counters().to_vec(), net.dropout_state())
+}
+
+#[test]
+fn try_train_batch_refuses_non_finite_values_and_changes_nothing() {
+    let (xs, ts) = data::<4, 3>(5, 3, false);
+    let mut ws = vec![[0.0; DenseBnDrop::BATCH_ROW]; 5];
+    let (mut grad, mut backup) = ([0.0; DenseBnDrop::PARAMS], [0.0; DenseBnDrop::PARAMS]);
+    let mut net = DenseBnDrop::seeded(4);
+    let mut opt = Sgd::new(0.1).momentum(0.9);
+    // Give the network and the optimizer some history.
+    for _ in 0..2 {
+        net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut opt);
+    }
+    let before = snapshot_state(&net);
+    let opt_before = format!("{opt:?}");
+
+    let mut bad_x = xs.clone();
+    bad_x[2][1] = f64::NAN;
+    let e = net.try_train_batch(&bad_x, &ts, &mut ws, &mut grad, &mut backup, &mut opt);
+    assert_eq!(e, Err(NonFiniteStep::BatchInput { sample: 2, feature: 1 }));
+    let mut bad_t = ts.clone();
+    bad_t[4][0] = f64::INFINITY;
+    let e = net.try_train_batch(&xs, &bad_t, &mut ws, &mut grad, &mut backup, &mut opt);
+    assert_eq!(e, Err(NonFiniteStep::BatchTarget { sample: 4, output: 0 }));
+    // An update that overflows: the pass has already moved the running statistics and
+    // the counter, which are put back with the parameters.
+    let mut huge = Sgd::new(f64::INFINITY).momentum(0.9);
+    let huge_before = format!("{huge:?}");
+    let e = net.try_train_batch(&xs, &ts, &mut ws, &mut grad, &mut backup, &mut huge);
+    assert!(matches!(e, Err(NonFiniteStep::Parameters { .. })), "{e:?}");
+    assert_eq!(format!("{huge:?}"), huge_before, "the refused step's optimizer is put back");
+    assert_eq!(snapshot_state(&net), before);
+    assert_eq!(format!("{opt:?}"), opt_before, "the optimizer is unchanged");
+
+    // A finite step is `train_batch`, bit for bit.
+    let mut twin = DenseBnDrop::seeded(4);
+    let mut twin_opt = Sgd::new(0.1).momentum(0.9);
+    for _ in 0..2 {
+        twin.train_batch(&xs, &ts, &mut ws, &mut grad, &mut twin_opt);
+    }
+    let loss = net.try_train_batch(&xs, &ts, &mut ws, &mut grad, &mut backup, &mut opt).unwrap();
+    let twin_loss = twin.train_batch(&xs, &ts, &mut ws, &mut grad, &mut twin_opt);
+    assert_eq!(loss.to_bits(), twin_loss.to_bits());
+    assert_eq!(snapshot_state(&net), snapshot_state(&twin));
+    assert_ne!(snapshot_state(&net).3, before.3, "the dropout state moved on");
+    assert_eq!(net.try_train_batch(&[], &[] as &[[f64; 3]], &mut ws, &mut grad, &mut backup, &mut opt), Ok(0.0));
+    assert_eq!(snapshot_state(&net), snapshot_state(&twin));
+}
+
+#[test]
+fn try_train_batch_refuses_a_non_finite_loss_with_finite_data() {
+    let (xs, _) = data::<3, 2>(4, 8, false);
+    let ts = vec![[0.0, 0.0]; 4];
+    let mut net = InputBn::seeded(1);
+    // Outputs near 1e200: their squares overflow.
+    net.params_mut()[6..12].fill(1e200);
+    let before = (*net.params(), *net.buffers(), *net.counters());
+    let mut ws = vec![[0.0; InputBn::BATCH_ROW]; 4];
+    let (mut grad, mut backup) = ([0.0; InputBn::PARAMS], [0.0; InputBn::PARAMS]);
+    let e = net.try_train_batch(&xs, &ts, &mut ws, &mut grad, &mut backup, &mut Sgd::new(0.1));
+    assert_eq!(e, Err(NonFiniteStep::Loss));
+    assert_eq!((*net.params(), *net.buffers(), *net.counters()), before, "running statistics restored");
+    // Unchecked, the same call corrupts the parameters.
+    let loss = net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut Sgd::new(0.1));
+    assert!(!loss.is_finite());
+}
+
+/// A network too big for inline storage on a small stack: 784·256 + ... parameters.
+#[network(input = 784, loss = cross_entropy, storage = boxed)]
+pub struct BigBn {
+    hidden: Dense<256, Relu>,
+    norm: BatchNorm,
+    drop: Dropout<0.1>,
+    output: Dense<10, Softmax>,
+}
+
+#[test]
+fn boxed_batch_norm_network_trains_on_a_2_mib_thread() {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            const P: usize = BigBn::PARAMS;
+            assert!(P * 4 > 800_000);
+            let boxed = || -> Box<[f32; P]> { vec![0.0f32; P].into_boxed_slice().try_into().unwrap() };
+            let xs: Vec<[f32; 784]> =
+                (0..16).map(|i| core::array::from_fn(|j| ((i * 31 + j * 7) % 17) as f32 / 17.0 - 0.5)).collect();
+            let ts: Vec<Class> = (0..16).map(|i| Class(i % 10)).collect();
+            let mut net = BigBn::seeded(2);
+            let mut ws = vec![[0.0f32; BigBn::BATCH_ROW]; 16];
+            let (mut grad, mut backup) = (boxed(), boxed());
+            // The optimizer's state on the heap too (`Adam<[f32; P]>` would hold 2·P
+            // scalars in place).
+            let mut opt = OnHeap(Adam::<Vec<f32>>::new(1e-3));
+            let first = net.batch_loss(&xs, &ts, &mut ws);
+            for _ in 0..5 {
+                net.try_train_batch(&xs, &ts, &mut ws, &mut grad, &mut backup, &mut opt).unwrap();
+                net.train_batch(&xs, &ts, &mut ws, &mut grad, &mut opt);
+            }
+            assert!(net.batch_loss(&xs, &ts, &mut ws) < first);
+            assert_eq!(net.counters(), &[10]);
+            let y = net.forward(&xs[0]);
+            assert!((y.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }

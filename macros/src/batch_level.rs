@@ -333,6 +333,68 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                     loss
                 }
 
+                /// A checked [`train_batch`](Self::train_batch): the inputs and targets
+                /// are checked first, then the loss and the gradient, then the updated
+                /// parameters; on the first NaN or infinity it returns an `Err` and the
+                /// network (parameters, running statistics, `num_batches_tracked`,
+                /// dropout state) and `opt` are as they were. `grad` and `backup` (the
+                /// parameters before the step) are overwritten. Returns the mean loss
+                /// before the step; an empty batch changes nothing.
+                ///
+                /// # Errors
+                /// `stackprop::NonFiniteStep` naming what was not finite.
+                ///
+                /// # Panics
+                /// As [`batch_loss`](Self::batch_loss).
+                pub fn try_train_batch<G: #rt::Target<[#t; #n_out]>, O: #rt::Optimizer<[#t; #n_params]> + Clone>(
+                    &mut self,
+                    xs: &[[#t; #n_in]],
+                    ts: &[G],
+                    ws: &mut [[#t; #n_row]],
+                    grad: &mut [#t; #n_params],
+                    backup: &mut [#t; #n_params],
+                    opt: &mut O,
+                ) -> ::core::result::Result<#t, #rt::NonFiniteStep> {
+                    for (sample, x) in xs.iter().enumerate() {
+                        if let ::core::option::Option::Some(feature) = x.iter().position(|v| !v.is_finite()) {
+                            return ::core::result::Result::Err(#rt::NonFiniteStep::BatchInput { sample, feature });
+                        }
+                    }
+                    for (sample, t) in ts.iter().enumerate() {
+                        let t: [#t; #n_out] = #rt::Target::to_target(t);
+                        if let ::core::option::Option::Some(output) = t.iter().position(|v| !v.is_finite()) {
+                            return ::core::result::Result::Err(#rt::NonFiniteStep::BatchTarget { sample, output });
+                        }
+                    }
+                    if xs.is_empty() {
+                        return ::core::result::Result::Ok(0.0);
+                    }
+                    let (buffers, counts) = (self.buffers, self.counts);
+                    let loss = self.batch_gradient(xs, ts, ws, grad);
+                    let refused = if !loss.is_finite() {
+                        ::core::option::Option::Some(#rt::NonFiniteStep::Loss)
+                    } else {
+                        grad.iter().position(|v| !v.is_finite()).map(|param| #rt::NonFiniteStep::Gradient { param })
+                    };
+                    if let ::core::option::Option::Some(e) = refused {
+                        self.buffers = buffers;
+                        self.counts = counts;
+                        return ::core::result::Result::Err(e);
+                    }
+                    backup.copy_from_slice(&self.params[..]);
+                    let saved = opt.clone();
+                    opt.step(&mut self.params, grad);
+                    if let ::core::option::Option::Some(param) = self.params.iter().position(|v| !v.is_finite()) {
+                        self.params.copy_from_slice(&backup[..]);
+                        *opt = saved;
+                        self.buffers = buffers;
+                        self.counts = counts;
+                        return ::core::result::Result::Err(#rt::NonFiniteStep::Parameters { param });
+                    }
+                    #advance
+                    ::core::result::Result::Ok(loss)
+                }
+
                 #refused
                 #layout
                 #layers

@@ -177,8 +177,9 @@ pub trait WithBuffers {
     fn counter_slice_mut(&mut self) -> &mut [i64];
 }
 
-/// Why [`Network::try_train_step`] refused a step. The network and the optimizer are
-/// as they were before the call.
+/// Why [`Network::try_train_step`] (or the `try_train_batch` of a network with batch
+/// normalization) refused a step. The network and the optimizer are as they were before
+/// the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NonFiniteStep {
@@ -204,6 +205,21 @@ pub enum NonFiniteStep {
         /// Index in the flat parameter array.
         param: usize,
     },
+    /// An input of a mini-batch has a NaN or infinite feature (the `try_train_batch` of
+    /// a network with batch normalization).
+    BatchInput {
+        /// Index of the sample in the batch.
+        sample: usize,
+        /// Index of the feature.
+        feature: usize,
+    },
+    /// A target of a mini-batch has a NaN or infinite component.
+    BatchTarget {
+        /// Index of the sample in the batch.
+        sample: usize,
+        /// Index of the output.
+        output: usize,
+    },
 }
 
 impl core::fmt::Display for NonFiniteStep {
@@ -214,6 +230,10 @@ impl core::fmt::Display for NonFiniteStep {
             Self::Loss => f.write_str("the loss is not finite"),
             Self::Gradient { param } => write!(f, "the gradient of parameter {param} is not finite"),
             Self::Parameters { param } => write!(f, "the update would make parameter {param} non-finite"),
+            Self::BatchInput { sample, feature } => write!(f, "feature {feature} of input {sample} is not finite"),
+            Self::BatchTarget { sample, output } => {
+                write!(f, "component {output} of target {sample} is not finite")
+            }
         }
         .and_then(|()| f.write_str("; the step was not taken"))
     }
