@@ -838,7 +838,7 @@ fn boxed_batch_norm_network_trains_on_a_2_mib_thread() {
         .stack_size(2 << 20)
         .spawn(|| {
             const P: usize = BigBn::PARAMS;
-            assert!(P * 4 > 800_000);
+            const { assert!(P * 4 > 800_000) };
             let boxed = || -> Box<[f32; P]> { vec![0.0f32; P].into_boxed_slice().try_into().unwrap() };
             let xs: Vec<[f32; 784]> =
                 (0..16).map(|i| core::array::from_fn(|j| ((i * 31 + j * 7) % 17) as f32 / 17.0 - 0.5)).collect();

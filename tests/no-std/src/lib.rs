@@ -217,6 +217,40 @@ pub fn train_normalized(steps: usize) -> (f32, f32, i64) {
     (before, net.batch_loss(&xs, &ts, &mut ws), net.norm_running().2)
 }
 
+/// Batch normalization then dropout: the dropout state beside the running statistics.
+#[network(input = 6, loss = cross_entropy)]
+pub struct NormalizedDropout {
+    hidden: Dense<8, Relu>,
+    norm: BatchNorm,
+    drop: Dropout<0.2>,
+    output: Dense<2, Softmax>,
+}
+
+/// Trains [`NormalizedDropout`] with the checked mini-batch step; returns the
+/// training-mode loss before and after, `num_batches_tracked`, and whether every step
+/// moved the dropout state on.
+#[must_use]
+pub fn train_normalized_dropout(steps: usize) -> (f32, f32, i64, bool) {
+    let xs: [[f32; 6]; 4] =
+        core::array::from_fn(|i| core::array::from_fn(|j| if (i + j) % 4 == 0 { 1.0 } else { 0.0 }));
+    let ts: [Class; 4] = core::array::from_fn(|i| Class(i % 2));
+    let mut net = NormalizedDropout::seeded(2);
+    let mut ws = [[0.0; NormalizedDropout::BATCH_ROW]; 4];
+    let mut grad = [0.0; NormalizedDropout::PARAMS];
+    let mut backup = [0.0; NormalizedDropout::PARAMS];
+    let mut opt = Adam::new(0.05);
+    let before = net.batch_loss(&xs, &ts, &mut ws);
+    let mut moved = true;
+    for _ in 0..steps {
+        let state = net.dropout_state();
+        if net.try_train_batch(&xs, &ts, &mut ws, &mut grad, &mut backup, &mut opt).is_err() {
+            return (before, f32::NAN, net.norm_running().2, false);
+        }
+        moved &= net.dropout_state() != state;
+    }
+    (before, net.batch_loss(&xs, &ts, &mut ws), net.norm_running().2, moved)
+}
+
 /// A stacked recurrent model (GRU over every step, then an LSTM's last state) with a
 /// linear head: backpropagation through time and streaming inference in `no_std`.
 #[network(input = [6, 1], loss = mse)]

@@ -49,6 +49,14 @@ fn batch_norm_trains_in_a_no_std_crate() {
 }
 
 #[test]
+fn batch_norm_with_dropout_trains_with_checked_steps_in_a_no_std_crate() {
+    let (before, after, tracked, moved) = stackprop_no_std_check::train_normalized_dropout(100);
+    assert!(after < 0.5 * before, "loss {before} -> {after}");
+    assert_eq!(tracked, 100);
+    assert!(moved, "a step left the dropout state");
+}
+
+#[test]
 fn a_recurrent_network_trains_and_streams_in_a_no_std_crate() {
     let (before, after) = stackprop_no_std_check::train_echo(150);
     assert!(after < 0.1 * before, "loss {before} -> {after}");
