@@ -149,7 +149,7 @@ impl BufferInfo {
 #[diagnostic::on_unimplemented(
     message = "`{N}` has a batch normalization layer: it trains on whole mini-batches, not per sample",
     label = "per-sample training call on a network that trains on mini-batches only",
-    note = "use `train_batch`, `batch_gradient`, `batch_backward` or `batch_loss` with a workspace of `BATCH_ROW` scalars per sample; `forward` is inference with the running statistics"
+    note = "use `train_batch` (`try_train_batch` for a checked step), `batch_gradient`, `batch_backward` or `batch_loss` with a workspace of `BATCH_ROW` scalars per sample; `forward` is inference with the running statistics"
 )]
 pub trait PerSampleTraining<N> {}
 
