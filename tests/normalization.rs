@@ -747,8 +747,12 @@ fn dropout_with_batch_norm_trains_as_the_dynamic_network_and_reproducibly() {
 #[test]
 fn derivation_of_batch_norm_with_dropout_shows_the_mask() {
     let d = DenseBnDrop::DERIVATION;
-    for line in ["a₃ = m₃ ⊙ a₂,  m₃ⱼ = [uⱼ ≥ 0.3]/(1 − 0.3)", "x̂₂ = (a₁ − μ_B)·r₂", "m₃ ⊙"]
-    {
+    for line in [
+        "a₃ = m₃ ⊙ a₂,  m₃ⱼ = [uⱼ ≥ 0.3]/(1 − 0.3)",
+        "x̂₂ = (a₁ − μ_B)·r₂",
+        "δ₂ = ∂L/∂a₂ = m₃ ⊙ δ₃",
+        "∂L/∂W₁ = [δ₄] · [W₄] · [m₃] · [∂x̂₂/∂a₁] · [(1 − a₁²)] · [xᵀ]",
+    ] {
         assert!(d.contains(line), "derivation lacks {line:?}:\n{d}");
     }
 }
