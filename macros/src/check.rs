@@ -68,6 +68,7 @@ pub const RESERVED: &[&str] = &[
     "advance_dropout",
     "set_dropout_seed",
     "dropout_state",
+    "try_train_batch",
     "new_state",
     "step",
     "forward_trace_from",
