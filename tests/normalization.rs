@@ -867,3 +867,30 @@ fn boxed_batch_norm_network_trains_on_a_2_mib_thread() {
         .join()
         .unwrap();
 }
+
+#[network(input = 4, loss = mse)]
+pub struct DenseBnDrop32 {
+    hidden: Dense<5, Tanh>,
+    norm: BatchNorm,
+    drop: Dropout<0.3>,
+    output: Dense<3, Tanh>,
+}
+
+#[test]
+fn f32_agrees_with_f64_through_the_same_masks() {
+    let (xs, ts) = data::<4, 3>(7, 78, false);
+    let mut net = DenseBnDrop::seeded(6);
+    net.set_dropout_seed(99);
+    let mut net32 = DenseBnDrop32::from_params(net.params().map(|p| p as f32));
+    net32.set_dropout_seed(99);
+    let mut ws = vec![[0.0; DenseBnDrop::BATCH_ROW]; 7];
+    let mut ws32 = vec![[0.0f32; DenseBnDrop32::BATCH_ROW]; 7];
+    let mut g = [0.0; DenseBnDrop::PARAMS];
+    let mut g32 = [0.0f32; DenseBnDrop32::PARAMS];
+    let xs32: Vec<[f32; 4]> = xs.iter().map(|x| x.map(|v| v as f32)).collect();
+    let ts32: Vec<[f32; 3]> = ts.iter().map(|t| t.map(|v| v as f32)).collect();
+    let l = net.batch_backward(&xs, &ts, &mut ws, &mut g, None);
+    let l32 = net32.batch_backward(&xs32, &ts32, &mut ws32, &mut g32, None);
+    assert_close("loss f32", &[f64::from(l32)], &[l], 1e-5);
+    assert_close("gradient f32", &g32.map(f64::from), &g, 1e-4);
+}
