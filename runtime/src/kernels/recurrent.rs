@@ -39,7 +39,7 @@
 //! aₕ,n, h′`; LSTM `i, f, g, o, c′, tanh c′, h′`. Loops run over `T` (never unrolled);
 //! the products go through the dense row kernels.
 
-use super::{backward_accumulate, backward_sgd, input_delta, matvec};
+use super::{backward_accumulate, backward_sgd, input_delta};
 use crate::scalar::Scalar;
 
 /// A recurrent cell.
@@ -117,9 +117,132 @@ fn split<T>(p: &[T], gh: usize, input: usize, hidden: usize, bias: bool) -> Tens
     Tensors { w_ih, w_hh, b_ih, b_hh }
 }
 
+/// Lanes of the fixed-order dot products of [`dot`]: one 256-bit vector of `f32` (two
+/// of `f64`), two 128-bit vectors without AVX.
+const LANES: usize = 8;
+
+/// `Σₖ w[k]·x[k]` over a constant length, in a fixed order: `LANES` partial sums over
+/// whole chunks (one vector register of accumulators), added pairwise, then the rest.
+#[inline(always)]
+fn dot<T: Scalar, const N: usize>(w: &[T; N], x: &[T; N]) -> T {
+    if N < LANES {
+        let mut s = T::ZERO;
+        for k in 0..N {
+            s = w[k].mul_add(x[k], s);
+        }
+        return s;
+    }
+    let mut acc = [T::ZERO; LANES];
+    let (wc, wt) = w.as_chunks::<LANES>();
+    let (xc, xt) = x.as_chunks::<LANES>();
+    for (a, b) in wc.iter().zip(xc) {
+        for l in 0..LANES {
+            acc[l] = a[l].mul_add(b[l], acc[l]);
+        }
+    }
+    let mut tail = T::ZERO;
+    for (&a, &b) in wt.iter().zip(xt) {
+        tail = a.mul_add(b, tail);
+    }
+    let s4 = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    (s4[0] + s4[2]) + (s4[1] + s4[3]) + tail
+}
+
+/// Four rows' [`dot`]s at once, the rows written out one statement each: a loop over
+/// single rows of constant length would be vectorized by LLVM across rows, with a
+/// gather per weight; here each row's products stay contiguous vector loads.
+#[inline(always)]
+fn dot4<T: Scalar, const N: usize>(w: [&[T; N]; 4], x: &[T; N]) -> [T; 4] {
+    if N < LANES {
+        return [dot(w[0], x), dot(w[1], x), dot(w[2], x), dot(w[3], x)];
+    }
+    let mut acc = [[T::ZERO; LANES]; 4];
+    let (xc, xt) = x.as_chunks::<LANES>();
+    let wc = w.map(|r| r.as_chunks::<LANES>().0);
+    // The chunk count, hidden from the optimizer: the loop over chunks stays a loop, so
+    // the loop over row blocks around it is not the innermost one, which LLVM would
+    // vectorize across rows (a gather per weight).
+    let chunks = core::hint::black_box(xc.len()).min(xc.len());
+    for (c, xv) in xc[..chunks].iter().enumerate() {
+        madd_lanes(&mut acc[0], &wc[0][c], xv);
+        madd_lanes(&mut acc[1], &wc[1][c], xv);
+        madd_lanes(&mut acc[2], &wc[2][c], xv);
+        madd_lanes(&mut acc[3], &wc[3][c], xv);
+    }
+    let k0 = N - xt.len();
+    let mut out = [T::ZERO; 4];
+    for r in 0..4 {
+        let a = &acc[r];
+        let s4 = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+        let mut tail = T::ZERO;
+        for (&wk, &xk) in w[r][k0..].iter().zip(xt) {
+            tail = wk.mul_add(xk, tail);
+        }
+        out[r] = (s4[0] + s4[2]) + (s4[1] + s4[3]) + tail;
+    }
+    out
+}
+
+/// `acc[l] += w[l]·x[l]`.
+#[inline(always)]
+fn madd_lanes<T: Scalar>(acc: &mut [T; LANES], w: &[T; LANES], x: &[T; LANES]) {
+    for l in 0..LANES {
+        acc[l] = w[l].mul_add(x[l], acc[l]);
+    }
+}
+
+/// The pre-activations of one side of a step, gate vector by gate vector:
+/// `out[r] = W[r]·x (+ b[r])`, `W` of `out`'s rows `[N]` each, contiguous. With `N = 1`
+/// (a single input feature) this is one multiply-add over the gate vector.
+#[inline(always)]
+fn preactivate<T: Scalar, const N: usize, const H: usize>(w: &[T], b: Option<&[T]>, x: &[T; N], out: &mut [[T; H]]) {
+    let out = out.as_flattened_mut();
+    let (rows, _) = w.as_chunks::<N>();
+    if N == 1 {
+        for (o, row) in out.iter_mut().zip(rows) {
+            *o = dot(row, x);
+        }
+    } else {
+        let (blocks, rest) = rows.as_chunks::<4>();
+        let (ob, orest) = out.as_chunks_mut::<4>();
+        for (o, b4) in ob.iter_mut().zip(blocks) {
+            *o = dot4([&b4[0], &b4[1], &b4[2], &b4[3]], x);
+        }
+        for (o, row) in orest.iter_mut().zip(rest) {
+            *o = dot(row, x);
+        }
+    }
+    if let Some(b) = b {
+        for (o, &b) in out.iter_mut().zip(b) {
+            *o += b;
+        }
+    }
+}
+
+/// `σ(v)` over a whole gate vector, in one loop: the form LLVM vectorizes once
+/// [`Scalar::logistic`] is a branch-free polynomial.
+#[inline(always)]
+pub fn sigmoid_in_place<T: Scalar>(v: &mut [T]) {
+    for x in v {
+        *x = x.logistic();
+    }
+}
+
+/// `tanh(v)` over a whole gate vector, in one loop (see [`sigmoid_in_place`]).
+#[inline(always)]
+pub fn tanh_in_place<T: Scalar>(v: &mut [T]) {
+    for x in v {
+        *x = x.tanh();
+    }
+}
+
 /// One step of the cell: updates `h` (and `c`, the LSTM's cell state; untouched by the
 /// other cells) from `x`, and if `save` is given writes the step's saved vectors
 /// ([`Cell::saved`] × `H`) into it.
+///
+/// All pre-activations of the step come first (`aᵢ = W_ih·x + b_ih`, `aₕ = W_hh·h + b_hh`,
+/// each a constant-length dot product per gate row), then σ and tanh run over whole gate
+/// vectors ([`sigmoid_in_place`], [`tanh_in_place`]), then the state update.
 ///
 /// # Panics
 /// If `p` is shorter than [`Cell::params`] or `save` shorter than the saved vectors.
@@ -133,25 +256,20 @@ pub fn recurrent_step<T: Scalar, const I: usize, const H: usize>(
     c: &mut [T; H],
     save: Option<&mut [T]>,
 ) {
-    let gh = cell.gates() * H;
+    let g = cell.gates();
+    let gh = g * H;
     let w = split(p, gh, I, H, bias);
     let mut ai = [[T::ZERO; H]; 4];
     let mut ah = [[T::ZERO; H]; 4];
-    matvec(w.w_ih, x, &mut ai.as_flattened_mut()[..gh]);
-    matvec(w.w_hh, h, &mut ah.as_flattened_mut()[..gh]);
-    if let (Some(b_ih), Some(b_hh)) = (w.b_ih, w.b_hh) {
-        for (a, &b) in ai.as_flattened_mut().iter_mut().zip(b_ih) {
-            *a += b;
-        }
-        for (a, &b) in ah.as_flattened_mut().iter_mut().zip(b_hh) {
-            *a += b;
-        }
-    }
+    preactivate::<T, I, H>(w.w_ih, w.b_ih, x, &mut ai[..g]);
+    preactivate::<T, H, H>(w.w_hh, w.b_hh, h, &mut ah[..g]);
     match cell {
         Cell::RnnTanh => {
             for j in 0..H {
-                h[j] = (ai[0][j] + ah[0][j]).tanh();
+                ai[0][j] += ah[0][j];
             }
+            tanh_in_place(&mut ai[0]);
+            *h = ai[0];
         }
         Cell::RnnRelu => {
             for j in 0..H {
@@ -159,28 +277,42 @@ pub fn recurrent_step<T: Scalar, const I: usize, const H: usize>(
             }
         }
         Cell::Gru => {
-            // ai/ah rows become r, z, n and keep aₕ,n in ah[2].
+            // ai's rows become r, z, n; ah[2] keeps aₕ,n.
+            {
+                let rz = &mut ai.as_flattened_mut()[..2 * H];
+                for (a, &b) in rz.iter_mut().zip(&ah.as_flattened()[..2 * H]) {
+                    *a += b;
+                }
+                sigmoid_in_place(rz);
+            }
+            let [r, z, n, _] = &mut ai;
             for j in 0..H {
-                let r = (ai[0][j] + ah[0][j]).logistic();
-                let z = (ai[1][j] + ah[1][j]).logistic();
-                let n = (ai[2][j] + r * ah[2][j]).tanh();
-                ai[0][j] = r;
-                ai[1][j] = z;
-                ai[2][j] = n;
-                h[j] = (T::ONE - z) * n + z * h[j];
+                n[j] += r[j] * ah[2][j];
+            }
+            tanh_in_place(n);
+            for j in 0..H {
+                h[j] = (T::ONE - z[j]) * n[j] + z[j] * h[j];
             }
         }
         Cell::Lstm => {
+            {
+                let all = ai.as_flattened_mut();
+                for (a, &b) in all.iter_mut().zip(ah.as_flattened()) {
+                    *a += b;
+                }
+                sigmoid_in_place(&mut all[..2 * H]);
+                tanh_in_place(&mut all[2 * H..3 * H]);
+                sigmoid_in_place(&mut all[3 * H..]);
+            }
+            let [i, f, gg, o] = &ai;
             for j in 0..H {
-                let i = (ai[0][j] + ah[0][j]).logistic();
-                let f = (ai[1][j] + ah[1][j]).logistic();
-                let g = (ai[2][j] + ah[2][j]).tanh();
-                let o = (ai[3][j] + ah[3][j]).logistic();
-                c[j] = f * c[j] + i * g;
-                let tc = c[j].tanh();
-                h[j] = o * tc;
-                (ai[0][j], ai[1][j], ai[2][j], ai[3][j]) = (i, f, g, o);
-                ah[0][j] = tc;
+                c[j] = f[j] * c[j] + i[j] * gg[j];
+            }
+            // ah[0] becomes tanh c′.
+            ah[0] = *c;
+            tanh_in_place(&mut ah[0]);
+            for j in 0..H {
+                h[j] = o[j] * ah[0][j];
             }
         }
     }
