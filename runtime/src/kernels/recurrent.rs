@@ -39,7 +39,6 @@
 //! aₕ,n, h′`; LSTM `i, f, g, o, c′, tanh c′, h′`. Loops run over `T` (never unrolled);
 //! the products go through the dense row kernels.
 
-use super::{backward_accumulate, backward_sgd, input_delta};
 use crate::scalar::Scalar;
 
 /// A recurrent cell.
@@ -430,6 +429,7 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
     let g_n = cell.gates();
     let gh = g_n * H;
     let w = split(p, gh, I, H, bias);
+    let (w_ih, w_hh) = (w.w_ih.as_chunks::<I>().0, w.w_hh.as_chunks::<H>().0);
     let per = cell.saved() * H;
     let (init, trace) = trace.split_at(cell.state() * H);
     let (mut dh, mut dc) = ([T::ZERO; H], [T::ZERO; H]);
@@ -497,14 +497,26 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
         }
         let dai = &di.as_flattened()[..gh];
         let dah = &dhh.as_flattened()[..gh];
+        let hp: &[T; H] = hp.try_into().expect("H");
         match &mut grad {
             RecurrentGrad::None => {}
             RecurrentGrad::Accumulate(g) => {
-                let xt = &x[t * I..(t + 1) * I];
+                let xt: &[T; I] = x[t * I..(t + 1) * I].try_into().expect("I");
                 let (gw_ih, rest) = g.split_at_mut(gh * I);
                 let (gw_hh, rest) = rest.split_at_mut(gh * H);
-                backward_accumulate(w.w_ih, gw_ih, xt, dai, None, false);
-                backward_accumulate(w.w_hh, gw_hh, hp, dah, None, false);
+                outer_add::<T, I>(gw_ih, dai, xt);
+                if t > 0 {
+                    // δhₜ₋₁ = direct + W_hhᵀ·δaₕ with ∂L/∂W_hh in the same pass over rows.
+                    dh = direct;
+                    for ((row, grow), &d) in w_hh.iter().zip(gw_hh.as_chunks_mut::<H>().0).zip(dah) {
+                        for k in 0..H {
+                            dh[k] = row[k].mul_add(d, dh[k]);
+                            grow[k] = d.mul_add(hp[k], grow[k]);
+                        }
+                    }
+                } else {
+                    outer_add::<T, H>(gw_hh, dah, hp);
+                }
                 if bias {
                     let (gb_ih, gb_hh) = rest.split_at_mut(gh);
                     for (g, &d) in gb_ih.iter_mut().zip(dai) {
@@ -518,11 +530,32 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
             RecurrentGrad::Record(r) => r[t * gh..(t + 1) * gh].copy_from_slice(dai),
         }
         if let Some(dx) = dx.as_deref_mut() {
-            input_delta(w.w_ih, dai, &mut dx[t * I..(t + 1) * I], false);
+            let dxt: &mut [T; I] = (&mut dx[t * I..(t + 1) * I]).try_into().expect("I");
+            transpose_add::<T, I>(w_ih, dai, dxt);
         }
-        if t > 0 {
+        if t > 0 && !matches!(grad, RecurrentGrad::Accumulate(_)) {
             dh = direct;
-            input_delta(w.w_hh, dah, &mut dh, false);
+            transpose_add::<T, H>(w_hh, dah, &mut dh);
+        }
+    }
+}
+
+/// `g[r] += d[r]·x` over rows of constant length `N`, contiguous.
+#[inline(always)]
+fn outer_add<T: Scalar, const N: usize>(g: &mut [T], d: &[T], x: &[T; N]) {
+    for (row, &d) in g.as_chunks_mut::<N>().0.iter_mut().zip(d) {
+        for k in 0..N {
+            row[k] = d.mul_add(x[k], row[k]);
+        }
+    }
+}
+
+/// `e += Wᵀ·d`: `e += d[r]·W[r]` row by row, in row order, over rows of constant length.
+#[inline(always)]
+fn transpose_add<T: Scalar, const N: usize>(w: &[[T; N]], d: &[T], e: &mut [T; N]) {
+    for (row, &d) in w.iter().zip(d) {
+        for k in 0..N {
+            e[k] = row[k].mul_add(d, e[k]);
         }
     }
 }
@@ -560,8 +593,10 @@ pub fn recurrent_apply_sgd<T: Scalar, const S: usize, const I: usize, const H: u
                 dah[2 * H + j] = dai[2 * H + j] * cur[j];
             }
         }
-        backward_sgd(w_ih, &x[t * I..(t + 1) * I], dai, lr, None, false);
-        backward_sgd(w_hh, prev_h(trace, init, t, per, H), dah, lr, None, false);
+        let xt: &[T; I] = x[t * I..(t + 1) * I].try_into().expect("I");
+        let hp: &[T; H] = prev_h(trace, init, t, per, H).try_into().expect("H");
+        outer_sgd::<T, I>(w_ih, dai, xt, lr);
+        outer_sgd::<T, H>(w_hh, dah, hp, lr);
         if bias {
             let (b_ih, b_hh) = b.split_at_mut(gh);
             for (b, &d) in b_ih.iter_mut().zip(dai) {
@@ -570,6 +605,17 @@ pub fn recurrent_apply_sgd<T: Scalar, const S: usize, const I: usize, const H: u
             for (b, &d) in b_hh.iter_mut().zip(dah.iter()) {
                 *b -= lr * d;
             }
+        }
+    }
+}
+
+/// `w[r] −= lr·(d[r]·x)` over rows of constant length `N` (the rounding of accumulating
+/// the gradient, then stepping).
+#[inline(always)]
+fn outer_sgd<T: Scalar, const N: usize>(w: &mut [T], d: &[T], x: &[T; N], lr: T) {
+    for (row, &d) in w.as_chunks_mut::<N>().0.iter_mut().zip(d) {
+        for k in 0..N {
+            row[k] -= lr * (d * x[k]);
         }
     }
 }
