@@ -508,10 +508,16 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
                 if t > 0 {
                     // δhₜ₋₁ = direct + W_hhᵀ·δaₕ with ∂L/∂W_hh in the same pass over rows.
                     dh = direct;
-                    for ((row, grow), &d) in w_hh.iter().zip(gw_hh.as_chunks_mut::<H>().0).zip(dah) {
-                        for k in 0..H {
-                            dh[k] = row[k].mul_add(d, dh[k]);
-                            grow[k] = d.mul_add(hp[k], grow[k]);
+                    if H > COLUMNS {
+                        transpose_add::<T, H>(w_hh, dah, &mut dh);
+                        outer_add::<T, H>(gw_hh, dah, hp);
+                    } else {
+                        // Short rows: ∂L/∂W_hh in the same pass over the rows.
+                        for ((row, grow), &d) in w_hh.iter().zip(gw_hh.as_chunks_mut::<H>().0).zip(dah) {
+                            for k in 0..H {
+                                dh[k] = row[k].mul_add(d, dh[k]);
+                                grow[k] = d.mul_add(hp[k], grow[k]);
+                            }
                         }
                     }
                 } else {
@@ -551,14 +557,32 @@ fn outer_add<T: Scalar, const N: usize>(g: &mut [T], d: &[T], x: &[T; N]) {
 }
 
 /// `e += Wᵀ·d`: `e += d[r]·W[r]` row by row, in row order, over rows of constant length.
+/// Long rows go in column blocks of [`COLUMNS`], each block's sums kept in registers
+/// over all rows.
 #[inline(always)]
 fn transpose_add<T: Scalar, const N: usize>(w: &[[T; N]], d: &[T], e: &mut [T; N]) {
-    for (row, &d) in w.iter().zip(d) {
-        for k in 0..N {
-            e[k] = row[k].mul_add(d, e[k]);
+    if N > COLUMNS && N % COLUMNS == 0 {
+        for (c, ec) in e.as_chunks_mut::<COLUMNS>().0.iter_mut().enumerate() {
+            let mut acc = *ec;
+            for (row, &d) in w.iter().zip(d) {
+                let wc = &row.as_chunks::<COLUMNS>().0[c];
+                for k in 0..COLUMNS {
+                    acc[k] = wc[k].mul_add(d, acc[k]);
+                }
+            }
+            *ec = acc;
+        }
+    } else {
+        for (row, &d) in w.iter().zip(d) {
+            for k in 0..N {
+                e[k] = row[k].mul_add(d, e[k]);
+            }
         }
     }
 }
+
+/// Columns per block of [`transpose_add`]: four 128-bit registers of `f32`.
+const COLUMNS: usize = 16;
 
 /// Plain SGD from the steps' `δaᵢ` recorded by [`recurrent_backward`]
 /// ([`RecurrentGrad::Record`]): `θ −= lr·∂L/∂θ`, the sums over steps applied step by step.
