@@ -116,77 +116,54 @@ fn split<T>(p: &[T], gh: usize, input: usize, hidden: usize, bias: bool) -> Tens
     Tensors { w_ih, w_hh, b_ih, b_hh }
 }
 
-/// Lanes of the fixed-order dot products of [`dot`]: one 256-bit vector of `f32` (two
+/// Lanes of the fixed-order dot products of [`rows_dot`]: one 256-bit vector of `f32` (two
 /// of `f64`), two 128-bit vectors without AVX.
 const LANES: usize = 8;
 
-/// `Σₖ w[k]·x[k]` over a constant length, in a fixed order: `LANES` partial sums over
-/// whole chunks (one vector register of accumulators), added pairwise, then the rest.
+/// `Σₖ w[k]·x[k]` over a short constant length (below `LANES`), in order.
 #[inline(always)]
 fn dot<T: Scalar, const N: usize>(w: &[T; N], x: &[T; N]) -> T {
-    if N < LANES {
-        let mut s = T::ZERO;
-        for k in 0..N {
-            s = w[k].mul_add(x[k], s);
-        }
-        return s;
+    let mut s = T::ZERO;
+    for k in 0..N {
+        s = w[k].mul_add(x[k], s);
     }
-    let mut acc = [T::ZERO; LANES];
-    let (wc, wt) = w.as_chunks::<LANES>();
-    let (xc, xt) = x.as_chunks::<LANES>();
-    for (a, b) in wc.iter().zip(xc) {
-        for l in 0..LANES {
-            acc[l] = a[l].mul_add(b[l], acc[l]);
-        }
-    }
-    let mut tail = T::ZERO;
-    for (&a, &b) in wt.iter().zip(xt) {
-        tail = a.mul_add(b, tail);
-    }
-    let s4 = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
-    (s4[0] + s4[2]) + (s4[1] + s4[3]) + tail
+    s
 }
 
-/// Four rows' [`dot`]s at once, the rows written out one statement each: a loop over
-/// single rows of constant length would be vectorized by LLVM across rows, with a
-/// gather per weight; here each row's products stay contiguous vector loads.
+/// Rows per block of [`rows_dot`].
+const ROW_BLOCK: usize = 16;
+
+/// `out[r] = W[r]·x` over rows of constant length `N ≥ LANES`, in the order of [`dot`]:
+/// per block of [`ROW_BLOCK`] rows, each row's `LANES` sums folded to four and stored
+/// (contiguous vector loads along the row, four-wide stores), then the four partial sums
+/// of every row of the block added.
 #[inline(always)]
-fn dot4<T: Scalar, const N: usize>(w: [&[T; N]; 4], x: &[T; N]) -> [T; 4] {
-    if N < LANES {
-        return [dot(w[0], x), dot(w[1], x), dot(w[2], x), dot(w[3], x)];
-    }
-    let mut acc = [[T::ZERO; LANES]; 4];
+fn rows_dot<T: Scalar, const N: usize>(rows: &[[T; N]], x: &[T; N], out: &mut [T]) {
     let (xc, xt) = x.as_chunks::<LANES>();
-    let wc = w.map(|r| r.as_chunks::<LANES>().0);
-    // The chunk count, hidden from the optimizer: the loop over chunks stays a loop, so
-    // the loop over row blocks around it is not the innermost one, which LLVM would
-    // vectorize across rows (a gather per weight).
-    let chunks = core::hint::black_box(xc.len()).min(xc.len());
-    for (c, xv) in xc[..chunks].iter().enumerate() {
-        madd_lanes(&mut acc[0], &wc[0][c], xv);
-        madd_lanes(&mut acc[1], &wc[1][c], xv);
-        madd_lanes(&mut acc[2], &wc[2][c], xv);
-        madd_lanes(&mut acc[3], &wc[3][c], xv);
-    }
     let k0 = N - xt.len();
-    let mut out = [T::ZERO; 4];
-    for r in 0..4 {
-        let a = &acc[r];
-        let s4 = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
-        let mut tail = T::ZERO;
-        for (&wk, &xk) in w[r][k0..].iter().zip(xt) {
-            tail = wk.mul_add(xk, tail);
+    for (ob, rb) in out.chunks_mut(ROW_BLOCK).zip(rows.chunks(ROW_BLOCK)) {
+        let mut part = [[T::ZERO; 4]; ROW_BLOCK];
+        let mut tails = [T::ZERO; ROW_BLOCK];
+        for ((p, tail), row) in part.iter_mut().zip(&mut tails).zip(rb) {
+            let (wc, _) = row.as_chunks::<LANES>();
+            // The chunk count, hidden from the optimizer: the loop over chunks stays a
+            // loop, so the loop over rows around it is not the innermost one, which LLVM
+            // would vectorize across rows (a gather per weight).
+            let chunks = core::hint::black_box(xc.len()).min(xc.len());
+            let mut acc = [T::ZERO; LANES];
+            for (wv, xv) in wc.iter().zip(&xc[..chunks]) {
+                for l in 0..LANES {
+                    acc[l] = wv[l].mul_add(xv[l], acc[l]);
+                }
+            }
+            *p = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+            for (&wk, &xk) in row[k0..].iter().zip(xt) {
+                *tail = wk.mul_add(xk, *tail);
+            }
         }
-        out[r] = (s4[0] + s4[2]) + (s4[1] + s4[3]) + tail;
-    }
-    out
-}
-
-/// `acc[l] += w[l]·x[l]`.
-#[inline(always)]
-fn madd_lanes<T: Scalar>(acc: &mut [T; LANES], w: &[T; LANES], x: &[T; LANES]) {
-    for l in 0..LANES {
-        acc[l] = w[l].mul_add(x[l], acc[l]);
+        for ((o, p), &tail) in ob.iter_mut().zip(&part).zip(&tails) {
+            *o = (p[0] + p[2]) + (p[1] + p[3]) + tail;
+        }
     }
 }
 
@@ -197,19 +174,12 @@ fn madd_lanes<T: Scalar>(acc: &mut [T; LANES], w: &[T; LANES], x: &[T; LANES]) {
 fn preactivate<T: Scalar, const N: usize, const H: usize>(w: &[T], b: Option<&[T]>, x: &[T; N], out: &mut [[T; H]]) {
     let out = out.as_flattened_mut();
     let (rows, _) = w.as_chunks::<N>();
-    if N == 1 {
+    if N < LANES {
         for (o, row) in out.iter_mut().zip(rows) {
             *o = dot(row, x);
         }
     } else {
-        let (blocks, rest) = rows.as_chunks::<4>();
-        let (ob, orest) = out.as_chunks_mut::<4>();
-        for (o, b4) in ob.iter_mut().zip(blocks) {
-            *o = dot4([&b4[0], &b4[1], &b4[2], &b4[3]], x);
-        }
-        for (o, row) in orest.iter_mut().zip(rest) {
-            *o = dot(row, x);
-        }
+        rows_dot(rows, x, out);
     }
     if let Some(b) = b {
         for (o, &b) in out.iter_mut().zip(b) {
