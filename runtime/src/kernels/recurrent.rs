@@ -531,7 +531,7 @@ fn outer_add<T: Scalar, const N: usize>(g: &mut [T], d: &[T], x: &[T; N]) {
 /// over all rows.
 #[inline(always)]
 fn transpose_add<T: Scalar, const N: usize>(w: &[[T; N]], d: &[T], e: &mut [T; N]) {
-    if N > COLUMNS && N % COLUMNS == 0 {
+    if N > COLUMNS && N.is_multiple_of(COLUMNS) {
         for (c, ec) in e.as_chunks_mut::<COLUMNS>().0.iter_mut().enumerate() {
             let mut acc = *ec;
             for (row, &d) in w.iter().zip(d) {
