@@ -138,11 +138,7 @@ fn main() {
     }
     println!("training: {:.1} s", start.elapsed().as_secs_f64());
     let (out, secs) = stream(&net, &x_test);
-    println!(
-        "held-out ESR after training: {:.2e} ({:.2}% of the signal's energy)",
-        esr(&y_test, &out),
-        100.0 * esr(&y_test, &out)
-    );
+    println!("held-out ESR after training: {:.2e}", esr(&y_test, &out));
     // The streaming effect again, longer, for a steadier time per sample.
     let mut total = secs;
     for _ in 0..9 {
