@@ -29,7 +29,8 @@
 //! - Recurrent layers over a sequence (`recurrent.rs`): one step of an RNN, GRU or LSTM
 //!   cell ([`recurrent_step`], shared by the sequence forward and streaming inference),
 //!   the sequence forward ([`recurrent_forward`]) and backpropagation through time
-//!   ([`recurrent_backward`], [`recurrent_apply_sgd`]).
+//!   ([`recurrent_backward`], [`recurrent_apply_sgd`]); σ and tanh over a whole gate
+//!   vector ([`sigmoid_in_place`], [`tanh_in_place`]).
 
 use crate::scalar::Scalar;
 

@@ -37,7 +37,8 @@
 //! The trace keeps the initial state (`h₀`, and `c₀` for the LSTM), then each step's
 //! `Cell::saved` vectors of `H`: RNN `h′`; GRU `r, z, n,
 //! aₕ,n, h′`; LSTM `i, f, g, o, c′, tanh c′, h′`. Loops run over `T` (never unrolled);
-//! the products go through the dense row kernels.
+//! the products run over whole weight rows of constant length (`I` or `H`), and σ and
+//! tanh over whole gate vectors ([`sigmoid_in_place`], [`tanh_in_place`]).
 
 use crate::scalar::Scalar;
 
