@@ -29,7 +29,8 @@
 //! - Recurrent layers over a sequence (`recurrent.rs`): one step of an RNN, GRU or LSTM
 //!   cell ([`recurrent_step`], shared by the sequence forward and streaming inference),
 //!   the sequence forward ([`recurrent_forward`]) and backpropagation through time
-//!   ([`recurrent_backward`], [`recurrent_apply_sgd`]).
+//!   ([`recurrent_backward`], [`recurrent_apply_sgd`]); σ and tanh over a whole gate
+//!   vector ([`sigmoid_in_place`], [`tanh_in_place`]).
 
 use crate::scalar::Scalar;
 
@@ -49,7 +50,10 @@ pub use pool_tile::{
     avg_pool_tile_backward, avg_pool_tile_forward, global_avg_pool_tile_backward, global_avg_pool_tile_forward,
     max_pool_tile_backward_in_place, max_pool_tile_forward,
 };
-pub use recurrent::{Cell, RecurrentGrad, recurrent_apply_sgd, recurrent_backward, recurrent_forward, recurrent_step};
+pub use recurrent::{
+    Cell, RecurrentGrad, recurrent_apply_sgd, recurrent_backward, recurrent_forward, recurrent_step, sigmoid_in_place,
+    tanh_in_place,
+};
 
 /// Independent partial sums in [`dot`]: four vector registers of `f32` (SSE2: 4 × 4
 /// lanes; AVX and AVX-512, where LLVM prefers 256-bit vectors: 4 × 8 lanes), enough

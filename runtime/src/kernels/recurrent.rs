@@ -37,9 +37,9 @@
 //! The trace keeps the initial state (`h₀`, and `c₀` for the LSTM), then each step's
 //! `Cell::saved` vectors of `H`: RNN `h′`; GRU `r, z, n,
 //! aₕ,n, h′`; LSTM `i, f, g, o, c′, tanh c′, h′`. Loops run over `T` (never unrolled);
-//! the products go through the dense row kernels.
+//! the products run over whole weight rows of constant length (`I` or `H`), and σ and
+//! tanh over whole gate vectors ([`sigmoid_in_place`], [`tanh_in_place`]).
 
-use super::{backward_accumulate, backward_sgd, input_delta, matvec};
 use crate::scalar::Scalar;
 
 /// A recurrent cell.
@@ -117,9 +117,102 @@ fn split<T>(p: &[T], gh: usize, input: usize, hidden: usize, bias: bool) -> Tens
     Tensors { w_ih, w_hh, b_ih, b_hh }
 }
 
+/// Lanes of the fixed-order dot products of [`rows_dot`]: one 256-bit vector of `f32` (two
+/// of `f64`), two 128-bit vectors without AVX.
+const LANES: usize = 8;
+
+/// `Σₖ w[k]·x[k]` over a short constant length (below `LANES`), in order.
+#[inline(always)]
+fn dot<T: Scalar, const N: usize>(w: &[T; N], x: &[T; N]) -> T {
+    let mut s = T::ZERO;
+    for k in 0..N {
+        s = w[k].mul_add(x[k], s);
+    }
+    s
+}
+
+/// Rows per block of [`rows_dot`].
+const ROW_BLOCK: usize = 16;
+
+/// `out[r] = W[r]·x` over rows of constant length `N ≥ LANES`, in the order of [`dot`]:
+/// per block of [`ROW_BLOCK`] rows, each row's `LANES` sums folded to four and stored
+/// (contiguous vector loads along the row, four-wide stores), then the four partial sums
+/// of every row of the block added.
+#[inline(always)]
+fn rows_dot<T: Scalar, const N: usize>(rows: &[[T; N]], x: &[T; N], out: &mut [T]) {
+    let (xc, xt) = x.as_chunks::<LANES>();
+    let k0 = N - xt.len();
+    for (ob, rb) in out.chunks_mut(ROW_BLOCK).zip(rows.chunks(ROW_BLOCK)) {
+        let mut part = [[T::ZERO; 4]; ROW_BLOCK];
+        let mut tails = [T::ZERO; ROW_BLOCK];
+        for ((p, tail), row) in part.iter_mut().zip(&mut tails).zip(rb) {
+            let (wc, _) = row.as_chunks::<LANES>();
+            // The chunk count, hidden from the optimizer: the loop over chunks stays a
+            // loop, so the loop over rows around it is not the innermost one, which LLVM
+            // would vectorize across rows (a gather per weight).
+            let chunks = core::hint::black_box(xc.len()).min(xc.len());
+            let mut acc = [T::ZERO; LANES];
+            for (wv, xv) in wc.iter().zip(&xc[..chunks]) {
+                for l in 0..LANES {
+                    acc[l] = wv[l].mul_add(xv[l], acc[l]);
+                }
+            }
+            *p = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+            for (&wk, &xk) in row[k0..].iter().zip(xt) {
+                *tail = wk.mul_add(xk, *tail);
+            }
+        }
+        for ((o, p), &tail) in ob.iter_mut().zip(&part).zip(&tails) {
+            *o = (p[0] + p[2]) + (p[1] + p[3]) + tail;
+        }
+    }
+}
+
+/// The pre-activations of one side of a step, gate vector by gate vector:
+/// `out[r] = W[r]·x (+ b[r])`, `W` of `out`'s rows `[N]` each, contiguous. With `N = 1`
+/// (a single input feature) this is one multiply-add over the gate vector.
+#[inline(always)]
+fn preactivate<T: Scalar, const N: usize, const H: usize>(w: &[T], b: Option<&[T]>, x: &[T; N], out: &mut [[T; H]]) {
+    let out = out.as_flattened_mut();
+    let (rows, _) = w.as_chunks::<N>();
+    if N < LANES {
+        for (o, row) in out.iter_mut().zip(rows) {
+            *o = dot(row, x);
+        }
+    } else {
+        rows_dot(rows, x, out);
+    }
+    if let Some(b) = b {
+        for (o, &b) in out.iter_mut().zip(b) {
+            *o += b;
+        }
+    }
+}
+
+/// `σ(v)` over a whole gate vector, in one loop: the form LLVM vectorizes once
+/// [`Scalar::logistic`] is a branch-free polynomial.
+#[inline(always)]
+pub fn sigmoid_in_place<T: Scalar>(v: &mut [T]) {
+    for x in v {
+        *x = x.logistic();
+    }
+}
+
+/// `tanh(v)` over a whole gate vector, in one loop (see [`sigmoid_in_place`]).
+#[inline(always)]
+pub fn tanh_in_place<T: Scalar>(v: &mut [T]) {
+    for x in v {
+        *x = x.tanh();
+    }
+}
+
 /// One step of the cell: updates `h` (and `c`, the LSTM's cell state; untouched by the
 /// other cells) from `x`, and if `save` is given writes the step's saved vectors
 /// ([`Cell::saved`] × `H`) into it.
+///
+/// All pre-activations of the step come first (`aᵢ = W_ih·x + b_ih`, `aₕ = W_hh·h + b_hh`,
+/// each a constant-length dot product per gate row), then σ and tanh run over whole gate
+/// vectors ([`sigmoid_in_place`], [`tanh_in_place`]), then the state update.
 ///
 /// # Panics
 /// If `p` is shorter than [`Cell::params`] or `save` shorter than the saved vectors.
@@ -133,25 +226,20 @@ pub fn recurrent_step<T: Scalar, const I: usize, const H: usize>(
     c: &mut [T; H],
     save: Option<&mut [T]>,
 ) {
-    let gh = cell.gates() * H;
+    let g = cell.gates();
+    let gh = g * H;
     let w = split(p, gh, I, H, bias);
     let mut ai = [[T::ZERO; H]; 4];
     let mut ah = [[T::ZERO; H]; 4];
-    matvec(w.w_ih, x, &mut ai.as_flattened_mut()[..gh]);
-    matvec(w.w_hh, h, &mut ah.as_flattened_mut()[..gh]);
-    if let (Some(b_ih), Some(b_hh)) = (w.b_ih, w.b_hh) {
-        for (a, &b) in ai.as_flattened_mut().iter_mut().zip(b_ih) {
-            *a += b;
-        }
-        for (a, &b) in ah.as_flattened_mut().iter_mut().zip(b_hh) {
-            *a += b;
-        }
-    }
+    preactivate::<T, I, H>(w.w_ih, w.b_ih, x, &mut ai[..g]);
+    preactivate::<T, H, H>(w.w_hh, w.b_hh, h, &mut ah[..g]);
     match cell {
         Cell::RnnTanh => {
             for j in 0..H {
-                h[j] = (ai[0][j] + ah[0][j]).tanh();
+                ai[0][j] += ah[0][j];
             }
+            tanh_in_place(&mut ai[0]);
+            *h = ai[0];
         }
         Cell::RnnRelu => {
             for j in 0..H {
@@ -159,28 +247,42 @@ pub fn recurrent_step<T: Scalar, const I: usize, const H: usize>(
             }
         }
         Cell::Gru => {
-            // ai/ah rows become r, z, n and keep aₕ,n in ah[2].
+            // ai's rows become r, z, n; ah[2] keeps aₕ,n.
+            {
+                let rz = &mut ai.as_flattened_mut()[..2 * H];
+                for (a, &b) in rz.iter_mut().zip(&ah.as_flattened()[..2 * H]) {
+                    *a += b;
+                }
+                sigmoid_in_place(rz);
+            }
+            let [r, z, n, _] = &mut ai;
             for j in 0..H {
-                let r = (ai[0][j] + ah[0][j]).logistic();
-                let z = (ai[1][j] + ah[1][j]).logistic();
-                let n = (ai[2][j] + r * ah[2][j]).tanh();
-                ai[0][j] = r;
-                ai[1][j] = z;
-                ai[2][j] = n;
-                h[j] = (T::ONE - z) * n + z * h[j];
+                n[j] += r[j] * ah[2][j];
+            }
+            tanh_in_place(n);
+            for j in 0..H {
+                h[j] = (T::ONE - z[j]) * n[j] + z[j] * h[j];
             }
         }
         Cell::Lstm => {
+            {
+                let all = ai.as_flattened_mut();
+                for (a, &b) in all.iter_mut().zip(ah.as_flattened()) {
+                    *a += b;
+                }
+                sigmoid_in_place(&mut all[..2 * H]);
+                tanh_in_place(&mut all[2 * H..3 * H]);
+                sigmoid_in_place(&mut all[3 * H..]);
+            }
+            let [i, f, gg, o] = &ai;
             for j in 0..H {
-                let i = (ai[0][j] + ah[0][j]).logistic();
-                let f = (ai[1][j] + ah[1][j]).logistic();
-                let g = (ai[2][j] + ah[2][j]).tanh();
-                let o = (ai[3][j] + ah[3][j]).logistic();
-                c[j] = f * c[j] + i * g;
-                let tc = c[j].tanh();
-                h[j] = o * tc;
-                (ai[0][j], ai[1][j], ai[2][j], ai[3][j]) = (i, f, g, o);
-                ah[0][j] = tc;
+                c[j] = f[j] * c[j] + i[j] * gg[j];
+            }
+            // ah[0] becomes tanh c′.
+            ah[0] = *c;
+            tanh_in_place(&mut ah[0]);
+            for j in 0..H {
+                h[j] = o[j] * ah[0][j];
             }
         }
     }
@@ -298,6 +400,7 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
     let g_n = cell.gates();
     let gh = g_n * H;
     let w = split(p, gh, I, H, bias);
+    let (w_ih, w_hh) = (w.w_ih.as_chunks::<I>().0, w.w_hh.as_chunks::<H>().0);
     let per = cell.saved() * H;
     let (init, trace) = trace.split_at(cell.state() * H);
     let (mut dh, mut dc) = ([T::ZERO; H], [T::ZERO; H]);
@@ -365,14 +468,32 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
         }
         let dai = &di.as_flattened()[..gh];
         let dah = &dhh.as_flattened()[..gh];
+        let hp: &[T; H] = hp.try_into().expect("H");
         match &mut grad {
             RecurrentGrad::None => {}
             RecurrentGrad::Accumulate(g) => {
-                let xt = &x[t * I..(t + 1) * I];
+                let xt: &[T; I] = x[t * I..(t + 1) * I].try_into().expect("I");
                 let (gw_ih, rest) = g.split_at_mut(gh * I);
                 let (gw_hh, rest) = rest.split_at_mut(gh * H);
-                backward_accumulate(w.w_ih, gw_ih, xt, dai, None, false);
-                backward_accumulate(w.w_hh, gw_hh, hp, dah, None, false);
+                outer_add::<T, I>(gw_ih, dai, xt);
+                if t > 0 {
+                    // δhₜ₋₁ = direct + W_hhᵀ·δaₕ with ∂L/∂W_hh in the same pass over rows.
+                    dh = direct;
+                    if H > COLUMNS {
+                        transpose_add::<T, H>(w_hh, dah, &mut dh);
+                        outer_add::<T, H>(gw_hh, dah, hp);
+                    } else {
+                        // Short rows: ∂L/∂W_hh in the same pass over the rows.
+                        for ((row, grow), &d) in w_hh.iter().zip(gw_hh.as_chunks_mut::<H>().0).zip(dah) {
+                            for k in 0..H {
+                                dh[k] = row[k].mul_add(d, dh[k]);
+                                grow[k] = d.mul_add(hp[k], grow[k]);
+                            }
+                        }
+                    }
+                } else {
+                    outer_add::<T, H>(gw_hh, dah, hp);
+                }
                 if bias {
                     let (gb_ih, gb_hh) = rest.split_at_mut(gh);
                     for (g, &d) in gb_ih.iter_mut().zip(dai) {
@@ -386,14 +507,53 @@ pub fn recurrent_backward<T: Scalar, const S: usize, const I: usize, const H: us
             RecurrentGrad::Record(r) => r[t * gh..(t + 1) * gh].copy_from_slice(dai),
         }
         if let Some(dx) = dx.as_deref_mut() {
-            input_delta(w.w_ih, dai, &mut dx[t * I..(t + 1) * I], false);
+            let dxt: &mut [T; I] = (&mut dx[t * I..(t + 1) * I]).try_into().expect("I");
+            transpose_add::<T, I>(w_ih, dai, dxt);
         }
-        if t > 0 {
+        if t > 0 && !matches!(grad, RecurrentGrad::Accumulate(_)) {
             dh = direct;
-            input_delta(w.w_hh, dah, &mut dh, false);
+            transpose_add::<T, H>(w_hh, dah, &mut dh);
         }
     }
 }
+
+/// `g[r] += d[r]·x` over rows of constant length `N`, contiguous.
+#[inline(always)]
+fn outer_add<T: Scalar, const N: usize>(g: &mut [T], d: &[T], x: &[T; N]) {
+    for (row, &d) in g.as_chunks_mut::<N>().0.iter_mut().zip(d) {
+        for k in 0..N {
+            row[k] = d.mul_add(x[k], row[k]);
+        }
+    }
+}
+
+/// `e += Wᵀ·d`: `e += d[r]·W[r]` row by row, in row order, over rows of constant length.
+/// Long rows go in column blocks of [`COLUMNS`], each block's sums kept in registers
+/// over all rows.
+#[inline(always)]
+fn transpose_add<T: Scalar, const N: usize>(w: &[[T; N]], d: &[T], e: &mut [T; N]) {
+    if N > COLUMNS && N.is_multiple_of(COLUMNS) {
+        for (c, ec) in e.as_chunks_mut::<COLUMNS>().0.iter_mut().enumerate() {
+            let mut acc = *ec;
+            for (row, &d) in w.iter().zip(d) {
+                let wc = &row.as_chunks::<COLUMNS>().0[c];
+                for k in 0..COLUMNS {
+                    acc[k] = wc[k].mul_add(d, acc[k]);
+                }
+            }
+            *ec = acc;
+        }
+    } else {
+        for (row, &d) in w.iter().zip(d) {
+            for k in 0..N {
+                e[k] = row[k].mul_add(d, e[k]);
+            }
+        }
+    }
+}
+
+/// Columns per block of [`transpose_add`]: four 128-bit registers of `f32`.
+const COLUMNS: usize = 16;
 
 /// Plain SGD from the steps' `δaᵢ` recorded by [`recurrent_backward`]
 /// ([`RecurrentGrad::Record`]): `θ −= lr·∂L/∂θ`, the sums over steps applied step by step.
@@ -428,8 +588,10 @@ pub fn recurrent_apply_sgd<T: Scalar, const S: usize, const I: usize, const H: u
                 dah[2 * H + j] = dai[2 * H + j] * cur[j];
             }
         }
-        backward_sgd(w_ih, &x[t * I..(t + 1) * I], dai, lr, None, false);
-        backward_sgd(w_hh, prev_h(trace, init, t, per, H), dah, lr, None, false);
+        let xt: &[T; I] = x[t * I..(t + 1) * I].try_into().expect("I");
+        let hp: &[T; H] = prev_h(trace, init, t, per, H).try_into().expect("H");
+        outer_sgd::<T, I>(w_ih, dai, xt, lr);
+        outer_sgd::<T, H>(w_hh, dah, hp, lr);
         if bias {
             let (b_ih, b_hh) = b.split_at_mut(gh);
             for (b, &d) in b_ih.iter_mut().zip(dai) {
@@ -438,6 +600,17 @@ pub fn recurrent_apply_sgd<T: Scalar, const S: usize, const I: usize, const H: u
             for (b, &d) in b_hh.iter_mut().zip(dah.iter()) {
                 *b -= lr * d;
             }
+        }
+    }
+}
+
+/// `w[r] −= lr·(d[r]·x)` over rows of constant length `N` (the rounding of accumulating
+/// the gradient, then stepping).
+#[inline(always)]
+fn outer_sgd<T: Scalar, const N: usize>(w: &mut [T], d: &[T], x: &[T; N], lr: T) {
+    for (row, &d) in w.as_chunks_mut::<N>().0.iter_mut().zip(d) {
+        for k in 0..N {
+            row[k] -= lr * (d * x[k]);
         }
     }
 }
