@@ -5,7 +5,7 @@
 //! of sample `i` of a batch (`i = 0` for a single sample), dropout layer `l` (its index
 //! among all the network's layers, from 0) draws its mask from
 //! `SplitMix64::new(key(state, i, l))`: unit `j` takes the `j`-th draw `uⱼ` (53 bits,
-//! uniform in `[0, 1)`, as [`unit_f64`](crate::rng::unit_f64)) and is kept if `uⱼ ≥ p`.
+//! uniform in `[0, 1)`, as [`unit_f64`]) and is kept if `uⱼ ≥ p`.
 //! The layer multiplies unit `j` by `mⱼ = [uⱼ ≥ p] / (1 − p)` (inverted dropout, so the
 //! expected output equals the input), and backward multiplies `δⱼ` by the same `mⱼ`.
 //! Inference (`forward`) is the identity.
