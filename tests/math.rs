@@ -306,15 +306,18 @@ impl Rng {
 }
 
 fn check64(name: &str, f: fn(f64) -> f64, r: fn(f64) -> Dd, xs: impl Iterator<Item = f64>) -> u64 {
-    let mut worst = (0u64, 0.0f64);
+    let (mut worst, mut off, mut n) = ((0u64, 0.0f64), 0usize, 0usize);
     for x in xs {
         let want = r(x);
         let want = want.0 + want.1;
         let d = ulps64(f(x), want);
+        off += usize::from(d > 0);
+        n += 1;
         if d > worst.0 {
             worst = (d, x);
         }
     }
+    println!("{name}: max {} ulp, {off} of {n} not correctly rounded", worst.0);
     assert!(worst.0 <= 1, "{name}: {} ulp at {:e} ({:#018x})", worst.0, worst.1, worst.1.to_bits());
     worst.0
 }
@@ -323,18 +326,22 @@ const N64: usize = 300_000;
 
 #[test]
 fn f64_exp_within_one_ulp() {
+    exp_checks(N64);
+}
+
+fn exp_checks(n: usize) {
     let mut g = Rng(1);
-    check64("exp", math::exp::<f64>, exp_dd, (0..N64).map(|_| g.uniform(-708.3, 709.78)));
+    check64("exp", math::exp::<f64>, exp_dd, (0..n).map(|_| g.uniform(-708.3, 709.78)));
     let mut g = Rng(2);
     check64(
         "exp",
         math::exp::<f64>,
         exp_dd,
-        (0..N64).map(|_| g.binades(-60, 9, true)).filter(|x| *x > -708.3 && *x < 709.78),
+        (0..n).map(|_| g.binades(-60, 9, true)).filter(|x| *x > -708.3 && *x < 709.78),
     );
     // Subnormal results: against libm.
     let mut g = Rng(3);
-    for _ in 0..N64 / 10 {
+    for _ in 0..n / 10 {
         let x = g.uniform(-745.2, -708.3);
         let (got, want) = (math::exp(x), x.exp());
         assert!(ulps64(got, want) <= 1, "exp({x:e}) = {got:e}, libm {want:e}");
@@ -343,18 +350,22 @@ fn f64_exp_within_one_ulp() {
 
 #[test]
 fn f64_sigmoid_within_one_ulp() {
+    sigmoid_checks(N64);
+}
+
+fn sigmoid_checks(n: usize) {
     let mut g = Rng(4);
-    check64("sigmoid", math::sigmoid::<f64>, sigmoid_dd, (0..N64).map(|_| g.uniform(-708.0, 40.0)));
+    check64("sigmoid", math::sigmoid::<f64>, sigmoid_dd, (0..n).map(|_| g.uniform(-708.0, 40.0)));
     let mut g = Rng(5);
     check64(
         "sigmoid",
         math::sigmoid::<f64>,
         sigmoid_dd,
-        (0..N64).map(|_| g.binades(-60, 9, true)).filter(|x| *x > -708.0),
+        (0..n).map(|_| g.binades(-60, 9, true)).filter(|x| *x > -708.0),
     );
     // σ(x) rounds like eˣ below −708.
     let mut g = Rng(6);
-    for _ in 0..N64 / 10 {
+    for _ in 0..n / 10 {
         let x = g.uniform(-745.2, -708.0);
         let (got, want) = (math::sigmoid(x), x.exp());
         assert!(ulps64(got, want) <= 1, "sigmoid({x:e}) = {got:e}, libm exp {want:e}");
@@ -363,23 +374,31 @@ fn f64_sigmoid_within_one_ulp() {
 
 #[test]
 fn f64_tanh_within_one_ulp() {
+    tanh_checks(N64);
+}
+
+fn tanh_checks(n: usize) {
     let mut g = Rng(7);
-    check64("tanh", math::tanh::<f64>, tanh_dd, (0..N64).map(|_| g.uniform(-3.0, 3.0)));
+    check64("tanh", math::tanh::<f64>, tanh_dd, (0..n).map(|_| g.uniform(-3.0, 3.0)));
     let mut g = Rng(8);
-    check64("tanh", math::tanh::<f64>, tanh_dd, (0..N64).map(|_| g.binades(-1074, 5, true)));
+    check64("tanh", math::tanh::<f64>, tanh_dd, (0..n).map(|_| g.binades(-1074, 5, true)));
     let mut g = Rng(9);
-    check64("tanh", math::tanh::<f64>, tanh_dd, (0..N64).map(|_| g.binades(-30, 5, true)));
+    check64("tanh", math::tanh::<f64>, tanh_dd, (0..n).map(|_| g.binades(-30, 5, true)));
 }
 
 #[test]
 fn f64_ln_within_one_ulp() {
+    ln_checks(N64);
+}
+
+fn ln_checks(n: usize) {
     let mut g = Rng(10);
-    check64("ln", math::ln::<f64>, ln_dd, (0..N64).map(|_| g.binades(-1022, 1024, false)));
+    check64("ln", math::ln::<f64>, ln_dd, (0..n).map(|_| g.binades(-1022, 1024, false)));
     let mut g = Rng(11);
-    check64("ln", math::ln::<f64>, ln_dd, (0..N64).map(|_| g.uniform(0.5, 2.0)));
+    check64("ln", math::ln::<f64>, ln_dd, (0..n).map(|_| g.uniform(0.5, 2.0)));
     // Subnormal inputs: against libm.
     let mut g = Rng(12);
-    for _ in 0..N64 / 10 {
+    for _ in 0..n / 10 {
         let x = f64::from_bits(g.next() % (1 << 52));
         let (got, want) = (math::ln(x), x.ln());
         assert!(ulps64(got, want) <= 1, "ln({x:e}) = {got:e}, libm {want:e}");
@@ -388,12 +407,27 @@ fn f64_ln_within_one_ulp() {
 
 #[test]
 fn f64_ln_1p_within_one_ulp() {
+    ln_1p_checks(N64);
+}
+
+fn ln_1p_checks(n: usize) {
     let mut g = Rng(13);
-    check64("ln_1p", math::ln_1p::<f64>, ln_1p_dd, (0..N64).map(|_| g.binades(-80, 1020, false)));
+    check64("ln_1p", math::ln_1p::<f64>, ln_1p_dd, (0..n).map(|_| g.binades(-80, 1020, false)));
     let mut g = Rng(14);
-    check64("ln_1p", math::ln_1p::<f64>, ln_1p_dd, (0..N64).map(|_| g.binades(-80, 0, false)).map(|x| -x));
+    check64("ln_1p", math::ln_1p::<f64>, ln_1p_dd, (0..n).map(|_| g.binades(-80, 0, false)).map(|x| -x));
     let mut g = Rng(15);
-    check64("ln_1p", math::ln_1p::<f64>, ln_1p_dd, (0..N64).map(|_| g.uniform(-0.9, 3.0)));
+    check64("ln_1p", math::ln_1p::<f64>, ln_1p_dd, (0..n).map(|_| g.uniform(-0.9, 3.0)));
+}
+
+/// 40 times as many `f64` inputs: `cargo test --release --test math -- --ignored --nocapture`.
+#[test]
+#[ignore = "tens of millions of inputs: run in release"]
+fn f64_dense() {
+    exp_checks(40 * N64);
+    sigmoid_checks(40 * N64);
+    tanh_checks(40 * N64);
+    ln_checks(40 * N64);
+    ln_1p_checks(40 * N64);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -120,8 +120,18 @@ fn exp_reduce<const SHORT: bool>(x: f64) -> (f64, f64) {
                                                 + r * (1.0 / 479_001_600.0 + r * (1.0 / 6_227_020_800.0)))))))))))
     };
     let p = r + r * r * q;
+    if SHORT {
+        return (k, p);
+    }
     // e^(r + rc) ≈ eʳ·(1 + rc).
     (k, p + rc * (1.0 + p))
+}
+
+/// `eˣ` to a relative 10⁻⁸ for `|x| ≤ 160` (`f32` arguments, computed in `f64`).
+#[inline(always)]
+fn exp_short(x: f64) -> f64 {
+    let (k, p) = exp_reduce::<true>(x);
+    (1.0 + p) * pow2i(k)
 }
 
 /// `eˣ` in `f64`.
@@ -136,20 +146,36 @@ fn exp_f64(x: f64) -> f64 {
 /// `eˣ` for an `f32` argument, in `f64` (exact for every `f32` result, subnormal or not).
 #[inline(always)]
 fn exp_f32(x: f32) -> f32 {
-    let x = x as f64;
-    let x = x.clamp(-110.0, 100.0);
-    let (k, p) = exp_reduce::<true>(x);
-    ((1.0 + p) * pow2i(k)) as f32
+    exp_short((x as f64).clamp(-110.0, 100.0)) as f32
 }
 
-/// The logistic sigmoid `1/(1 + e⁻ˣ)` in `f64`; `SHORT` as in [`exp_reduce`].
+/// The logistic sigmoid for an `f32` argument: `1/(1 + e⁻ˣ)` in `f64`, whose rounding
+/// errors are far below an `f32` ulp, with `e⁻ˣ` within `f64`'s range for every `f32`
+/// result (σ rounds to 1 above 17.4 and to 0 below −104).
 #[inline(always)]
-fn sigmoid_f64<const SHORT: bool>(x: f64) -> f64 {
+fn sigmoid_f32(x: f32) -> f32 {
+    (1.0 / (1.0 + exp_short((-(x as f64)).clamp(-40.0, 110.0)))) as f32
+}
+
+/// `tanh` for an `f32` argument, in `f64`: the continued fraction below 0.55, above
+/// `1 − 2/(1 + e^2|x|)` (no cancellation there; tanh rounds to 1 above 9.1).
+#[inline(always)]
+fn tanh_f32(x: f32) -> f32 {
+    let a = (x as f64).abs();
+    let small = tanh_small::<true>(a);
+    let large = 1.0 - 2.0 / (1.0 + exp_short(2.0 * if a > 20.0 { 20.0 } else { a }));
+    let y = if a < 0.55 { small } else { large };
+    (f64::from_bits(y.to_bits() | ((x as f64).to_bits() & SIGN))) as f32
+}
+
+/// The logistic sigmoid `1/(1 + e⁻ˣ)` in `f64`.
+#[inline(always)]
+fn sigmoid_f64(x: f64) -> f64 {
     // Beyond 40, σ rounds to 1; below −746 to 0 (NaN passes the comparisons).
     let z = -x;
     let z = z.clamp(-40.0, 746.0);
     // e⁻ˣ = 2ᵏ(1 + p)
-    let (k, p) = exp_reduce::<SHORT>(z);
+    let (k, p) = exp_reduce::<false>(z);
     let neg = k < 0.0;
     let ak = k.abs();
     // v = 2^−|k| (only needed while 1 + v is not 1)
@@ -181,13 +207,13 @@ fn tanh_small<const SHORT: bool>(a: f64) -> f64 {
     a + (a * z) * q
 }
 
-/// `tanh x` in `f64`; `SHORT` as in [`exp_reduce`].
+/// `tanh x` in `f64`.
 #[inline(always)]
-fn tanh_f64<const SHORT: bool>(x: f64) -> f64 {
+fn tanh_f64(x: f64) -> f64 {
     let a = x.abs();
-    let small = tanh_small::<SHORT>(a);
+    let small = tanh_small::<false>(a);
     // 2σ(−2a) ≤ 1/2 for a ≥ 0.55: no cancellation.
-    let large = 1.0 - 2.0 * sigmoid_f64::<SHORT>(-2.0 * a);
+    let large = 1.0 - 2.0 * sigmoid_f64(-2.0 * a);
     let y = if a < 0.55 { small } else { large };
     f64::from_bits(y.to_bits() | (x.to_bits() & SIGN))
 }
@@ -292,11 +318,11 @@ impl Float for f64 {
     }
     #[inline(always)]
     fn tanh(self) -> f64 {
-        tanh_f64::<false>(self)
+        tanh_f64(self)
     }
     #[inline(always)]
     fn sigmoid(self) -> f64 {
-        sigmoid_f64::<false>(self)
+        sigmoid_f64(self)
     }
     #[inline(always)]
     fn ln(self) -> f64 {
@@ -319,11 +345,11 @@ impl Float for f32 {
     }
     #[inline(always)]
     fn tanh(self) -> f32 {
-        tanh_f64::<true>(self as f64) as f32
+        tanh_f32(self)
     }
     #[inline(always)]
     fn sigmoid(self) -> f32 {
-        sigmoid_f64::<true>(self as f64) as f32
+        sigmoid_f32(self)
     }
     #[inline(always)]
     fn ln(self) -> f32 {
