@@ -1,6 +1,7 @@
 //! Runtime of [stackprop](https://docs.rs/stackprop): what is the same for every network.
 //!
 //! - [`Scalar`]: `f32` / `f64` with the math generated code calls (`libm` without `std`).
+//! - [`math`]: branch-free `exp`, `tanh`, sigmoid, `ln` that vectorize over a layer.
 //! - [`Network`]: the contract every generated network implements; training steps,
 //!   losses and gradients for one sample or a batch are provided methods on it.
 //! - [`optim`]: optimizers following torch.optim, with fixed-size state; [`schedule`]:
@@ -41,6 +42,7 @@ pub mod gradcheck;
 pub mod hessian_free;
 pub mod init;
 pub mod kernels;
+pub mod math;
 pub mod network;
 pub mod optim;
 pub mod rng;
