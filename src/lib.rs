@@ -10,7 +10,7 @@ pub use stackprop_runtime::*;
 pub mod prelude {
     pub use crate::network;
     pub use stackprop_runtime::network::{Buffer, Class, Network, Target};
-    pub use stackprop_runtime::optim::{Adam, AdamW, Optimizer, Sgd};
+    pub use stackprop_runtime::optim::{Adam, AdamW, Optimizer, PlainSgd, Sgd};
     pub use stackprop_runtime::scalar::Scalar;
     pub use stackprop_runtime::second_order::ParamJacobian;
 }

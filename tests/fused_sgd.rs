@@ -1,6 +1,7 @@
 //! The backward pass fused with plain SGD (`backward_sgd`, taken by `train_step` for
 //! `Sgd` without momentum or decay) gives exactly the parameters of the unfused
-//! backward followed by the SGD update.
+//! backward followed by the SGD update; `PlainSgd` (no state at all) gives exactly the
+//! parameters of `Sgd` without momentum.
 
 use stackprop::prelude::*;
 
@@ -57,4 +58,43 @@ fn check<N: Network<Scalar = f64, Input = [f64; 5], Output = [f64; 3], Params = 
 fn fused_sgd_equals_backward_then_update() {
     check::<Unrolled, { Unrolled::PARAMS }>();
     check::<Looped, { Looped::PARAMS }>();
+}
+
+fn check_plain<N: Network<Scalar = f64, Input = [f64; 5], Output = [f64; 3], Params = [f64; P]>, const P: usize>() {
+    let mut with_buffer = N::seeded(9);
+    let mut stateless = N::from_params(*with_buffer.params());
+    let mut sgd = Sgd::new(0.05);
+    let mut plain = PlainSgd::new(0.05);
+    assert_eq!(core::mem::size_of_val(&plain), 8);
+    assert!(core::mem::size_of_val(&sgd) > 8 * P, "Sgd holds a parameter-sized buffer");
+    for epoch in 0..5 {
+        if epoch == 3 {
+            Optimizer::<[f64; P]>::set_learning_rate(&mut sgd, 0.02);
+            Optimizer::<[f64; P]>::set_learning_rate(&mut plain, 0.02);
+        }
+        for (x, t) in samples() {
+            let l1 = with_buffer.train_step(&x, &t, &mut sgd);
+            let l2 = stateless.train_step(&x, &t, &mut plain);
+            assert_eq!(l1.to_bits(), l2.to_bits());
+        }
+    }
+    assert_eq!(with_buffer.params(), stateless.params(), "PlainSgd and Sgd diverged");
+    // The unfused path (an explicit optimizer step) is the same update as well.
+    let g: [f64; P] = core::array::from_fn(|i| (i as f64 * 0.11).cos());
+    let (mut a, mut b) = (*stateless.params(), *stateless.params());
+    Optimizer::<[f64; P]>::step(&mut sgd, &mut a, &g);
+    Optimizer::<[f64; P]>::step(&mut plain, &mut b, &g);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn plain_sgd_equals_sgd_without_momentum() {
+    check_plain::<Unrolled, { Unrolled::PARAMS }>();
+    check_plain::<Looped, { Looped::PARAMS }>();
+    // On a slice (the dynamic network's storage) too.
+    let mut p = [0.5f32, -1.0, 2.0];
+    let mut opt = PlainSgd::new(0.25);
+    assert_eq!(Optimizer::<[f32]>::plain_sgd_rate(&opt), Some(0.25));
+    Optimizer::<[f32]>::step(&mut opt, &mut p[..], &[1.0, 2.0, -4.0][..]);
+    assert_eq!(p, [0.25, -1.5, 3.0]);
 }

@@ -113,7 +113,7 @@ pub use network::{
 };
 #[cfg(feature = "alloc")]
 pub use network::{boxed_seeded, boxed_zeros};
-pub use optim::{Optimizer, Sgd, State};
+pub use optim::{Optimizer, PlainSgd, Sgd, State};
 pub use rng::SplitMix64;
 pub use scalar::Scalar;
 pub use second_order::{

@@ -4,6 +4,7 @@
 //! | type | torch.optim | default `lr` | state per parameter |
 //! |---|---|---|---|
 //! | [`Sgd`] | `SGD` | 1e-3 | momentum buffer (with momentum) |
+//! | [`PlainSgd`] | `SGD` (no momentum, no decay) | 1e-3 | none |
 //! | [`Adam`] | `Adam` | 1e-3 | `m`, `v` (+ `v_max` for AMSGrad) |
 //! | [`AdamW`] | `AdamW` | 1e-3 | `m`, `v` (+ `v_max` for AMSGrad) |
 //! | [`NAdam`] | `NAdam` | 2e-3 | `m`, `v` |
@@ -62,6 +63,7 @@ mod ftrl;
 mod lamb;
 mod lion;
 mod nadam;
+mod plain_sgd;
 mod radam;
 mod rmsprop;
 mod rprop;
@@ -77,6 +79,7 @@ pub use ftrl::Ftrl;
 pub use lamb::Lamb;
 pub use lion::Lion;
 pub use nadam::NAdam;
+pub use plain_sgd::PlainSgd;
 pub use radam::RAdam;
 pub use rmsprop::RmsProp;
 pub use rprop::Rprop;

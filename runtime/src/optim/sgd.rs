@@ -21,7 +21,9 @@ use crate::scalar::Scalar;
 /// Defaults as torch: μ = 0, τ = 0, λ = 0, no Nesterov; [`Default`] uses torch's default
 /// γ = 1e-3. `S` holds the momentum buffer `b` (`[T; N]` or `Vec<T>`); with μ = 0 and λ = 0
 /// the step is `θ ← θ − γ·g` with no state, and a network fuses it into its backward pass
-/// ([`Optimizer::plain_sgd_rate`](super::Optimizer::plain_sgd_rate)).
+/// ([`Optimizer::plain_sgd_rate`](super::Optimizer::plain_sgd_rate)). The buffer is
+/// there even then (`[T; N]` for a generated network); [`PlainSgd`](super::PlainSgd) is
+/// plain SGD with no buffer at all.
 ///
 /// Differences from PyTorch: torch rejects Nesterov momentum with μ ≤ 0 or τ ≠ 0
 /// (`ValueError`); here the formula above simply runs (with μ = 0 Nesterov changes
