@@ -223,6 +223,49 @@ case!(lstm_wide_head, [5, 2], loss = half_sse,
     [5, 2], [LayerSpec::recurrent(LSTM, 24), dense(48, Activation::Tanh), dense(1, Activation::Identity)],
     Loss::HalfSse);
 
+// A `Dense` after a sequence applies at every step: `[T][F] → [T][OUT]`, the loss over
+// every step's outputs (sequence targets `[T][OUT]`).
+case!(gru_per_step, [7, 3], loss = mse, { gru: Gru<4, { sequence = true }>, head: Dense<2, Tanh>, },
+    [7, 3], [LayerSpec::recurrent(GRU, 4).sequence(), dense(2, Activation::Tanh)], Loss::Mse);
+case!(gru_per_step_one_step, [1, 2], loss = mse, { gru: Gru<3, { sequence = true }>, head: Dense<2, Identity>, },
+    [1, 2], [LayerSpec::recurrent(GRU, 3).sequence(), dense(2, Activation::Identity)], Loss::Mse);
+case!(lstm_per_step, [7, 3], loss = mse, { lstm: Lstm<3, { sequence = true }>, head: Dense<2, Identity>, },
+    [7, 3], [LayerSpec::recurrent(LSTM, 3).sequence(), dense(2, Activation::Identity)], Loss::Mse);
+case!(lstm_per_step_two_steps, [2, 3], loss = half_sse,
+    { lstm: Lstm<3, { sequence = true; bias = false }>, head: Dense<2, Identity, { bias = false }>, },
+    [2, 3], [LayerSpec::recurrent(LSTM, 3).sequence().without_bias(), dense(2, Activation::Identity).without_bias()],
+    Loss::HalfSse);
+case!(rnn_per_step, [7, 2], loss = mse, { rnn: Rnn<4, { sequence = true }>, head: Dense<1, Identity>, },
+    [7, 2], [LayerSpec::recurrent(TANH, 4).sequence(), dense(1, Activation::Identity)], Loss::Mse);
+case!(rnn_per_step_sigmoid, [2, 2], loss = binary_cross_entropy,
+    { rnn: Rnn<3, { sequence = true; nonlinearity = relu }>, head: Dense<2, Sigmoid>, },
+    [2, 2], [LayerSpec::recurrent(RELU, 3).sequence(), dense(2, Activation::Sigmoid)], Loss::BinaryCrossEntropy);
+case!(stacked_per_step, [7, 2], loss = mse,
+    {
+        gru: Gru<4, { sequence = true }>,
+        lstm: Lstm<3, { sequence = true }>,
+        hidden: Dense<5, Tanh>,
+        head: Dense<2, Identity>,
+    },
+    [7, 2],
+    [
+        LayerSpec::recurrent(GRU, 4).sequence(),
+        LayerSpec::recurrent(LSTM, 3).sequence(),
+        dense(5, Activation::Tanh),
+        dense(2, Activation::Identity),
+    ],
+    Loss::Mse);
+case!(per_step_loops, [3, 2], loss = mse,
+    { gru: Gru<20, { sequence = true }>, hidden: Dense<40, Tanh, { unroll = false }>, head: Dense<1, Identity>, },
+    [3, 2],
+    [LayerSpec::recurrent(GRU, 20).sequence(), dense(40, Activation::Tanh), dense(1, Activation::Identity)],
+    Loss::Mse);
+case!(per_step_between_recurrent, [5, 2], loss = mse,
+    { gru: Gru<3, { sequence = true }>, proj: Dense<4, Relu>, rnn: Rnn<3>, head: Dense<1, Identity>, },
+    [5, 2],
+    [LayerSpec::recurrent(GRU, 3).sequence(), dense(4, Activation::Relu), LayerSpec::recurrent(TANH, 3), dense(1, Activation::Identity)],
+    Loss::Mse);
+
 /// PyTorch's names, shapes and order, and `U(±1/√H)` for every tensor, drawn in the
 /// order the dynamic network draws them.
 #[test]

@@ -436,6 +436,10 @@ impl Kind for Recurrent {
         Some(self)
     }
 
+    fn sequence_output(&self, _input_sequence: bool) -> bool {
+        self.sequence
+    }
+
     fn doc_forward(&self, n: &DocNames) -> String {
         let b = if self.bias { format!(" + b_ih{}", n.k) } else { String::new() };
         let bh = if self.bias { format!(" + b_hh{}", n.k) } else { String::new() };
