@@ -97,6 +97,16 @@ pub fn emit(g: &Gen) -> TokenStream {
     let (rt, n_in, n_params, n_trace) = (crate::codegen::rt(), net.input_size(), net.params, net.trace_len);
     let from = Gen { net, t: t.clone(), from_state: true };
     let forward_from_state = forward_from(&from, true, 0, quote!(__x));
+    // Dropout draws the masks of sample 0, as `forward_trace` does; `train_window` moves
+    // the state on after its step, as the other training methods that take `&mut self`.
+    let (sample, advance) = if net.stochastic() {
+        (
+            quote! { let __sample: ::core::option::Option<usize> = ::core::option::Option::Some(0); },
+            quote! { <Self as #rt::Network>::advance_dropout(self); },
+        )
+    } else {
+        (TokenStream::new(), TokenStream::new())
+    };
     let mut ends = Vec::new();
     let mut e0 = 0usize;
     for layer in &net.layers[..=k] {
@@ -147,6 +157,7 @@ pub fn emit(g: &Gen) -> TokenStream {
             __tr: &mut [#t; #n_trace],
         ) -> [#t; #n_out] {
             let __p = &self.params;
+            #sample
             #forward_from_state
         }
 
@@ -175,6 +186,7 @@ pub fn emit(g: &Gen) -> TokenStream {
             let __loss = <Self as #rt::Network>::backward(self, x, &__tr, target, 1.0, &mut __g, ::core::option::Option::None);
             #rt::Optimizer::step(opt, <Self as #rt::Network>::params_mut(self), &__g);
             Self::end_state(&__tr, state);
+            #advance
             __loss
         }
 
