@@ -266,6 +266,77 @@ case!(per_step_between_recurrent, [5, 2], loss = mse,
     [LayerSpec::recurrent(GRU, 3).sequence(), dense(4, Activation::Relu), LayerSpec::recurrent(TANH, 3), dense(1, Activation::Identity)],
     Loss::Mse);
 
+case!(per_step_then_tiled_head, [3, 2], loss = mse,
+    {
+        gru: Gru<3, { sequence = true }>,
+        proj: Dense<40, Tanh, { unroll = false }>,
+        rnn: Rnn<3>,
+        hidden: Dense<48, Tanh, { unroll = false }>,
+        head: Dense<1, Identity>,
+    },
+    [3, 2],
+    [
+        LayerSpec::recurrent(GRU, 3).sequence(),
+        dense(40, Activation::Tanh),
+        LayerSpec::recurrent(TANH, 3),
+        dense(48, Activation::Tanh),
+        dense(1, Activation::Identity),
+    ],
+    Loss::Mse);
+
+/// The input Jacobian of a per-step head against central differences of `forward`: row
+/// `t·OUT + o` is the derivative of step `t`'s output `o`, zero on the inputs of later
+/// steps.
+#[test]
+fn per_step_input_jacobian() {
+    use gru_per_step::N64;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(31);
+    let mut params = [0.0; N64::PARAMS];
+    fill(&mut rng, &mut params, 0.8);
+    let net = N64::from_params(params);
+    let mut x = [0.0; N64::INPUT];
+    fill(&mut rng, &mut x, 1.5);
+    let jac = net.input_jacobian(&x);
+    for i in 0..N64::INPUT {
+        let (mut up, mut down) = (x, x);
+        up[i] += STEP;
+        down[i] -= STEP;
+        let (yu, yd) = (net.forward(&up), net.forward(&down));
+        for k in 0..N64::OUTPUT {
+            let fd = (yu[k] - yd[k]) / (2.0 * STEP);
+            assert!(close(jac[k][i], fd, F64_TOL, 1e-3), "d y[{k}] / d x[{i}]: {} vs central {fd}", jac[k][i]);
+            if i / 3 > k / 2 {
+                assert_eq!(jac[k][i], 0.0, "step {} does not depend on step {}", k / 2, i / 3);
+            }
+        }
+    }
+    assert!(N64::DERIVATION.contains("at every step"), "{}", N64::DERIVATION);
+}
+
+/// The dynamic network's rules for a dense layer on a sequence: per step above
+/// `sequence`, no softmax there; a convolution's output still needs a flatten.
+#[test]
+fn dynamic_per_step_rules() {
+    use stackprop::dynamic::SpecError;
+    let softmax = [LayerSpec::recurrent(GRU, 3).sequence(), dense(2, Activation::Softmax)];
+    assert_eq!(
+        DynamicNet::<f64>::with_shape(&[4, 2], &softmax, Loss::CrossEntropy).unwrap_err(),
+        SpecError::SoftmaxPerStep { layer: 1 }
+    );
+    let conv = [LayerSpec::conv1d(3, 2, Activation::Relu), dense(1, Activation::Identity)];
+    assert_eq!(
+        DynamicNet::<f64>::with_shape(&[4, 5], &conv, Loss::Mse).unwrap_err(),
+        SpecError::DenseNeedsFlatten { layer: 1, rank: 2 }
+    );
+    let norm = [LayerSpec::recurrent(GRU, 3).sequence(), LayerSpec::layer_norm(), dense(1, Activation::Identity)];
+    assert_eq!(
+        DynamicNet::<f64>::with_shape(&[4, 2], &norm, Loss::Mse).unwrap_err(),
+        SpecError::DenseNeedsFlatten { layer: 2, rank: 2 }
+    );
+    let net = DynamicNet::<f64>::with_shape(&[4, 2], &[softmax[0], dense(2, Activation::Sigmoid)], Loss::Mse).unwrap();
+    assert_eq!(net.output_shape(1), &[4, 2]);
+}
+
 /// PyTorch's names, shapes and order, and `U(±1/√H)` for every tensor, drawn in the
 /// order the dynamic network draws them.
 #[test]
