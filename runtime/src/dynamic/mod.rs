@@ -135,7 +135,10 @@ use crate::scalar::Scalar;
 #[non_exhaustive]
 pub enum LayerSpec {
     /// Fully connected (`torch.nn.Linear`) on a vector `[N]`: `z = W·x + b`, `y = f(z)`;
-    /// weight `[width][N]`, then bias `[width]`.
+    /// weight `[width][N]`, then bias `[width]`. On a sequence `[T][F]` (the output of a
+    /// recurrent layer with `sequence`, of another such dense layer, or of a dropout on
+    /// either) it applies at every step: `zₜ = W·xₜ + b`, `[T][F] → [T][width]`, weight
+    /// `[width][F]` (no [`Activation::Softmax`] there).
     Dense {
         /// Number of outputs.
         width: usize,
