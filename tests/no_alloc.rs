@@ -442,6 +442,14 @@ pub struct Effect {
 }
 );
 
+from_readme!(readme_tagger, Tagger:
+#[network(input = [12, 2], loss = mse)]
+pub struct Tagger {
+    gru: Gru<8, { sequence = true }>,
+    out: Dense<1, Identity>,
+}
+);
+
 #[test]
 fn the_streaming_step_does_not_allocate() {
     on_2_mib_stack(|| {
@@ -455,6 +463,16 @@ fn the_streaming_step_does_not_allocate() {
             }
         });
         assert_eq!(n, 0, "allocations in 100 streaming steps");
+        // A per-step head streams too.
+        use readme_tagger::Tagger;
+        let net = Tagger::seeded(1);
+        let mut state = Tagger::new_state();
+        let n = allocations_during(|| {
+            for i in 0..100 {
+                std::hint::black_box(net.step(&mut state, &[i as f32 / 100.0, 0.5]));
+            }
+        });
+        assert_eq!(n, 0, "allocations in 100 streaming steps of a per-step head");
     });
 }
 
@@ -474,6 +492,7 @@ fn the_readme_still_writes_these_networks() {
         readme_static::TEXT,
         readme_mnist::TEXT,
         readme_effect::TEXT,
+        readme_tagger::TEXT,
     ] {
         assert!(readme.contains(&squeeze(text)), "the README no longer has\n{text}");
     }
@@ -683,6 +702,7 @@ fn the_readmes_networks_run_every_entry_point_on_a_2_mib_stack() {
         ("Net (static)", readme_static::on_2_mib()),
         ("Mnist", readme_mnist::on_2_mib()),
         ("Effect (GRU)", readme_effect::on_2_mib()),
+        ("Tagger (GRU, a Dense at every step)", readme_tagger::on_2_mib()),
     ];
     assert!(counts.iter().all(|&(_, n)| n == 0), "allocations per round: {counts:?}");
 }

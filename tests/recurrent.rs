@@ -223,6 +223,120 @@ case!(lstm_wide_head, [5, 2], loss = half_sse,
     [5, 2], [LayerSpec::recurrent(LSTM, 24), dense(48, Activation::Tanh), dense(1, Activation::Identity)],
     Loss::HalfSse);
 
+// A `Dense` after a sequence applies at every step: `[T][F] → [T][OUT]`, the loss over
+// every step's outputs (sequence targets `[T][OUT]`).
+case!(gru_per_step, [7, 3], loss = mse, { gru: Gru<4, { sequence = true }>, head: Dense<2, Tanh>, },
+    [7, 3], [LayerSpec::recurrent(GRU, 4).sequence(), dense(2, Activation::Tanh)], Loss::Mse);
+case!(gru_per_step_one_step, [1, 2], loss = mse, { gru: Gru<3, { sequence = true }>, head: Dense<2, Identity>, },
+    [1, 2], [LayerSpec::recurrent(GRU, 3).sequence(), dense(2, Activation::Identity)], Loss::Mse);
+case!(lstm_per_step, [7, 3], loss = mse, { lstm: Lstm<3, { sequence = true }>, head: Dense<2, Identity>, },
+    [7, 3], [LayerSpec::recurrent(LSTM, 3).sequence(), dense(2, Activation::Identity)], Loss::Mse);
+case!(lstm_per_step_two_steps, [2, 3], loss = half_sse,
+    { lstm: Lstm<3, { sequence = true; bias = false }>, head: Dense<2, Identity, { bias = false }>, },
+    [2, 3], [LayerSpec::recurrent(LSTM, 3).sequence().without_bias(), dense(2, Activation::Identity).without_bias()],
+    Loss::HalfSse);
+case!(rnn_per_step, [7, 2], loss = mse, { rnn: Rnn<4, { sequence = true }>, head: Dense<1, Identity>, },
+    [7, 2], [LayerSpec::recurrent(TANH, 4).sequence(), dense(1, Activation::Identity)], Loss::Mse);
+case!(rnn_per_step_sigmoid, [2, 2], loss = binary_cross_entropy,
+    { rnn: Rnn<3, { sequence = true; nonlinearity = relu }>, head: Dense<2, Sigmoid>, },
+    [2, 2], [LayerSpec::recurrent(RELU, 3).sequence(), dense(2, Activation::Sigmoid)], Loss::BinaryCrossEntropy);
+case!(stacked_per_step, [7, 2], loss = mse,
+    {
+        gru: Gru<4, { sequence = true }>,
+        lstm: Lstm<3, { sequence = true }>,
+        hidden: Dense<5, Tanh>,
+        head: Dense<2, Identity>,
+    },
+    [7, 2],
+    [
+        LayerSpec::recurrent(GRU, 4).sequence(),
+        LayerSpec::recurrent(LSTM, 3).sequence(),
+        dense(5, Activation::Tanh),
+        dense(2, Activation::Identity),
+    ],
+    Loss::Mse);
+case!(per_step_loops, [3, 2], loss = mse,
+    { gru: Gru<20, { sequence = true }>, hidden: Dense<40, Tanh, { unroll = false }>, head: Dense<1, Identity>, },
+    [3, 2],
+    [LayerSpec::recurrent(GRU, 20).sequence(), dense(40, Activation::Tanh), dense(1, Activation::Identity)],
+    Loss::Mse);
+case!(per_step_between_recurrent, [5, 2], loss = mse,
+    { gru: Gru<3, { sequence = true }>, proj: Dense<4, Relu>, rnn: Rnn<3>, head: Dense<1, Identity>, },
+    [5, 2],
+    [LayerSpec::recurrent(GRU, 3).sequence(), dense(4, Activation::Relu), LayerSpec::recurrent(TANH, 3), dense(1, Activation::Identity)],
+    Loss::Mse);
+
+case!(per_step_then_tiled_head, [3, 2], loss = mse,
+    {
+        gru: Gru<3, { sequence = true }>,
+        proj: Dense<40, Tanh, { unroll = false }>,
+        rnn: Rnn<3>,
+        hidden: Dense<48, Tanh, { unroll = false }>,
+        head: Dense<1, Identity>,
+    },
+    [3, 2],
+    [
+        LayerSpec::recurrent(GRU, 3).sequence(),
+        dense(40, Activation::Tanh),
+        LayerSpec::recurrent(TANH, 3),
+        dense(48, Activation::Tanh),
+        dense(1, Activation::Identity),
+    ],
+    Loss::Mse);
+
+/// The input Jacobian of a per-step head against central differences of `forward`: row
+/// `t·OUT + o` is the derivative of step `t`'s output `o`, zero on the inputs of later
+/// steps.
+#[test]
+fn per_step_input_jacobian() {
+    use gru_per_step::N64;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(31);
+    let mut params = [0.0; N64::PARAMS];
+    fill(&mut rng, &mut params, 0.8);
+    let net = N64::from_params(params);
+    let mut x = [0.0; N64::INPUT];
+    fill(&mut rng, &mut x, 1.5);
+    let jac = net.input_jacobian(&x);
+    for i in 0..N64::INPUT {
+        let (mut up, mut down) = (x, x);
+        up[i] += STEP;
+        down[i] -= STEP;
+        let (yu, yd) = (net.forward(&up), net.forward(&down));
+        for k in 0..N64::OUTPUT {
+            let fd = (yu[k] - yd[k]) / (2.0 * STEP);
+            assert!(close(jac[k][i], fd, F64_TOL, 1e-3), "d y[{k}] / d x[{i}]: {} vs central {fd}", jac[k][i]);
+            if i / 3 > k / 2 {
+                assert_eq!(jac[k][i], 0.0, "step {} does not depend on step {}", k / 2, i / 3);
+            }
+        }
+    }
+    assert!(N64::DERIVATION.contains("at every step"), "{}", N64::DERIVATION);
+}
+
+/// The dynamic network's rules for a dense layer on a sequence: per step above
+/// `sequence`, no softmax there; a convolution's output still needs a flatten.
+#[test]
+fn dynamic_per_step_rules() {
+    use stackprop::dynamic::SpecError;
+    let softmax = [LayerSpec::recurrent(GRU, 3).sequence(), dense(2, Activation::Softmax)];
+    assert_eq!(
+        DynamicNet::<f64>::with_shape(&[4, 2], &softmax, Loss::CrossEntropy).unwrap_err(),
+        SpecError::SoftmaxPerStep { layer: 1 }
+    );
+    let conv = [LayerSpec::conv1d(3, 2, Activation::Relu), dense(1, Activation::Identity)];
+    assert_eq!(
+        DynamicNet::<f64>::with_shape(&[4, 5], &conv, Loss::Mse).unwrap_err(),
+        SpecError::DenseNeedsFlatten { layer: 1, rank: 2 }
+    );
+    let norm = [LayerSpec::recurrent(GRU, 3).sequence(), LayerSpec::layer_norm(), dense(1, Activation::Identity)];
+    assert_eq!(
+        DynamicNet::<f64>::with_shape(&[4, 2], &norm, Loss::Mse).unwrap_err(),
+        SpecError::DenseNeedsFlatten { layer: 2, rank: 2 }
+    );
+    let net = DynamicNet::<f64>::with_shape(&[4, 2], &[softmax[0], dense(2, Activation::Sigmoid)], Loss::Mse).unwrap();
+    assert_eq!(net.output_shape(1), &[4, 2]);
+}
+
 /// PyTorch's names, shapes and order, and `U(±1/√H)` for every tensor, drawn in the
 /// order the dynamic network draws them.
 #[test]
@@ -331,6 +445,180 @@ fn streaming_equals_the_sequence_forward() {
         y = net.step(&mut s, xt);
     }
     assert_eq!(y, net.forward(&x));
+}
+
+/// A per-step head streams: step `t` returns row `t` of `forward` bit for bit, and the
+/// dynamic network's last row on the first `t + 1` steps.
+fn check_streaming_per_step<N: Network<Scalar = f64>>(
+    name: &str,
+    features: usize,
+    layers: &[LayerSpec],
+    step: impl Fn(&N, &mut Vec<f64>, &[f64]) -> Vec<f64>,
+    state: Vec<f64>,
+) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(78);
+    let mut params = N::Params::zeroed();
+    fill(&mut rng, params.as_mut(), 0.8);
+    let net = N::from_params(params.clone());
+    let mut x = N::Input::zeroed();
+    fill(&mut rng, x.as_mut(), 1.5);
+    let steps = N::INPUT / features;
+    let out = N::OUTPUT / steps;
+    let y = net.forward(&x);
+    let mut s = state.clone();
+    for t in 0..steps {
+        let row = step(&net, &mut s, &x.as_ref()[t * features..(t + 1) * features]);
+        assert_eq!(row.as_slice(), &y.as_ref()[t * out..(t + 1) * out], "{name}: step {t} vs forward row, bit for bit");
+        let mut prefix = DynamicNet::<f64>::with_shape(&[t + 1, features], layers, Loss::Mse).expect("valid");
+        prefix.set_params(params.as_ref()).expect("same parameters at every length");
+        let expected = prefix.forward(&x.as_ref()[..(t + 1) * features]);
+        assert_close(name, "step vs dynamic prefix", &row, &expected[t * out..], DYN_TOL);
+    }
+    // From the zero state again: the same rows.
+    let mut s = state;
+    let first = step(&net, &mut s, &x.as_ref()[..features]);
+    assert_eq!(first.as_slice(), &y.as_ref()[..out], "{name}: a new state starts the sequence again");
+}
+
+/// The streaming network of a per-step head through dropout (the identity in inference).
+mod per_step_dropout {
+    use super::*;
+
+    #[network(input = [6, 2], loss = mse, scalar = f64)]
+    pub struct N64 {
+        gru: Gru<4, { sequence = true }>,
+        drop: Dropout<0.25>,
+        hidden: Dense<3, Relu>,
+        head: Dense<2, Identity>,
+    }
+}
+
+#[test]
+fn per_step_heads_stream_row_by_row() {
+    let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
+        check_streaming_per_step::<gru_per_step::N64>(
+            "gru_per_step",
+            3,
+            &[LayerSpec::recurrent(GRU, 4).sequence(), dense(2, Activation::Tanh)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            gru_per_step::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<lstm_per_step::N64>(
+            "lstm_per_step",
+            3,
+            &[LayerSpec::recurrent(LSTM, 3).sequence(), dense(2, Activation::Identity)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            lstm_per_step::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<rnn_per_step::N64>(
+            "rnn_per_step",
+            2,
+            &[LayerSpec::recurrent(TANH, 4).sequence(), dense(1, Activation::Identity)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            rnn_per_step::N64::new_state().to_vec(),
+        );
+        assert_eq!(stacked_per_step::N64::STATE, 4 + 2 * 3);
+        check_streaming_per_step::<stacked_per_step::N64>(
+            "stacked_per_step",
+            2,
+            &[
+                LayerSpec::recurrent(GRU, 4).sequence(),
+                LayerSpec::recurrent(LSTM, 3).sequence(),
+                dense(5, Activation::Tanh),
+                dense(2, Activation::Identity),
+            ],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            stacked_per_step::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<per_step_loops::N64>(
+            "per_step_loops",
+            2,
+            &[LayerSpec::recurrent(GRU, 20).sequence(), dense(40, Activation::Tanh), dense(1, Activation::Identity)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            per_step_loops::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<per_step_dropout::N64>(
+            "per_step_dropout",
+            2,
+            &[
+                LayerSpec::recurrent(GRU, 4).sequence(),
+                LayerSpec::dropout(0.25),
+                dense(3, Activation::Relu),
+                dense(2, Activation::Identity),
+            ],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            per_step_dropout::N64::new_state().to_vec(),
+        );
+        // f32 too: one step's output is `[OUT]`.
+        let net = gru_per_step::N32::seeded(5);
+        let x: [f32; 21] = core::array::from_fn(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0);
+        let y = net.forward(&x);
+        let mut s = gru_per_step::N32::new_state();
+        for (t, xt) in x.as_chunks::<3>().0.iter().enumerate() {
+            let row: [f32; 2] = net.step(&mut s, xt);
+            assert_eq!(row, y[2 * t..2 * t + 2]);
+        }
+    });
+    worker.expect("spawn").join().expect("streams on a 2 MiB stack");
+}
+
+/// A per-step head is `torch.nn.Linear` at every step: `head.weight [OUT][F]` and
+/// `head.bias [OUT]`, drawn as a dense layer's (the dynamic network's draws), and the
+/// mini-batch step trains it.
+#[test]
+fn per_step_layout_and_train_batch() {
+    let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
+        use stacked_per_step::N64;
+        let names: Vec<(&str, &[usize])> = N64::LAYOUT.iter().map(|p| (p.name, p.shape)).collect();
+        assert_eq!(
+            &names[8..],
+            [
+                ("hidden.weight", &[5, 3][..]),
+                ("hidden.bias", &[5][..]),
+                ("head.weight", &[2, 5][..]),
+                ("head.bias", &[2][..])
+            ]
+        );
+        assert_eq!((N64::INPUT, N64::OUTPUT), (7 * 2, 7 * 2));
+        let layers = [
+            LayerSpec::recurrent(GRU, 4).sequence(),
+            LayerSpec::recurrent(LSTM, 3).sequence(),
+            dense(5, Activation::Tanh),
+            dense(2, Activation::Identity),
+        ];
+        let net = N64::seeded(9);
+        let dynamic = DynamicNet::<f64>::seeded_with_shape(&[7, 2], &layers, Loss::Mse, 9).expect("valid");
+        assert_eq!(net.params().as_slice(), dynamic.params());
+        assert_eq!(net.head().weight().len(), 2);
+
+        // A sequence target: the running sum of the first feature, at every step.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        let sample = |rng: &mut Xoshiro256PlusPlus| {
+            let mut x = [0.0; 14];
+            fill(rng, &mut x, 1.0);
+            let mut t = [0.0; 14];
+            let mut sum = 0.0;
+            for s in 0..7 {
+                sum += x[2 * s];
+                t[2 * s] = sum / 3.0;
+                t[2 * s + 1] = x[2 * s + 1];
+            }
+            (x, t)
+        };
+        let (xs, ts): (Vec<_>, Vec<_>) = (0..256).map(|_| sample(&mut rng)).unzip();
+        let mut net = net;
+        let before = net.mean_loss(&xs, &ts);
+        let mut adam = stackprop::Adam::new(1e-2);
+        let mut grad = [0.0; N64::PARAMS];
+        for _ in 0..40 {
+            for (x, t) in xs.chunks(16).zip(ts.chunks(16)) {
+                net.train_batch(x, t, &mut grad, &mut adam);
+            }
+        }
+        let after = net.mean_loss(&xs, &ts);
+        assert!(after < 0.1 * before, "loss at every step {before} -> {after}");
+    });
+    worker.expect("spawn").join().expect("trains on a 2 MiB stack");
 }
 
 /// The adding problem, short: a sequence of `(value, marker)` pairs, two of them

@@ -92,6 +92,7 @@ pub fn check(cx: &mut Ctxt, net: &Network) {
     check_last_layer(cx, net);
     check_single_softmax(cx, net);
     check_loss_fits_output(cx, net);
+    check_sequence_loss(cx, net);
     check_size(cx, net);
     check_batch_level_weights(cx, net);
     check_batch_level_recurrent(cx, net);
@@ -215,6 +216,9 @@ fn check_single_softmax(cx: &mut Ctxt, net: &Network) {
 fn check_loss_fits_output(cx: &mut Ctxt, net: &Network) {
     let Some((needed, needed_name)) = net.loss.required_output() else { return };
     let Some(last) = net.layers.last() else { return };
+    if last.sequence && net.loss == crate::loss::Loss::CrossEntropy {
+        return; // `check_sequence_loss` says why
+    }
     let Some(act) = last.kind.activation() else { return };
     if act.builtin != Some(needed) {
         cx.error_at(
@@ -239,6 +243,24 @@ fn check_size(cx: &mut Ctxt, net: &Network) {
         cx.error(
             &net.ident,
             format!("network `{}` has {} parameters; at most {MAX_PARAMS} are supported", net.ident, net.params),
+        );
+    }
+}
+
+/// A loss at every step of a per-step output `[T][OUT]` is the element-wise loss over all
+/// `T·OUT` values (the mean over steps for the means); `cross_entropy` would need a
+/// softmax per step, which per-step layers do not have.
+fn check_sequence_loss(cx: &mut Ctxt, net: &Network) {
+    let Some(last) = net.layers.last() else { return };
+    if last.sequence && net.loss == crate::loss::Loss::CrossEntropy {
+        cx.error_at(
+            net.loss_span,
+            format!(
+                "loss `cross_entropy` is not supported at every step: the output of layer `{}` is a sequence \
+                 {:?}, and a softmax per step is not supported; use `binary_cross_entropy` with a `Sigmoid` \
+                 output, or a head on the recurrent layer's last state (no `sequence`)",
+                last.name, last.output
+            ),
         );
     }
 }

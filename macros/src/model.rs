@@ -95,6 +95,9 @@ pub struct Layer {
     pub count_offset: usize,
     /// Offset of the layer's per-batch statistics in the mini-batch path's statistics.
     pub stat_offset: usize,
+    /// The output is a sequence `[T][..]` of independent steps ([`Kind::sequence_output`]):
+    /// a `Dense` above it applies at every step.
+    pub sequence: bool,
 }
 
 /// Where a layer's values live in the trace.
@@ -203,9 +206,15 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
     let (mut buffer_offset, mut count_offset, mut stat_offset) = (0usize, 0usize, 0usize);
     // Layers whose form is the default's choice (no `unroll` of their own or the struct's).
     let mut defaulted = Vec::new();
+    // The previous layer's output is a sequence of steps (`sequence = true`).
+    let mut sequence = false;
     for ast in &spec.layers {
         let Some(kind) = layers::resolve(cx, &ast.name, &ast.spec, &customs) else {
             continue;
+        };
+        let kind = match sequence.then(|| kind.per_step()).flatten() {
+            Some(step) => step,
+            None => kind,
         };
         let span = ast.spec.span();
         let input_shape = shape.clone().unwrap_or_default();
@@ -222,6 +231,8 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
                 kind.default_unroll(&input_shape, &out_shape, DEFAULT_UNROLL)
             }
         };
+        let kind_sequence = kind.sequence_output(sequence);
+        sequence = output.is_some() && kind_sequence;
         layers.push(Layer {
             name: ast.name.clone(),
             docs: ast.docs.clone(),
@@ -237,6 +248,7 @@ pub fn build(cx: &mut Ctxt, spec: &Spec, opts: &[Opt], attr_span: Span) -> Optio
             buffer_offset,
             count_offset,
             stat_offset,
+            sequence: output.is_some() && kind_sequence,
         });
         offset = offset.saturating_add(params);
         for b in &buffers {

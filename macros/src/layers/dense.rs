@@ -137,6 +137,22 @@ fn resolve_dense(cx: &mut Ctxt, layer: &Ident, kind: &Ident, args: &[TermArg], c
     ok.then_some(Dense { width, width_span: width_term.span(), act, bias, unroll, init })
 }
 
+/// What the emitters of one dense product read of its layer: where its parameters start,
+/// its row length and its form. A dense layer's is its own; a per-step dense layer
+/// ([`super::seq_dense`]) runs the same product on each step's features.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Geom {
+    pub offset: usize,
+    pub fan_in: usize,
+    pub unroll: bool,
+}
+
+impl Geom {
+    pub(super) fn of(layer: &Layer) -> Self {
+        Geom { offset: layer.offset, fan_in: crate::model::size(&layer.input), unroll: layer.unroll }
+    }
+}
+
 /// Where the weights of a dense layer lie in the flat arrays.
 struct Offsets {
     w: usize,
@@ -146,8 +162,8 @@ struct Offsets {
 }
 
 impl Offsets {
-    fn new(layer: &Layer, d: &Dense) -> Self {
-        let fan_in = crate::model::size(&layer.input);
+    fn new(layer: &Geom, d: &Dense) -> Self {
+        let fan_in = layer.fan_in;
         let w = layer.offset;
         Offsets { w, b: w + fan_in * d.width, fan_in, width: d.width }
     }
@@ -158,7 +174,7 @@ impl Offsets {
 }
 
 /// Emits the affine part of the forward pass: binds `z: [T; OUT]` = `W·inp + b`.
-fn emit_affine(g: &Gen, layer: &Layer, d: &Dense, inp: &TokenStream, z: &Ident) -> TokenStream {
+pub(super) fn emit_affine(g: &Gen, layer: &Geom, d: &Dense, inp: &TokenStream, z: &Ident) -> TokenStream {
     let t = &g.t;
     let rt = rt();
     let off = Offsets::new(layer, d);
@@ -200,9 +216,9 @@ fn emit_affine(g: &Gen, layer: &Layer, d: &Dense, inp: &TokenStream, z: &Ident) 
 /// Emits the backward pass of a dense layer from its delta (∂L/∂z) and its input
 /// `inp`: the weight gradient per `mode`, and, if `input_delta` is given, binds it to
 /// `Wᵀ·δ` (∂L/∂input) using the weights as they were before any update.
-fn emit_backward(
+pub(super) fn emit_backward(
     g: &Gen,
-    layer: &Layer,
+    layer: &Geom,
     d: &Dense,
     inp: &TokenStream,
     delta: &Ident,
@@ -278,7 +294,7 @@ fn emit_backward(
 }
 
 /// Emits `Wᵀ·δ` alone, binding `e: [T; IN]`.
-fn emit_input_delta(g: &Gen, layer: &Layer, d: &Dense, delta: &Ident, e: &Ident) -> TokenStream {
+pub(super) fn emit_input_delta(g: &Gen, layer: &Geom, d: &Dense, delta: &Ident, e: &Ident) -> TokenStream {
     let t = &g.t;
     let rt = rt();
     let off = Offsets::new(layer, d);
@@ -343,6 +359,11 @@ impl Kind for Dense {
         Some(&self.act)
     }
 
+    /// On a sequence, the same layer at every step: [`super::seq_dense::SeqDense`].
+    fn per_step(&self) -> Option<Box<dyn Kind>> {
+        Some(Box::new(super::seq_dense::SeqDense { dense: self.clone() }))
+    }
+
     fn unroll_option(&self) -> Option<Unroll> {
         self.unroll
     }
@@ -358,7 +379,7 @@ impl Kind for Dense {
     }
 
     fn emit_forward(&self, lc: &LayerCx, inp: &TokenStream, out: &Ident, _train: bool) -> TokenStream {
-        emit_affine(lc.g, lc.layer, self, inp, out)
+        emit_affine(lc.g, &Geom::of(lc.layer), self, inp, out)
     }
 
     fn emit_backward(
@@ -369,11 +390,11 @@ impl Kind for Dense {
         mode: Mode,
         input_delta: Option<&Ident>,
     ) -> TokenStream {
-        emit_backward(lc.g, lc.layer, self, inp, delta, mode, input_delta)
+        emit_backward(lc.g, &Geom::of(lc.layer), self, inp, delta, mode, input_delta)
     }
 
     fn emit_input_delta(&self, lc: &LayerCx, _inp: &TokenStream, delta: &Ident, e: &Ident) -> TokenStream {
-        emit_input_delta(lc.g, lc.layer, self, delta, e)
+        emit_input_delta(lc.g, &Geom::of(lc.layer), self, delta, e)
     }
 
     fn r_pass(&self) -> bool {

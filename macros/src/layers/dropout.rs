@@ -149,6 +149,16 @@ impl Kind for Dropout {
         }
     }
 
+    /// Element-wise, so a sequence stays one: per-step layers may follow.
+    fn sequence_output(&self, input_sequence: bool) -> bool {
+        input_sequence
+    }
+
+    /// Inference is the identity, at every step too.
+    fn emit_step_forward(&self, _lc: &LayerCx, inp: &TokenStream, out: &Ident) -> Option<TokenStream> {
+        Some(quote! { let #out = #inp; })
+    }
+
     fn emit_input_delta(&self, lc: &LayerCx, _inp: &TokenStream, delta: &Ident, e: &Ident) -> TokenStream {
         let t = &lc.g.t;
         let n = lc.out_size();

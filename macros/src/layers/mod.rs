@@ -22,6 +22,7 @@ pub mod flatten;
 pub mod layernorm;
 pub mod pool;
 pub mod recurrent;
+pub mod seq_dense;
 
 use proc_macro2::{Span, TokenStream};
 use syn::Ident;
@@ -226,6 +227,28 @@ pub trait Kind: std::fmt::Debug {
     /// A recurrent kind, which carries state across steps: the streaming step API
     /// ([`crate::stream`]) uses it. `None` for kinds without state.
     fn step_state(&self) -> Option<&recurrent::Recurrent> {
+        None
+    }
+
+    /// The layer's output is a sequence `[T][..]` whose steps later layers treat one by
+    /// one (a recurrent layer with `sequence = true`, a per-step `Dense`), given whether
+    /// its input is one. A kind that mixes steps, or is not about sequences, ends it.
+    fn sequence_output(&self, _input_sequence: bool) -> bool {
+        false
+    }
+
+    /// The kind that takes this one's place on a sequence input, applying it at every
+    /// step (`Dense` becomes [`seq_dense::SeqDense`]); `None` keeps this kind.
+    fn per_step(&self) -> Option<Box<dyn Kind>> {
+        None
+    }
+
+    /// The layer on one step of a sequence, for the streaming `step` of a network whose
+    /// recurrent layers end with `sequence = true`: binds `out` (the pre-activation for
+    /// kinds with an activation, else the output) from `inp`, an array of one step's
+    /// values, with the very arithmetic of [`Kind::emit_forward`] at each step. `None`
+    /// for kinds without a per-step form.
+    fn emit_step_forward(&self, _lc: &LayerCx, _inp: &TokenStream, _out: &Ident) -> Option<TokenStream> {
         None
     }
 

@@ -17,11 +17,13 @@
 //! `kernels::recurrent`, which the emitted code calls with constant sizes: the loops over
 //! `T` are never unrolled. The trace keeps every step's gates and states.
 //!
-//! A recurrent layer with `sequence = true` feeds another recurrent layer (stacking) or a
-//! `Flatten`; without it, its last state feeds a `Dense` head, as `out[:, -1]` does in
-//! PyTorch. Networks whose recurrent layers come first, the last without `sequence`, get
-//! a streaming step (`new_state`, `step`): one sample at a time, the same numbers as the
-//! sequence forward.
+//! A recurrent layer with `sequence = true` feeds another recurrent layer (stacking), a
+//! `Dense` applied at every step ([`super::seq_dense`], `[T][H] → [T][OUT]`, with the loss
+//! at every step against a target `[T][OUT]`), or a `Flatten`; without it, its last state
+//! feeds a `Dense` head, as `out[:, -1]` does in PyTorch. Networks whose recurrent layers
+//! come first, the last without `sequence` (or all with it and only per-step layers
+//! above), get a streaming step (`new_state`, `step`): one sample at a time, the same
+//! numbers as the sequence forward (per-step heads: that step's row of it).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -434,6 +436,10 @@ impl Kind for Recurrent {
 
     fn step_state(&self) -> Option<&Recurrent> {
         Some(self)
+    }
+
+    fn sequence_output(&self, _input_sequence: bool) -> bool {
+        self.sequence
     }
 
     fn doc_forward(&self, n: &DocNames) -> String {

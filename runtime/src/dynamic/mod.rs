@@ -80,6 +80,7 @@ mod layernorm;
 mod loss;
 mod pool;
 mod recurrent;
+mod seq_dense;
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -100,6 +101,7 @@ use layernorm::LayerNorm;
 use loss::LossFn;
 use pool::{GlobalAvgPool, Pool};
 use recurrent::Recurrent;
+use seq_dense::SeqDense;
 
 use crate::init::Init;
 use crate::optim::Optimizer;
@@ -133,7 +135,10 @@ use crate::scalar::Scalar;
 #[non_exhaustive]
 pub enum LayerSpec {
     /// Fully connected (`torch.nn.Linear`) on a vector `[N]`: `z = W·x + b`, `y = f(z)`;
-    /// weight `[width][N]`, then bias `[width]`.
+    /// weight `[width][N]`, then bias `[width]`. On a sequence `[T][F]` (the output of a
+    /// recurrent layer with `sequence`, of another such dense layer, or of a dropout on
+    /// either) it applies at every step: `zₜ = W·xₜ + b`, `[T][F] → [T][width]`, weight
+    /// `[width][F]` (no [`Activation::Softmax`] there).
     Dense {
         /// Number of outputs.
         width: usize,
@@ -728,6 +733,12 @@ pub enum SpecError {
         /// Index of the layer, from 0.
         layer: usize,
     },
+    /// A dense layer at every step of a sequence with [`Activation::Softmax`]: a softmax
+    /// per step (and so [`Loss::CrossEntropy`] at every step) is not supported.
+    SoftmaxPerStep {
+        /// Index of the layer, from 0.
+        layer: usize,
+    },
     /// The last layer has no activation (a pool or a flatten): the loss needs a dense or
     /// convolution output layer.
     OutputWithoutActivation {
@@ -800,6 +811,10 @@ impl fmt::Display for SpecError {
                 write!(f, "layer {layer} has a dropout probability outside [0, 1)")
             }
             SpecError::InvalidEps { layer } => write!(f, "layer {layer} has an `eps` that is not finite and positive"),
+            SpecError::SoftmaxPerStep { layer } => write!(
+                f,
+                "layer {layer} is a dense layer at every step of a sequence with `Softmax`, which is not supported"
+            ),
             SpecError::OutputWithoutActivation { kind } => write!(
                 f,
                 "the output layer is `{kind}`, which has no activation: the last layer must be `Dense`, \
@@ -931,6 +946,8 @@ enum Op<T> {
     LayerNorm(LayerNorm),
     Dropout(Dropout),
     Recurrent(Recurrent),
+    /// A dense layer at every step of a sequence.
+    SeqDense(SeqDense, Act<T>),
 }
 
 /// A layer's resolved shapes and offsets.
@@ -957,12 +974,14 @@ struct Layer<T> {
 }
 
 impl<T: Scalar> Layer<T> {
-    /// Resolves `spec`, layer `layer`, against its input `shape`, with its parameters
-    /// from `offset` and its scratch from `slot`.
+    /// Resolves `spec`, layer `layer`, against its input `shape` (a sequence of steps if
+    /// `sequence`: a dense layer then applies at every step), with its parameters from
+    /// `offset` and its scratch from `slot`.
     fn resolve(
         layer: usize,
         spec: &LayerSpec,
         shape: Shape,
+        sequence: bool,
         offset: usize,
         slot: usize,
         aux: usize,
@@ -970,6 +989,20 @@ impl<T: Scalar> Layer<T> {
         let kind = spec.name();
         // (op, output shape, weight length, bias length if any, init, fan-in, fan-out)
         let (op, output, weight_len, bias_len, init, fan_in, fan_out) = match *spec {
+            LayerSpec::Dense { width, activation, bias, init } if sequence && shape.rank == 2 => {
+                if width == 0 {
+                    return Err(SpecError::ZeroWidth { layer });
+                }
+                check_activation(layer, activation)?;
+                if activation == Activation::Softmax {
+                    return Err(SpecError::SoftmaxPerStep { layer });
+                }
+                let &[steps, inputs] = shape.dims() else { unreachable!("rank 2") };
+                let d = SeqDense { steps, inputs, outputs: width };
+                let init = init.unwrap_or(activation.init());
+                let op = Op::SeqDense(d, Act::new(activation));
+                (op, Shape::new(&[steps, width]), d.weight_len(), bias.then_some(width), Some(init), inputs, width)
+            }
             LayerSpec::Dense { width, activation, bias, init } => {
                 if shape.rank != 1 {
                     return Err(SpecError::DenseNeedsFlatten { layer, rank: shape.rank });
@@ -1124,7 +1157,7 @@ impl<T: Scalar> Layer<T> {
     #[inline]
     fn act(&self) -> Option<Act<T>> {
         match self.op {
-            Op::Dense(_, act) | Op::Conv(_, act) => Some(act),
+            Op::Dense(_, act) | Op::Conv(_, act) | Op::SeqDense(_, act) => Some(act),
             _ => None,
         }
     }
@@ -1164,6 +1197,10 @@ impl<T: Scalar> Layer<T> {
             Op::LayerNorm(n) => n.forward((self.weight_len > 0).then_some(w), b, x, y),
             Op::Dropout(d) => d.forward(state, sample, x, z, y),
             Op::Recurrent(r) => r.forward(w, b, x, y, aux),
+            Op::SeqDense(d, act) => {
+                d.forward(w, b, x, z);
+                act.forward(z, y);
+            }
         }
     }
 
@@ -1174,6 +1211,7 @@ impl<T: Scalar> Layer<T> {
         let gb = self.bias.map(|_| gb);
         match self.op {
             Op::Dense(d, _) => d.accumulate_param_grad(x, dz, scale, gw, gb),
+            Op::SeqDense(d, _) => d.accumulate_param_grad(x, dz, scale, gw, gb),
             Op::Conv(c, _) => c.accumulate_param_grad(x, dz, scale, gw, gb),
             Op::BatchNorm(_) => panic!("{PER_SAMPLE}"),
             Op::LayerNorm(n) => {
@@ -1197,6 +1235,7 @@ impl<T: Scalar> Layer<T> {
         let w = &params[self.weight_range()];
         match self.op {
             Op::Dense(d, _) => d.accumulate_input_grad(w, dz, factor, dx),
+            Op::SeqDense(d, _) => d.accumulate_input_grad(w, dz, factor, dx),
             Op::Conv(c, _) => c.accumulate_input_grad(w, dz, factor, dx),
             Op::MaxPool(p) => p.max_backward(x, dz, factor, dx),
             Op::AvgPool(p) => p.avg_backward(dz, factor, dx),
@@ -1283,8 +1322,17 @@ impl<T: Scalar> DynamicNet<T> {
         }
         let mut resolved = Vec::with_capacity(layers.len());
         let (mut shape, mut offset, mut slot, mut aux) = (input, 0, 0, 0);
+        // The previous layer's output is a sequence of steps: every step's recurrent
+        // state, a per-step dense layer's output, or dropout on either.
+        let mut sequence = false;
         for (l, spec) in layers.iter().enumerate() {
-            let layer = Layer::<T>::resolve(l, spec, shape, offset, slot, aux)?;
+            let layer = Layer::<T>::resolve(l, spec, shape, sequence, offset, slot, aux)?;
+            sequence = match layer.op {
+                Op::Recurrent(r) => r.sequence,
+                Op::SeqDense(..) => true,
+                Op::Dropout(_) => sequence,
+                _ => false,
+            };
             (shape, offset, slot, aux) = (layer.output, layer.params_end(), slot + layer.out_len(), layer.aux.1);
             resolved.push(layer);
         }

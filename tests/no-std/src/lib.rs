@@ -290,3 +290,48 @@ pub fn echo_streamed(x: &[f32; 6]) -> ([f32; 1], [f32; 1]) {
     }
     (y, net.forward(x))
 }
+
+/// A GRU over every step with a `Dense` at every step: a loss at every step, trained
+/// and streamed in `no_std`.
+#[network(input = [6, 1], loss = mse)]
+pub struct Smooth {
+    gru: Gru<4, { sequence = true }>,
+    output: Dense<1, Identity>,
+}
+
+/// Trains `Smooth` to output, at every step, the mean of the inputs so far; returns the
+/// mean loss before and after, over the training sequences.
+#[must_use]
+pub fn train_smooth(epochs: usize) -> (f32, f32) {
+    let xs: [[f32; 6]; 8] =
+        core::array::from_fn(|k| core::array::from_fn(|t| ((k * 5 + t * 3) % 7) as f32 / 3.5 - 1.0));
+    let ts: [[f32; 6]; 8] = core::array::from_fn(|k| {
+        let mut sum = 0.0;
+        core::array::from_fn(|t| {
+            sum += xs[k][t];
+            sum / (t + 1) as f32
+        })
+    });
+    let mut net = Smooth::seeded(3);
+    let before = net.mean_loss(&xs, &ts);
+    let mut opt = Adam::new(1e-2);
+    for _ in 0..epochs {
+        for (x, t) in xs.iter().zip(&ts) {
+            net.train_step(x, t, &mut opt);
+        }
+    }
+    (before, net.mean_loss(&xs, &ts))
+}
+
+/// `Smooth`'s streaming steps over a sequence, one output per step, and its
+/// whole-sequence forward: `(streamed, forward)`.
+#[must_use]
+pub fn smooth_streamed(x: &[f32; 6]) -> ([f32; 6], [f32; 6]) {
+    let net = Smooth::seeded(3);
+    let mut state = Smooth::new_state();
+    let mut y = [0.0; 6];
+    for (t, x_t) in x.as_chunks::<1>().0.iter().enumerate() {
+        y[t] = net.step(&mut state, x_t)[0];
+    }
+    (y, net.forward(x))
+}

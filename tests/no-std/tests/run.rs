@@ -63,3 +63,11 @@ fn a_recurrent_network_trains_and_streams_in_a_no_std_crate() {
     let (streamed, forward) = stackprop_no_std_check::echo_streamed(&[0.5, -0.25, 0.75, 0.0, -1.0, 0.125]);
     assert_eq!(streamed, forward);
 }
+
+#[test]
+fn a_dense_at_every_step_trains_and_streams_in_a_no_std_crate() {
+    let (before, after) = stackprop_no_std_check::train_smooth(150);
+    assert!(after < 0.2 * before, "loss {before} -> {after}");
+    let (streamed, forward) = stackprop_no_std_check::smooth_streamed(&[0.5, -0.25, 0.75, 0.0, -1.0, 0.125]);
+    assert_eq!(streamed, forward);
+}

@@ -3,7 +3,7 @@ use stackprop::prelude::*;
 #[network(input = [10, 1], loss = mse)]
 struct Net {
     rnn: Lstm<8, { sequence = true }>,
-    output: Dense<1, Identity>,
+    output: Dense<3, Softmax>,
 }
 
 fn main() {}
