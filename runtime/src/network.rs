@@ -356,6 +356,49 @@ pub trait Network: Sized {
     /// Inference: the output for one input.
     fn forward(&self, x: &Self::Input) -> Self::Output;
 
+    /// Batched inference: `out[i] = forward(&xs[i])` for every sample, in inference mode
+    /// as [`forward`](Network::forward) (dropout is the identity, no trace).
+    ///
+    /// Generated networks with a dense, convolution or pooling layer emitted as loops
+    /// run the batch in tiles of samples with matrix–matrix kernels, as
+    /// [`batch_gradient`](Network::batch_gradient) does: each weight loaded feeds a
+    /// whole tile of samples. Layers without tile forms run per sample inside each tile.
+    /// The tiled products sum in another order than the per-sample ones, so outputs may
+    /// differ from [`forward`](Network::forward) by rounding (a few units in the last
+    /// place of the largest term). Other networks, and this default, call
+    /// [`forward`](Network::forward) per sample. Nothing is allocated; the tiles take the
+    /// stack the generated method's documentation states.
+    ///
+    /// # Panics
+    /// If `xs` and `out` differ in length.
+    ///
+    /// ```
+    /// use stackprop::prelude::*;
+    ///
+    /// #[network(input = 4, loss = cross_entropy, unroll = false)]
+    /// struct Scorer {
+    ///     hidden: Dense<8, Relu>,
+    ///     output: Dense<3, Softmax>,
+    /// }
+    ///
+    /// let net = Scorer::seeded(7);
+    /// let xs: Vec<[f32; 4]> = (0..40).map(|i| [i as f32 / 40.0, 0.5, -0.25, 1.0]).collect();
+    /// let mut ys = vec![[0.0_f32; 3]; xs.len()];
+    /// net.forward_batch(&xs, &mut ys);
+    /// for (x, y) in xs.iter().zip(&ys) {
+    ///     let one = net.forward(x);
+    ///     for (a, b) in y.iter().zip(&one) {
+    ///         assert!((a - b).abs() <= 1e-6);
+    ///     }
+    /// }
+    /// ```
+    fn forward_batch(&self, xs: &[Self::Input], out: &mut [Self::Output]) {
+        assert_eq!(xs.len(), out.len(), "inputs and outputs differ in length");
+        for (x, y) in xs.iter().zip(out) {
+            *y = self.forward(x);
+        }
+    }
+
     /// Training forward: the output, with what backward needs written into `trace`.
     ///
     /// Dropout layers are active, with the masks of sample 0 under the network's current
