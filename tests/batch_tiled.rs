@@ -312,3 +312,56 @@ fn forward_batch_of_a_straight_line_network_is_forward() {
         assert_eq!(*y, net.forward(x));
     }
 }
+
+/// The dynamic reference network's per-sample `forward_batch` on flat batches, against
+/// the generated network's tiled one on the same weights.
+#[test]
+fn dynamic_forward_batch_agrees_with_the_generated_one() {
+    use stackprop::dynamic::{Activation, DynamicNet, LayerSpec, Loss};
+    on_2_mib_stack(|| {
+        let layers = [LayerSpec::dense(32, Activation::Relu), LayerSpec::dense(10, Activation::Softmax)];
+        let mut dynamic = DynamicNet::<f64>::seeded(64, &layers, Loss::CrossEntropy, 3).expect("a valid spec");
+        let generated: Box<Digits64> = stackprop::boxed_seeded(3);
+        assert_eq!(generated.params().as_slice(), dynamic.params(), "same seed, same parameters");
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0xd1);
+        let xs: Vec<[f64; 64]> = inputs(&mut rng, 37, 1.0);
+        let mut ys = vec![[0.0; 10]; xs.len()];
+        generated.forward_batch(&xs, &mut ys);
+        let flat: Vec<f64> = xs.iter().flatten().copied().collect();
+        let mut out = vec![f64::NAN; 10 * xs.len()];
+        dynamic.forward_batch(&flat, &mut out);
+        for (s, (y, d)) in ys.iter().zip(out.chunks_exact(10)).enumerate() {
+            let norm = y.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            for (a, b) in y.iter().zip(d) {
+                assert!((a - b).abs() <= 1e-12 * norm, "sample {s}: {a} vs {b}");
+            }
+        }
+        let short = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dynamic.forward_batch(&flat, &mut out[..20]);
+        }));
+        assert!(short.is_err(), "an output buffer of the wrong length is refused");
+    });
+}
+
+/// A network with batch normalization (trained on mini-batches only) has an inherent
+/// `forward_batch`: the running statistics, per sample.
+#[test]
+fn forward_batch_of_a_batch_norm_network_is_forward() {
+    #[network(input = 4, loss = mse, scalar = f64)]
+    struct DenseBn {
+        hidden: Dense<5, Tanh>,
+        norm: BatchNorm,
+        output: Dense<3, Tanh>,
+    }
+    let mut net = DenseBn::seeded(5);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0xb7);
+    for b in net.buffers_mut() {
+        *b = 0.5 + uniform(&mut rng, 0.4);
+    }
+    let xs: Vec<[f64; 4]> = inputs(&mut rng, 19, 1.0);
+    let mut ys = vec![[f64::NAN; 3]; xs.len()];
+    net.forward_batch(&xs, &mut ys);
+    for (x, y) in xs.iter().zip(&ys) {
+        assert_eq!(*y, net.forward(x));
+    }
+}
