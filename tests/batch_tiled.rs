@@ -261,7 +261,8 @@ struct Cnn32 {
 }
 
 /// Layers without tile forms between tiled ones: overlapping max pooling, layer norm and
-/// dropout (the identity in inference) run per sample inside each tile.
+/// dropout (the identity in inference) run per sample inside each tile (as does the
+/// recurrent layer of `Recurrent` below).
 #[network(input = [2, 10, 10], loss = cross_entropy, scalar = f64)]
 struct Mixed {
     conv: Conv2d<
@@ -285,13 +286,23 @@ struct Mixed {
     output: Dense<6, Softmax, { unroll = false }>,
 }
 
+/// A recurrent layer (no tile form) under dense layers emitted as loops.
+#[network(input = [6, 3], loss = cross_entropy, scalar = f64)]
+struct Recurrent {
+    gru: Gru<8, { sequence = true }>,
+    flat: Flatten,
+    hidden: Dense<24, Tanh, { unroll = false }>,
+    output: Dense<4, Softmax, { unroll = false }>,
+}
+
 #[test]
-fn forward_batch_of_convolutional_networks() {
+fn forward_batch_of_convolutional_and_mixed_networks() {
     on_2_mib_stack(|| {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(0xc0);
         check_forward("cnn f64", &*perturbed::<Cnn64>(11), &inputs(&mut rng, 60, 1.0), 1e-12);
         check_forward("cnn f32", &*perturbed::<Cnn32>(12), &inputs(&mut rng, 60, 1.0), 1e-5);
         check_forward("mixed", &*perturbed::<Mixed>(13), &inputs(&mut rng, 60, 1.0), 1e-12);
+        check_forward("recurrent", &*perturbed::<Recurrent>(15), &inputs(&mut rng, 60, 1.0), 1e-12);
     });
 }
 
