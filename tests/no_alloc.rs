@@ -1,5 +1,5 @@
-//! Forward, backward, `train_step` and `train_batch` of generated networks allocate
-//! nothing: checked with a global allocator that counts allocations on this thread.
+//! Forward, batched forward, backward, `train_step` and `train_batch` of generated
+//! networks allocate nothing: checked with a global allocator that counts allocations on this thread.
 
 // The examples included below share `examples/common`, each as its own module.
 #![allow(clippy::duplicate_mod)]
@@ -78,6 +78,9 @@ fn generated_networks_do_not_allocate() {
             std::hint::black_box(xor.forward(&[1.0, 0.0]));
             xor.train_step(&[1.0, 0.0], &[1.0], &mut sgd);
             std::hint::black_box(wide.forward(&xs[0]));
+            let mut ys = [[0.0; 10]; 8];
+            wide.forward_batch(&xs, &mut ys);
+            std::hint::black_box(ys);
             let mut trace = [0.0; Wide::TRACE];
             wide.forward_trace(&xs[1], &mut trace);
             wide.backward(&xs[1], &trace, &Class(3).to_target(), 1.0, &mut grad, None);
@@ -89,7 +92,7 @@ fn generated_networks_do_not_allocate() {
             std::hint::black_box(wide.mean_loss(&xs, &ts));
         }
     });
-    assert_eq!(n, 0, "{n} allocations in forward/backward/train_step/train_batch");
+    assert_eq!(n, 0, "{n} allocations in forward/forward_batch/backward/train_step/train_batch");
 
     // The counter works: a `Vec` is seen.
     let seen = allocations_during(|| {
@@ -168,6 +171,7 @@ where
     let mut backup = boxed_zeros::<f32, P>();
     let mut trace = boxed_zeros::<f32, T>();
     let xs: Vec<[f32; 784]> = (0..16).map(|i| core::array::from_fn(|j| ((i * 31 + j) % 17) as f32 / 17.0)).collect();
+    let mut ys = vec![[0.0_f32; 10]; xs.len()];
     let ts: Vec<Class> = (0..16).map(|i| Class(i % 10)).collect();
     let mut sgd = OnHeap(Sgd::<Vec<f32>>::new(0.01));
     let mut momentum = OnHeap(Sgd::<Vec<f32>>::new(0.01).momentum(0.9));
@@ -178,6 +182,7 @@ where
     let n = allocations_during(|| {
         for _ in 0..3 {
             forward(net, &xs[0]);
+            forward_batch(net, &xs, &mut ys);
             forward_backward(net, &xs[1], &ts[1], &mut trace, &mut grad);
             input_gradient(net, &xs[2], &ts[2]);
             step(net, &xs[3], &ts[3], &mut sgd);
@@ -196,6 +201,12 @@ where
 #[inline(never)]
 fn forward<N: Network>(net: &N, x: &N::Input) {
     std::hint::black_box(net.forward(x));
+}
+
+#[inline(never)]
+fn forward_batch<N: Network>(net: &N, xs: &[N::Input], out: &mut [N::Output]) {
+    net.forward_batch(xs, out);
+    std::hint::black_box(out);
 }
 
 #[inline(never)]
@@ -875,6 +886,13 @@ fn each_entry_point_runs_within_its_stated_stack() {
         let mut grad = boxed_zeros::<f32, { Mnist512::PARAMS }>();
         let mut opt = OnHeap(Adam::<Vec<f32>>::new(1e-3));
         net.train_batch(&xs, &ts, &mut *grad, &mut opt);
+    });
+    within(Mnist512::STACK_BATCH, move || {
+        let net = BoxedMnist512::seeded(1);
+        let xs: Vec<[f32; 784]> = (0..40).map(|i| core::array::from_fn(|j| ((i * 7 + j) % 13) as f32 / 13.0)).collect();
+        let mut ys = vec![[0.0_f32; 10]; xs.len()];
+        net.forward_batch(&xs, &mut ys);
+        std::hint::black_box(ys);
     });
     within(InlineCnn::STACK_TRAIN_STEP, || {
         let mut net = InlineCnn::seeded(1);

@@ -75,8 +75,19 @@ fn is_tile(net: &Network, l: usize) -> bool {
     net.layers[l].kind.tile().is_some()
 }
 
-/// The `batch_gradient` method, or nothing if the tiled path does not apply.
+/// The `batch_gradient` and `forward_batch` methods, or nothing if the tiled path does
+/// not apply.
 pub fn emit(g: &Gen<'_>) -> TokenStream {
+    let gradient = emit_gradient(g);
+    let forward = emit_forward_batch(g);
+    quote! {
+        #gradient
+        #forward
+    }
+}
+
+/// The `batch_gradient` method, or nothing if the tiled path does not apply.
+fn emit_gradient(g: &Gen<'_>) -> TokenStream {
     let net = g.net;
     let Some(tile_n) = tile_size(net) else {
         return TokenStream::new();
@@ -421,6 +432,183 @@ pub fn emit(g: &Gen<'_>) -> TokenStream {
                 #(#backward)*
             }
             __loss * __scale
+        }
+    }
+}
+
+/// Bytes of stack the tiles of batched inference take for a tile of `tile` samples: a
+/// tile per feature of the input (if a tiled layer reads it) and of every computing
+/// layer's output but a top layer run per sample. No traces.
+pub fn forward_stack_bytes(net: &Network, tile: usize) -> usize {
+    let scalar = match net.scalar {
+        ScalarTy::F32 => 4,
+        ScalarTy::F64 => 8,
+    };
+    let layers = computing(net);
+    let top = layers.last().copied();
+    let input = if layers.iter().any(|&l| is_tile(net, l) && below(net, l).is_none()) { net.input_size() } else { 0 };
+    let features: usize = input
+        + layers
+            .iter()
+            .filter(|&&l| Some(l) != top || is_tile(net, l))
+            .map(|&l| size(&net.layers[l].output))
+            .sum::<usize>();
+    tile.saturating_mul(features).saturating_mul(scalar)
+}
+
+/// The `forward_batch` method (batched inference), or nothing where the tiled path does
+/// not apply (the trait's per-sample loop then serves).
+///
+/// The tile size is the mini-batch gradient's ([`tile_size`]), whose buffers (traces
+/// included) bound these. Every computing layer writes its output into a feature-major
+/// tile `__bt{l}`: a layer with tile forms by its tile kernel, an element-wise activation
+/// over the tile; a layer without tile forms, and softmax, once per sample of the tile on
+/// that sample's column, with the very code of the per-sample inference `forward`. The
+/// top layer's outputs go to the caller's rows.
+fn emit_forward_batch(g: &Gen<'_>) -> TokenStream {
+    let net = g.net;
+    let Some(tile_n) = tile_size(net) else {
+        return TokenStream::new();
+    };
+    let max_tile = TILES[0];
+    let t = &g.t;
+    let rt = rt();
+    let (n_in, n_out) = (net.input_size(), net.output_size());
+    let layers = computing(net);
+    let Some(&top) = layers.last() else { return TokenStream::new() };
+    let no_slots = crate::model::TraceSlots::default();
+
+    let input_tile = layers.iter().any(|&l| is_tile(net, l) && below(net, l).is_none());
+    let mut decls = Vec::new();
+    if input_tile {
+        decls.push(quote! { let mut __xt: [[#t; #tile_n]; #n_in] = [[0.0; #tile_n]; #n_in]; });
+    }
+    for &l in layers.iter().filter(|&&l| l != top || is_tile(net, l)) {
+        let b = format_ident!("__bt{}", l);
+        let n = size(&net.layers[l].output);
+        decls.push(quote! { let mut #b: [[#t; #tile_n]; #n] = [[0.0; #tile_n]; #n]; });
+    }
+
+    let mut body = Vec::new();
+    for &l in &layers {
+        let layer = &net.layers[l];
+        let lc = LayerCx { g, layer };
+        let width = size(&layer.output);
+        let m = size(&layer.input);
+        let bt = format_ident!("__bt{}", l);
+        let z = format_ident!("__z{}", l);
+        let y = format_ident!("__y{}", l);
+        // Where sample `__s`'s result goes, if the layer runs per sample.
+        let store = if l == top {
+            quote! { __oc[__s] = #y; }
+        } else {
+            quote! {
+                for __o in 0..#width {
+                    #bt[__o][__s] = #y[__o];
+                }
+            }
+        };
+        let Some(tile) = layer.kind.tile() else {
+            // Per sample, on the sample's column of the input tile (or its input row).
+            let inp = match below(net, l) {
+                Some(k) => {
+                    let bk = format_ident!("__bt{}", k);
+                    quote! {
+                        let mut __in: [#t; #m] = [0.0; #m];
+                        for __i in 0..#m {
+                            __in[__i] = #bk[__i][__s];
+                        }
+                    }
+                }
+                None => quote! { let __in: &[#t; #m] = &__xc[__s]; },
+            };
+            let f = match layer.kind.activation() {
+                Some(act) => {
+                    let f = layer.kind.emit_forward(&lc, &quote!(__in), &z, false);
+                    let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, None, None);
+                    quote! { #f #apply }
+                }
+                None => layer.kind.emit_forward(&lc, &quote!(__in), &y, false),
+            };
+            body.push(quote! {
+                for __s in 0..__n {
+                    #inp
+                    #f
+                    #store
+                }
+            });
+            continue;
+        };
+        let inp = match below(net, l) {
+            Some(k) => {
+                let bk = format_ident!("__bt{}", k);
+                quote!(#bk)
+            }
+            None => quote!(__xt),
+        };
+        let product = tile.emit_tile_forward(&lc, &inp, &bt);
+        let tiled =
+            layer.kind.activation().map(|act| activation::emit_apply_tile(g, act, &bt, width, tile_n, &no_slots, true));
+        let (apply, in_tile) = match (layer.kind.activation(), tiled) {
+            (Some(_), Some(Some(apply))) => (apply, true),
+            (Some(act), _) => {
+                // Softmax: per sample, on the sample's column of pre-activations.
+                let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, None, None);
+                let per_sample = quote! {
+                    for __s in 0..__n {
+                        let mut #z: [#t; #width] = [0.0; #width];
+                        for __o in 0..#width {
+                            #z[__o] = #bt[__o][__s];
+                        }
+                        #apply
+                        #store
+                    }
+                };
+                (per_sample, false)
+            }
+            (None, _) => (TokenStream::new(), true),
+        };
+        // A top layer whose output stayed in its tile: to the caller's rows.
+        let out = (l == top && in_tile).then(|| {
+            quote! {
+                for (__s, __yr) in __oc.iter_mut().enumerate() {
+                    for __o in 0..#n_out {
+                        __yr[__o] = #bt[__o][__s];
+                    }
+                }
+            }
+        });
+        body.push(quote! {
+            #product
+            #apply
+            #out
+        });
+    }
+    let transpose = input_tile.then(|| {
+        quote! {
+            for (__s, __xr) in __xc.iter().enumerate() {
+                for __i in 0..#n_in {
+                    __xt[__i][__s] = __xr[__i];
+                }
+            }
+        }
+    });
+    let doc = format!(
+        " Batched inference in tiles of {tile_n} samples with matrix–matrix kernels (see the runtime's `kernels` module); {} KiB of stack.",
+        forward_stack_bytes(net, tile_n).div_ceil(1024)
+    );
+    quote! {
+        #[doc = #doc]
+        fn forward_batch(&self, __xs: &[[#t; #n_in]], __out: &mut [[#t; #n_out]]) {
+            const _: () = ::core::assert!(#rt::kernels::TILE == #max_tile);
+            ::core::assert_eq!(__xs.len(), __out.len(), "inputs and outputs differ in length");
+            let __p = &self.params;
+            #(#decls)*
+            for (__xc, __oc) in __xs.chunks(#tile_n).zip(__out.chunks_mut(#tile_n)) {
+                let __n = __xc.len();
+                #transpose
+                #(#body)*
+            }
         }
     }
 }

@@ -243,6 +243,18 @@ pub fn generate(spec: &Spec, g: &Gen) -> TokenStream {
                     #forward
                 }
 
+                /// Batched inference: `out[i] = forward(&xs[i])` for every sample, batch
+                /// norm with the running statistics (one sample at a time).
+                ///
+                /// # Panics
+                /// If `xs` and `out` differ in length.
+                pub fn forward_batch(&self, xs: &[[#t; #n_in]], out: &mut [[#t; #n_out]]) {
+                    ::core::assert_eq!(xs.len(), out.len(), "inputs and outputs differ in length");
+                    for (x, y) in xs.iter().zip(out.iter_mut()) {
+                        *y = self.forward(x);
+                    }
+                }
+
                 /// The mean loss of a mini-batch in training mode (batch statistics),
                 /// leaving the running statistics alone. `ws` needs a row per sample.
                 ///

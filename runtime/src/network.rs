@@ -356,6 +356,39 @@ pub trait Network: Sized {
     /// Inference: the output for one input.
     fn forward(&self, x: &Self::Input) -> Self::Output;
 
+    /// Batched inference: `out[i] = forward(&xs[i])` for every sample, in inference mode
+    /// as [`forward`](Network::forward) (dropout is the identity, no trace).
+    ///
+    /// Generated networks with a dense, convolution or pooling layer emitted as loops
+    /// run the batch in tiles of samples with matrix–matrix kernels, as
+    /// [`batch_gradient`](Network::batch_gradient) does: each weight loaded feeds a
+    /// whole tile of samples. Layers without tile forms run per sample inside each tile.
+    /// The tiled products sum in another order than the per-sample ones, so outputs may
+    /// differ from [`forward`](Network::forward) by rounding (in the networks of
+    /// `tests/batch_tiled.rs`, at most 6e-7 in `f32` and 1.5e-15 in `f64` relative to the
+    /// sample's largest output). Other networks, and this default, call
+    /// [`forward`](Network::forward) per sample. Nothing is allocated; the tiles take the
+    /// stack the generated method's documentation states.
+    ///
+    /// # Panics
+    /// If `xs` and `out` differ in length.
+    ///
+    /// ```
+    /// # use stackprop_runtime::{Buffer, Network};
+    /// /// Scores a data set: one output row per input row.
+    /// fn score<N: Network>(net: &N, xs: &[N::Input]) -> Vec<N::Output> {
+    ///     let mut ys = vec![N::Output::zeroed(); xs.len()];
+    ///     net.forward_batch(xs, &mut ys);
+    ///     ys
+    /// }
+    /// ```
+    fn forward_batch(&self, xs: &[Self::Input], out: &mut [Self::Output]) {
+        assert_eq!(xs.len(), out.len(), "inputs and outputs differ in length");
+        for (x, y) in xs.iter().zip(out) {
+            *y = self.forward(x);
+        }
+    }
+
     /// Training forward: the output, with what backward needs written into `trace`.
     ///
     /// Dropout layers are active, with the masks of sample 0 under the network's current

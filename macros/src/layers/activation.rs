@@ -576,8 +576,9 @@ pub fn emit_backprop(
 /// identifier of `[[T; N]; n]`, feature-major) holds the pre-activations of a tile of
 /// samples. Per feature, `y = f(z)` runs over the tile's lanes (the samples: one vector
 /// operation per step), then `y` (and `z` and the saved values where backward reads them)
-/// go to the first `__n` traces `__trs`. With `keep`, `y` overwrites `z` in the tile (the
-/// next layer's input). `None` for softmax, which is not element-wise.
+/// go to the first `__n` traces `__trs` (nothing for batched inference, whose `slots` are
+/// empty). With `keep`, `y` overwrites `z` in the tile (the next layer's input). `None`
+/// for softmax, which is not element-wise.
 pub fn emit_apply_tile(
     g: &crate::codegen::Gen,
     act: &Activation,
@@ -610,6 +611,14 @@ pub fn emit_apply_tile(
         stores.push(quote! { __trs[__s][#base + __f] = #st[__s]; });
     }
     let keep = keep.then(|| quote! { #tile[__f] = __yt; });
+    // Inference (no trace slots) stores nothing per sample.
+    let stores = (!stores.is_empty()).then(|| {
+        quote! {
+            for __s in 0..__n {
+                #(#stores)*
+            }
+        }
+    });
     Some(quote! {
         for __f in 0..#n {
             let __zt: [#t; #lanes] = #tile[__f];
@@ -622,9 +631,7 @@ pub fn emit_apply_tile(
                 __yt[__k] = #value;
             }
             #keep
-            for __s in 0..__n {
-                #(#stores)*
-            }
+            #stores
         }
     })
 }

@@ -1581,6 +1581,24 @@ impl<T: Scalar> DynamicNet<T> {
         out.copy_from_slice(y);
     }
 
+    /// Batched inference over row-major batches: sample `i`'s output, from the input
+    /// `xs[i·input_len..]`, goes to `out[i·output_len..]`, one sample at a time (the
+    /// counterpart of the generated networks' `forward_batch`).
+    ///
+    /// # Panics
+    /// If `xs.len()` is not a multiple of [`input_len`](Self::input_len), or `out`
+    /// does not hold [`output_len`](Self::output_len) values per sample.
+    #[track_caller]
+    pub fn forward_batch(&mut self, xs: &[T], out: &mut [T]) {
+        let (ni, no) = (self.input_len(), self.output_len());
+        assert!(xs.len().is_multiple_of(ni), "batch inputs hold {}, not a multiple of {ni} inputs", xs.len());
+        let n = xs.len() / ni;
+        assert_eq!(out.len(), n * no, "output buffer holds {}, {n} samples have {} outputs", out.len(), n * no);
+        for (x, y) in xs.chunks_exact(ni).zip(out.chunks_exact_mut(no)) {
+            self.forward_into(x, y);
+        }
+    }
+
     /// Layer `layer`'s pre-activation from the last forward pass: `z = W·x + b` for a
     /// dense layer, the convolution before its activation; for a layer without an
     /// activation (a pool or a flatten), its output.

@@ -68,6 +68,38 @@ pub fn train_classifier(steps: usize) -> (f64, f64) {
     (before, net.mean_loss(&xs, &ts))
 }
 
+/// Batched inference on the stack: `forward_batch` over 20 samples (two tiles, the second
+/// partial) of the classifier and of the regularized network; returns the largest
+/// difference from `forward` per sample, relative to the sample's largest output.
+#[must_use]
+pub fn batched_inference() -> (f64, f32) {
+    let classifier = Classifier::seeded(5);
+    let xs: [[f64; 6]; 20] = core::array::from_fn(|i| core::array::from_fn(|j| ((i * 7 + j) % 11) as f64 / 11.0 - 0.4));
+    let mut ys = [[0.0; 3]; 20];
+    classifier.forward_batch(&xs, &mut ys);
+    let mut worst = 0.0_f64;
+    for (x, y) in xs.iter().zip(&ys) {
+        let want = classifier.forward(x);
+        let norm = want.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        for (a, b) in want.iter().zip(y) {
+            worst = worst.max((a - b).abs() / norm);
+        }
+    }
+    let regularized = Regularized::seeded(6);
+    let xs: [[f32; 6]; 20] = core::array::from_fn(|i| core::array::from_fn(|j| ((i * 5 + j) % 13) as f32 / 13.0 - 0.5));
+    let mut ys = [[0.0; 2]; 20];
+    regularized.forward_batch(&xs, &mut ys);
+    let mut worst32 = 0.0_f32;
+    for (x, y) in xs.iter().zip(&ys) {
+        let want = regularized.forward(x);
+        let norm = want.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+        for (a, b) in want.iter().zip(y) {
+            worst32 = worst32.max((a - b).abs() / norm);
+        }
+    }
+    (worst, worst32)
+}
+
 /// A small CNN on 1×6×6 images: a same-padded convolution (runtime kernels), max
 /// pooling, a straight-line 1-D convolution and a dense softmax output.
 #[network(input = [1, 6, 6], loss = cross_entropy)]

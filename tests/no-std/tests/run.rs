@@ -13,6 +13,13 @@ fn classifier_trains_in_a_no_std_crate() {
 }
 
 #[test]
+fn batched_inference_in_a_no_std_crate() {
+    let (worst64, worst32) = stackprop_no_std_check::batched_inference();
+    assert!(worst64 <= 1e-12, "f64: {worst64}");
+    assert!(worst32 <= 1e-5, "f32: {worst32}");
+}
+
+#[test]
 fn cnn_trains_in_a_no_std_crate() {
     let (before, after) = stackprop_no_std_check::train_cnn(100);
     assert!(after < 0.05 * before, "loss {before} -> {after}");
