@@ -99,6 +99,8 @@ fn pow2i(k: f64) -> f64 {
 
 /// `eˣ = 2ᵏ·(1 + p)` for `|x| ≤ 746`: returns `(k, p)`, `k` integral. `SHORT` takes the
 /// polynomial of degree 7 (relative error < 10⁻⁸, for `f32` results) instead of 13.
+// The nested Horner form is kept as written: rustfmt takes minutes over it.
+#[rustfmt::skip]
 #[inline(always)]
 fn exp_reduce<const SHORT: bool>(x: f64) -> (f64, f64) {
     let k = round_int(x * LOG2_E);
