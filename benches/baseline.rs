@@ -143,10 +143,10 @@ fn data(s: &Spec) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
     let [i, _, o] = s.sizes;
     let (mut x, mut y, mut label) = (Vec::new(), vec![0.0f32; s.samples * o], Vec::new());
     if o == 1 {
-        for k in 0..s.samples {
+        for (k, yk) in y.iter_mut().enumerate() {
             let (a, b) = ((k & 1) as u32, ((k >> 1) & 1) as u32);
             x.extend([a as f32, b as f32]);
-            y[k] = (a ^ b) as f32;
+            *yk = (a ^ b) as f32;
             label.push(a ^ b);
         }
     } else {
