@@ -208,7 +208,11 @@ fn check_single_softmax(cx: &mut Ctxt, net: &Network) {
                 continue;
             }
             if net.loss.name() == "cross_entropy" {
-                cx.error_at(net.loss_span, "loss `cross_entropy` over a single output is always 0 and trains nothing");
+                let per_step = if layer.softmax_groups() > 1 { " at every step" } else { "" };
+                cx.error_at(
+                    net.loss_span,
+                    format!("loss `cross_entropy` over a single output{per_step} is always 0 and trains nothing"),
+                );
             }
         }
     }
