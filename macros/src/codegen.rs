@@ -650,7 +650,16 @@ pub fn delta_below(g: &Gen, k: usize, e: &Ident) -> TokenStream {
     let layer = &g.net.layers[k];
     let dk = format_ident!("__d{}", k);
     match layer.kind.activation() {
-        Some(act) => activation::emit_backprop(g, act, e, &dk, size(&layer.output), layer.softmax_groups(), layer.unroll, &layer.trace),
+        Some(act) => activation::emit_backprop(
+            g,
+            act,
+            e,
+            &dk,
+            size(&layer.output),
+            layer.softmax_groups(),
+            layer.unroll,
+            &layer.trace,
+        ),
         None => quote! { let #dk = #e; },
     }
 }

@@ -168,10 +168,9 @@ fn render_output_delta(net: &Network, last: &Step, act: &Activation, n_last: usi
         return format!("δ{} = ∂L/∂{zl} = ∂L/∂y = {scale}({g})", sub(last.k));
     }
     match act.kind {
-        ActKind::Softmax if groups > 1 => format!(
-            "δ{0}ₜ = ∂L/∂{zl}ₜ = yₜ ⊙ (gₜ − ⟨gₜ, yₜ⟩) at every step t,  g = ∂L/∂y = {scale}({g})",
-            sub(last.k)
-        ),
+        ActKind::Softmax if groups > 1 => {
+            format!("δ{0}ₜ = ∂L/∂{zl}ₜ = yₜ ⊙ (gₜ − ⟨gₜ, yₜ⟩) at every step t,  g = ∂L/∂y = {scale}({g})", sub(last.k))
+        }
         ActKind::Softmax => format!("δ{0} = ∂L/∂{zl} = y ⊙ (g − ⟨g, y⟩),  g = ∂L/∂y = {scale}({g})", sub(last.k)),
         ActKind::Elementwise(_) => format!("δ{} = ∂L/∂{zl} = ∂L/∂y ⊙ f′({zl}) = {scale}({g}) ⊙ {d}", sub(last.k)),
     }

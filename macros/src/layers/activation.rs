@@ -396,7 +396,14 @@ fn var_tokens(v: Var, vars: &ElemVars) -> TokenStream {
 /// form in a loop over the steps, and step `g`'s log-sum-exp goes to slot `lse + g`.
 ///
 /// Subtracting the maximum keeps every exponent ≤ 0, so nothing overflows.
-pub fn softmax_forward(z: &Ident, y: &Ident, n: usize, groups: usize, t: &TokenStream, lse: Option<usize>) -> TokenStream {
+pub fn softmax_forward(
+    z: &Ident,
+    y: &Ident,
+    n: usize,
+    groups: usize,
+    t: &TokenStream,
+    lse: Option<usize>,
+) -> TokenStream {
     let rt = crate::codegen::rt();
     let m = format_ident!("__m_{}", y);
     let s = format_ident!("__s_{}", y);
@@ -447,7 +454,14 @@ pub fn softmax_forward(z: &Ident, y: &Ident, n: usize, groups: usize, t: &TokenS
 /// Emits the softmax Jacobian-vector product: `dz = y ⊙ (dy − ⟨dy, y⟩)`, from
 /// `∂yᵢ/∂zⱼ = yᵢ·([i = j] − yⱼ)`; with `groups` > 1, within each step's `n / T` values
 /// (the Jacobian is block-diagonal over the steps).
-pub fn softmax_backward(dy: &TokenStream, y: &TokenStream, dz: &Ident, n: usize, groups: usize, t: &TokenStream) -> TokenStream {
+pub fn softmax_backward(
+    dy: &TokenStream,
+    y: &TokenStream,
+    dz: &Ident,
+    n: usize,
+    groups: usize,
+    t: &TokenStream,
+) -> TokenStream {
     if groups > 1 {
         let w = n / groups;
         return quote! {

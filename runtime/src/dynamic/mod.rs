@@ -993,7 +993,8 @@ impl<T: Scalar> Layer<T> {
                 let d = SeqDense { steps, inputs, outputs: width };
                 let init = init.unwrap_or(activation.init());
                 // A softmax here normalizes each step's `width` values on its own.
-                let act = if activation == Activation::Softmax { Act::StepSoftmax(width) } else { Act::new(activation) };
+                let act =
+                    if activation == Activation::Softmax { Act::StepSoftmax(width) } else { Act::new(activation) };
                 let op = Op::SeqDense(d, act);
                 (op, Shape::new(&[steps, width]), d.weight_len(), bias.then_some(width), Some(init), inputs, width)
             }
