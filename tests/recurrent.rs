@@ -2,11 +2,13 @@
 //! through backpropagation through time) against central finite differences in `f64`
 //! (1e-6 relative), against the dynamic reference network (1e-12), and the `f32` build
 //! against the `f64` build; fused SGD against backward then the update; the batch
-//! gradient against the mean of per-sample gradients; parameters after several Adam
-//! steps against the dynamic network's; PyTorch's names, shapes and initialization; the
-//! streaming step against the whole-sequence forward (bit for bit) and, step by step,
-//! against the dynamic network on every prefix of the sequence; and a training run that
-//! learns a task needing memory.
+//! gradient and `train_batch` against the mean of per-sample gradients; parameters after
+//! several Adam and SGD-with-momentum steps against the dynamic network's; PyTorch's
+//! names, shapes and initialization; the streaming step against the whole-sequence
+//! forward (bit for bit) and, step by step, against the dynamic network on every prefix
+//! of the sequence; a softmax and `cross_entropy` at every step (PyTorch's per-step
+//! softmax and the mean over steps); and training runs that learn a task needing memory
+//! and a class at every step.
 //!
 //! Each case is declared by `case!` twice over the same spec, `f64` and `f32`, beside the
 //! same layers written for the dynamic network.
@@ -56,13 +58,18 @@ fn assert_close(name: &str, what: &str, a: &[f64], b: &[f64], tol: f64) {
 /// Every check on one spec: `N` in f64, `F` in f32, `layers` the dynamic network's.
 ///
 /// `adam` runs one Adam step (learning rate 1e-2) per sample on the generated network,
-/// returning each step's loss.
+/// returning each step's loss; `momentum` one step of SGD with momentum 0.9 (learning
+/// rate 0.05) per sample; `batch_step` one `train_batch` step of plain SGD (learning
+/// rate 0.05) on the whole batch, returning its loss.
+#[allow(clippy::too_many_arguments)]
 fn check<N, F>(
     name: &str,
     shape: &[usize],
     layers: &[LayerSpec],
     loss: Loss,
     adam: impl Fn(&mut N, &[N::Input], &[N::Output]) -> Vec<f64>,
+    momentum: impl Fn(&mut N, &[N::Input], &[N::Output]) -> Vec<f64>,
+    batch_step: impl Fn(&mut N, &[N::Input], &[N::Output]) -> f64,
 ) where
     N: Network<Scalar = f64>,
     F: Network<Scalar = f32>,
@@ -150,6 +157,22 @@ fn check<N, F>(
     let ld = dynamic.batch_gradient(&flat(&xs), &flat_t(&ts), &mut gd);
     assert!(close(lb, ld, DYN_TOL, 1e-3), "{name}: batch loss {lb} vs dynamic {ld}");
     assert_close(name, "batch gradient vs dynamic", gb.as_ref(), &gd, DYN_TOL);
+    // ... and the mean of the per-sample gradients and losses.
+    let mut mean = vec![0.0; N::PARAMS];
+    let mut mean_loss = 0.0;
+    for (x, t) in xs.iter().zip(&ts) {
+        let mut g = N::Params::zeroed();
+        mean_loss += net.gradient(x, t, &mut g) / 5.0;
+        mean.iter_mut().zip(g.as_ref()).for_each(|(m, g)| *m += g / 5.0);
+    }
+    assert!(close(lb, mean_loss, DYN_TOL, 1e-3), "{name}: batch loss {lb} vs mean loss {mean_loss}");
+    assert_close(name, "batch gradient vs mean of per-sample gradients", gb.as_ref(), &mean, DYN_TOL);
+    // `train_batch` with plain SGD is one step along that mean.
+    let mut batched = N::from_params(params.clone());
+    let lt = batch_step(&mut batched, &xs, &ts);
+    assert!(close(lt, mean_loss, DYN_TOL, 1e-3), "{name}: train_batch loss {lt} vs mean loss {mean_loss}");
+    let expected: Vec<f64> = params.as_ref().iter().zip(&mean).map(|(p, g)| p - 0.05 * g).collect();
+    assert_close(name, "train_batch step", batched.params().as_ref(), &expected, DYN_TOL);
 
     // Parameters after several Adam steps, one sample each.
     let mut stepped = N::from_params(params.clone());
@@ -160,6 +183,17 @@ fn check<N, F>(
         assert!(close(a, b, DYN_TOL, 1e-3), "{name}: Adam step loss {a} vs dynamic {b}");
     }
     assert_close(name, "parameters after Adam steps", stepped.params().as_ref(), dynamic.params(), 1e-10);
+
+    // And several steps of SGD with momentum.
+    let mut stepped = N::from_params(params.clone());
+    dynamic.set_params(params.as_ref()).expect("same parameter count");
+    let losses = momentum(&mut stepped, &xs, &ts);
+    let mut sgd_dyn = stackprop::Sgd::<Vec<f64>>::new(0.05).momentum(0.9);
+    for ((x, t), a) in xs.iter().zip(&ts).zip(losses) {
+        let b = dynamic.train_step(x.as_ref(), t.as_ref(), &mut sgd_dyn);
+        assert!(close(a, b, DYN_TOL, 1e-3), "{name}: momentum step loss {a} vs dynamic {b}");
+    }
+    assert_close(name, "parameters after momentum steps", stepped.params().as_ref(), dynamic.params(), 1e-10);
 }
 
 macro_rules! case {
@@ -175,10 +209,24 @@ macro_rules! case {
 
             #[test]
             fn agrees_three_ways() {
-                check::<N64, N32>(stringify!($test), &$shape, &$layers, $dloss, |net, xs, ts| {
-                    let mut adam = stackprop::Adam::new(1e-2);
-                    xs.iter().zip(ts).map(|(x, t)| net.train_step(x, t, &mut adam)).collect()
-                });
+                check::<N64, N32>(
+                    stringify!($test),
+                    &$shape,
+                    &$layers,
+                    $dloss,
+                    |net, xs, ts| {
+                        let mut adam = stackprop::Adam::new(1e-2);
+                        xs.iter().zip(ts).map(|(x, t)| net.train_step(x, t, &mut adam)).collect()
+                    },
+                    |net, xs, ts| {
+                        let mut sgd = stackprop::Sgd::new(0.05).momentum(0.9);
+                        xs.iter().zip(ts).map(|(x, t)| net.train_step(x, t, &mut sgd)).collect()
+                    },
+                    |net, xs, ts| {
+                        let mut grad = [0.0; N64::PARAMS];
+                        net.train_batch(xs, ts, &mut grad, &mut PlainSgd::new(0.05))
+                    },
+                );
             }
         }
     };
@@ -284,6 +332,68 @@ case!(per_step_then_tiled_head, [3, 2], loss = mse,
     ],
     Loss::Mse);
 
+// A softmax at every step: each step's outputs normalized on their own; with
+// `cross_entropy`, the mean over the steps of each step's cross-entropy (the targets are
+// arbitrary here, not one-hot, so the rule `yₜ·Σtₜ − tₜ` is checked in full).
+case!(gru_step_softmax, [7, 3], loss = cross_entropy, { gru: Gru<4, { sequence = true }>, head: Dense<3, Softmax>, },
+    [7, 3], [LayerSpec::recurrent(GRU, 4).sequence(), dense(3, Activation::Softmax)], Loss::CrossEntropy);
+case!(gru_step_softmax_one_step, [1, 2], loss = cross_entropy,
+    { gru: Gru<3, { sequence = true }>, head: Dense<4, Softmax>, },
+    [1, 2], [LayerSpec::recurrent(GRU, 3).sequence(), dense(4, Activation::Softmax)], Loss::CrossEntropy);
+case!(gru_step_softmax_two_steps, [2, 3], loss = cross_entropy,
+    { gru: Gru<3, { sequence = true }>, head: Dense<2, Softmax>, },
+    [2, 3], [LayerSpec::recurrent(GRU, 3).sequence(), dense(2, Activation::Softmax)], Loss::CrossEntropy);
+case!(lstm_step_softmax, [7, 2], loss = cross_entropy, { lstm: Lstm<3, { sequence = true }>, head: Dense<3, Softmax>, },
+    [7, 2], [LayerSpec::recurrent(LSTM, 3).sequence(), dense(3, Activation::Softmax)], Loss::CrossEntropy);
+case!(lstm_step_softmax_one_step, [1, 3], loss = cross_entropy,
+    { lstm: Lstm<3, { sequence = true }>, head: Dense<2, Softmax>, },
+    [1, 3], [LayerSpec::recurrent(LSTM, 3).sequence(), dense(2, Activation::Softmax)], Loss::CrossEntropy);
+case!(lstm_step_softmax_two_steps, [2, 2], loss = cross_entropy,
+    { lstm: Lstm<3, { sequence = true; bias = false }>, head: Dense<3, Softmax, { bias = false }>, },
+    [2, 2], [LayerSpec::recurrent(LSTM, 3).sequence().without_bias(), dense(3, Activation::Softmax).without_bias()],
+    Loss::CrossEntropy);
+case!(rnn_step_softmax, [7, 2], loss = cross_entropy, { rnn: Rnn<4, { sequence = true }>, head: Dense<3, Softmax>, },
+    [7, 2], [LayerSpec::recurrent(TANH, 4).sequence(), dense(3, Activation::Softmax)], Loss::CrossEntropy);
+case!(rnn_step_softmax_one_step, [1, 2], loss = cross_entropy,
+    { rnn: Rnn<3, { sequence = true; nonlinearity = relu }>, head: Dense<2, Softmax>, },
+    [1, 2], [LayerSpec::recurrent(RELU, 3).sequence(), dense(2, Activation::Softmax)], Loss::CrossEntropy);
+case!(rnn_step_softmax_two_steps, [2, 3], loss = cross_entropy,
+    { rnn: Rnn<4, { sequence = true }>, head: Dense<3, Softmax>, },
+    [2, 3], [LayerSpec::recurrent(TANH, 4).sequence(), dense(3, Activation::Softmax)], Loss::CrossEntropy);
+case!(stacked_step_softmax, [7, 2], loss = cross_entropy,
+    {
+        gru: Gru<4, { sequence = true }>,
+        lstm: Lstm<3, { sequence = true }>,
+        hidden: Dense<5, Tanh>,
+        head: Dense<3, Softmax>,
+    },
+    [7, 2],
+    [
+        LayerSpec::recurrent(GRU, 4).sequence(),
+        LayerSpec::recurrent(LSTM, 3).sequence(),
+        dense(5, Activation::Tanh),
+        dense(3, Activation::Softmax),
+    ],
+    Loss::CrossEntropy);
+case!(step_softmax_loops, [3, 2], loss = cross_entropy,
+    {
+        gru: Gru<20, { sequence = true }>,
+        hidden: Dense<40, Tanh, { unroll = false }>,
+        head: Dense<6, Softmax, { unroll = false }>,
+    },
+    [3, 2],
+    [LayerSpec::recurrent(GRU, 20).sequence(), dense(40, Activation::Tanh), dense(6, Activation::Softmax)],
+    Loss::CrossEntropy);
+// A softmax at every step with another loss (its Jacobian-vector product per step), and
+// inside the network.
+case!(step_softmax_mse, [5, 2], loss = mse, { gru: Gru<3, { sequence = true }>, head: Dense<3, Softmax>, },
+    [5, 2], [LayerSpec::recurrent(GRU, 3).sequence(), dense(3, Activation::Softmax)], Loss::Mse);
+case!(hidden_step_softmax, [5, 2], loss = cross_entropy,
+    { rnn: Rnn<3, { sequence = true }>, mix: Dense<4, Softmax>, head: Dense<2, Softmax>, },
+    [5, 2],
+    [LayerSpec::recurrent(TANH, 3).sequence(), dense(4, Activation::Softmax), dense(2, Activation::Softmax)],
+    Loss::CrossEntropy);
+
 /// The input Jacobian of a per-step head against central differences of `forward`: row
 /// `t·OUT + o` is the derivative of step `t`'s output `o`, zero on the inputs of later
 /// steps.
@@ -314,15 +424,17 @@ fn per_step_input_jacobian() {
 }
 
 /// The dynamic network's rules for a dense layer on a sequence: per step above
-/// `sequence`, no softmax there; a convolution's output still needs a flatten.
+/// `sequence`, a softmax there per step; a convolution's output still needs a flatten.
 #[test]
 fn dynamic_per_step_rules() {
     use stackprop::dynamic::SpecError;
     let softmax = [LayerSpec::recurrent(GRU, 3).sequence(), dense(2, Activation::Softmax)];
-    assert_eq!(
-        DynamicNet::<f64>::with_shape(&[4, 2], &softmax, Loss::CrossEntropy).unwrap_err(),
-        SpecError::SoftmaxPerStep { layer: 1 }
-    );
+    let mut net = DynamicNet::<f64>::seeded_with_shape(&[4, 2], &softmax, Loss::CrossEntropy, 3).unwrap();
+    assert_eq!(net.output_shape(1), &[4, 2]);
+    let y = net.forward(&[0.5, -1.0, 0.25, 2.0, -0.75, 1.5, 0.0, -2.0]).to_vec();
+    for row in y.chunks(2) {
+        assert!((row[0] + row[1] - 1.0).abs() < 1e-15, "every step sums to 1: {y:?}");
+    }
     let conv = [LayerSpec::conv1d(3, 2, Activation::Relu), dense(1, Activation::Identity)];
     assert_eq!(
         DynamicNet::<f64>::with_shape(&[4, 5], &conv, Loss::Mse).unwrap_err(),
@@ -335,6 +447,73 @@ fn dynamic_per_step_rules() {
     );
     let net = DynamicNet::<f64>::with_shape(&[4, 2], &[softmax[0], dense(2, Activation::Sigmoid)], Loss::Mse).unwrap();
     assert_eq!(net.output_shape(1), &[4, 2]);
+}
+
+/// A softmax at every step is `torch.softmax(z, dim=-1)` on `[T][C]` logits, and
+/// `cross_entropy` there `torch.nn.CrossEntropyLoss` over the `T` steps (mean over the
+/// steps of `−Σ_c t_tc·ln p_tc`): checked on the generated network's own outputs, with
+/// probability targets and with class targets, and against a network with the same
+/// weights and an `Identity` head (the logits).
+#[test]
+fn step_softmax_is_per_step_cross_entropy() {
+    mod logits {
+        use super::*;
+        #[network(input = [7, 3], loss = mse, scalar = f64)]
+        pub struct N64 {
+            gru: Gru<4, { sequence = true }>,
+            head: Dense<3, Identity>,
+        }
+    }
+    use gru_step_softmax::N64;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(12);
+    let mut params = [0.0; N64::PARAMS];
+    fill(&mut rng, &mut params, 0.8);
+    let net = N64::from_params(params);
+    let z_net = logits::N64::from_params(params);
+    let mut x = [0.0; N64::INPUT];
+    fill(&mut rng, &mut x, 1.5);
+    let (y, z) = (net.forward(&x), z_net.forward(&x));
+    // A probability target at every step, and a class per step.
+    let mut t = [0.0; 21];
+    for step in t.chunks_mut(3) {
+        fill(&mut rng, step, 1.0);
+        step.iter_mut().for_each(|v| *v = v.abs() + 0.1);
+        let sum: f64 = step.iter().sum();
+        step.iter_mut().for_each(|v| *v /= sum);
+    }
+    let classes = [2, 0, 1, 1, 0, 2, 2];
+    let mut one_hot = [0.0; 21];
+    for (s, &c) in classes.iter().enumerate() {
+        one_hot[3 * s + c] = 1.0;
+    }
+    let mut expected = 0.0;
+    let mut expected_hot = 0.0;
+    for s in 0..7 {
+        let row = &z[3 * s..3 * s + 3];
+        let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = row.iter().map(|v| (v - m).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        for k in 0..3 {
+            assert!(close(y[3 * s + k], e[k] / sum, 1e-14, 1e-300), "step {s} output {k}");
+            expected -= t[3 * s + k] * (e[k] / sum).ln() / 7.0;
+        }
+        expected_hot -= (e[classes[s]] / sum).ln() / 7.0;
+    }
+    let loss = net.loss(&x, &t);
+    assert!(close(loss, expected, 1e-13, 1e-300), "loss {loss} vs the mean over steps {expected}");
+    let loss_hot = net.loss(&x, &one_hot);
+    assert!(close(loss_hot, expected_hot, 1e-13, 1e-300), "loss {loss_hot} vs {expected_hot}");
+    // The output delta is (yₜ − tₜ)/T for probability targets: the head bias gradient
+    // is its sum over the steps.
+    let mut g = [0.0; N64::PARAMS];
+    net.gradient(&x, &t, &mut g);
+    let bias = &g[N64::PARAMS - 3..];
+    for k in 0..3 {
+        let d: f64 = (0..7).map(|s| (y[3 * s + k] - t[3 * s + k]) / 7.0).sum();
+        assert!(close(bias[k], d, 1e-13, 1e-3), "head.bias gradient [{k}]: {} vs {d}", bias[k]);
+    }
+    assert!(N64::DERIVATION.contains("at every step"), "{}", N64::DERIVATION);
+    assert!(N64::DERIVATION.contains("(1/7)"), "{}", N64::DERIVATION);
 }
 
 /// PyTorch's names, shapes and order, and `U(±1/√H)` for every tensor, drawn in the
@@ -549,6 +728,62 @@ fn per_step_heads_stream_row_by_row() {
             |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
             per_step_dropout::N64::new_state().to_vec(),
         );
+        // A softmax at every step: the step's softmax of its own logits.
+        check_streaming_per_step::<gru_step_softmax::N64>(
+            "gru_step_softmax",
+            3,
+            &[LayerSpec::recurrent(GRU, 4).sequence(), dense(3, Activation::Softmax)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            gru_step_softmax::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<lstm_step_softmax::N64>(
+            "lstm_step_softmax",
+            2,
+            &[LayerSpec::recurrent(LSTM, 3).sequence(), dense(3, Activation::Softmax)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            lstm_step_softmax::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<rnn_step_softmax::N64>(
+            "rnn_step_softmax",
+            2,
+            &[LayerSpec::recurrent(TANH, 4).sequence(), dense(3, Activation::Softmax)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            rnn_step_softmax::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<stacked_step_softmax::N64>(
+            "stacked_step_softmax",
+            2,
+            &[
+                LayerSpec::recurrent(GRU, 4).sequence(),
+                LayerSpec::recurrent(LSTM, 3).sequence(),
+                dense(5, Activation::Tanh),
+                dense(3, Activation::Softmax),
+            ],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            stacked_step_softmax::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<step_softmax_loops::N64>(
+            "step_softmax_loops",
+            2,
+            &[LayerSpec::recurrent(GRU, 20).sequence(), dense(40, Activation::Tanh), dense(6, Activation::Softmax)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            step_softmax_loops::N64::new_state().to_vec(),
+        );
+        check_streaming_per_step::<hidden_step_softmax::N64>(
+            "hidden_step_softmax",
+            2,
+            &[LayerSpec::recurrent(TANH, 3).sequence(), dense(4, Activation::Softmax), dense(2, Activation::Softmax)],
+            |n, s, x| n.step(s.as_mut_slice().try_into().unwrap(), x.try_into().unwrap()).to_vec(),
+            hidden_step_softmax::N64::new_state().to_vec(),
+        );
+        let net = gru_step_softmax::N32::seeded(5);
+        let x: [f32; 21] = core::array::from_fn(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0);
+        let y = net.forward(&x);
+        let mut s = gru_step_softmax::N32::new_state();
+        for (t, xt) in x.as_chunks::<3>().0.iter().enumerate() {
+            let row: [f32; 3] = net.step(&mut s, xt);
+            assert_eq!(row, y[3 * t..3 * t + 3]);
+        }
         // f32 too: one step's output is `[OUT]`.
         let net = gru_per_step::N32::seeded(5);
         let x: [f32; 21] = core::array::from_fn(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0);
@@ -667,6 +902,84 @@ mod memory {
             let after = net.mean_loss(&test_x, &test_t);
             assert!(before > 0.3, "untrained loss {before}");
             assert!(after < 0.02, "held-out loss {before} -> {after}");
+        });
+        worker.expect("spawn").join().expect("trains on a 2 MiB stack");
+    }
+}
+
+/// Tagging every step: echo the class of the previous step's input (one of three, one-hot
+/// input), with `cross_entropy` at every step against `Class`-like one-hot rows. The
+/// first step has no previous input; its target is class 0. Chance is 1/3 per step.
+mod tagging {
+    use super::*;
+
+    const T: usize = 8;
+    const C: usize = 3;
+
+    #[network(input = [8, 3], loss = cross_entropy)]
+    pub struct Echo {
+        gru: Gru<12, { sequence = true }>,
+        head: Dense<3, Softmax>,
+    }
+
+    fn sample(rng: &mut impl Rng) -> ([f32; T * C], [f32; T * C], [usize; T]) {
+        let mut x = [0.0; T * C];
+        let mut t = [0.0; T * C];
+        let mut labels = [0; T];
+        let mut prev = 0;
+        for s in 0..T {
+            let c = (rng.next_u64() % C as u64) as usize;
+            x[s * C + c] = 1.0;
+            t[s * C + prev] = 1.0;
+            labels[s] = prev;
+            prev = c;
+        }
+        (x, t, labels)
+    }
+
+    fn accuracy(net: &Echo, xs: &[[f32; T * C]], labels: &[[usize; T]]) -> f64 {
+        let mut right = 0;
+        for (x, l) in xs.iter().zip(labels) {
+            let y = net.forward(x);
+            for (s, row) in y.chunks(C).enumerate() {
+                right += usize::from(stackprop::data::argmax(row) == l[s]);
+            }
+        }
+        right as f64 / (xs.len() * T) as f64
+    }
+
+    #[test]
+    fn learns_to_tag_every_step() {
+        let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+            let (mut xs, mut ts, mut ls) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..600 {
+                let (x, t, l) = sample(&mut rng);
+                xs.push(x);
+                ts.push(t);
+                ls.push(l);
+            }
+            let (mut test_x, mut test_l) = (Vec::new(), Vec::new());
+            for _ in 0..200 {
+                let (x, _, l) = sample(&mut rng);
+                test_x.push(x);
+                test_l.push(l);
+            }
+            let mut net = Echo::seeded(2);
+            let before = accuracy(&net, &test_x, &test_l);
+            let loss_before = net.mean_loss(&xs, &ts);
+            let mut adam = stackprop::Adam::new(1e-2);
+            let mut grad = [0.0; Echo::PARAMS];
+            for _ in 0..15 {
+                for (x, t) in xs.chunks(16).zip(ts.chunks(16)) {
+                    net.train_batch(x, t, &mut grad, &mut adam);
+                }
+            }
+            let after = accuracy(&net, &test_x, &test_l);
+            let loss_after = net.mean_loss(&xs, &ts);
+            // ln 3 ≈ 1.1 is the loss of a uniform guess at every step.
+            assert!(loss_after < 0.2 * loss_before, "loss per step {loss_before} -> {loss_after}");
+            assert!(after > 0.95, "held-out accuracy per step {before} -> {after} (chance 1/3)");
         });
         worker.expect("spawn").join().expect("trains on a 2 MiB stack");
     }

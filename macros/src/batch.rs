@@ -151,7 +151,17 @@ fn emit_gradient(g: &Gen<'_>) -> TokenStream {
             let body = match layer.kind.activation() {
                 Some(act) => {
                     let f = layer.kind.emit_forward(&lc, &quote!(__in), &z, true);
-                    let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
+                    let apply = activation::emit_apply(
+                        g,
+                        act,
+                        &z,
+                        &y,
+                        width,
+                        layer.softmax_groups(),
+                        layer.unroll,
+                        Some(&layer.trace),
+                        lse,
+                    );
                     quote! { #f #apply }
                 }
                 None => {
@@ -214,7 +224,17 @@ fn emit_gradient(g: &Gen<'_>) -> TokenStream {
             });
             continue;
         }
-        let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
+        let apply = activation::emit_apply(
+            g,
+            act,
+            &z,
+            &y,
+            width,
+            layer.softmax_groups(),
+            layer.unroll,
+            Some(&layer.trace),
+            lse,
+        );
         let keep = (l != top).then(|| {
             quote! {
                 for __o in 0..#width {
@@ -303,7 +323,16 @@ fn emit_gradient(g: &Gen<'_>) -> TokenStream {
             }
             let e = format_ident!("__gy{}", l);
             let dk = format_ident!("__d{}", k);
-            let backprop = activation::emit_backprop(g, act, &e, &dk, fan_in, below_layer.unroll, &below_layer.trace);
+            let backprop = activation::emit_backprop(
+                g,
+                act,
+                &e,
+                &dk,
+                fan_in,
+                below_layer.softmax_groups(),
+                below_layer.unroll,
+                &below_layer.trace,
+            );
             backward.push(quote! {
                 #product
                 for __s in 0..__n {
@@ -525,7 +554,8 @@ fn emit_forward_batch(g: &Gen<'_>) -> TokenStream {
             let f = match layer.kind.activation() {
                 Some(act) => {
                     let f = layer.kind.emit_forward(&lc, &quote!(__in), &z, false);
-                    let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, None, None);
+                    let apply =
+                        activation::emit_apply(g, act, &z, &y, width, layer.softmax_groups(), layer.unroll, None, None);
                     quote! { #f #apply }
                 }
                 None => layer.kind.emit_forward(&lc, &quote!(__in), &y, false),
@@ -553,7 +583,8 @@ fn emit_forward_batch(g: &Gen<'_>) -> TokenStream {
             (Some(_), Some(Some(apply))) => (apply, true),
             (Some(act), _) => {
                 // Softmax: per sample, on the sample's column of pre-activations.
-                let apply = activation::emit_apply(g, act, &z, &y, width, layer.unroll, None, None);
+                let apply =
+                    activation::emit_apply(g, act, &z, &y, width, layer.softmax_groups(), layer.unroll, None, None);
                 let per_sample = quote! {
                     for __s in 0..__n {
                         let mut #z: [#t; #width] = [0.0; #width];

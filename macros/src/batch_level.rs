@@ -515,7 +515,17 @@ fn pass_body(g: &Gen) -> TokenStream {
             let z = format_ident!("__z{}", l);
             let f = layer.kind.emit_forward(&lc, &quote!(__in), &z, true);
             let lse = if l + 1 == net.layers.len() { net.trace_lse } else { None };
-            let a = activation::emit_apply(g, act, &z, &y, width, layer.unroll, Some(&layer.trace), lse);
+            let a = activation::emit_apply(
+                g,
+                act,
+                &z,
+                &y,
+                width,
+                layer.softmax_groups(),
+                layer.unroll,
+                Some(&layer.trace),
+                lse,
+            );
             quote! { #f #a }
         } else {
             let f = layer.kind.emit_forward(&lc, &quote!(__in), &y, true);

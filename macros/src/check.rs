@@ -92,7 +92,6 @@ pub fn check(cx: &mut Ctxt, net: &Network) {
     check_last_layer(cx, net);
     check_single_softmax(cx, net);
     check_loss_fits_output(cx, net);
-    check_sequence_loss(cx, net);
     check_size(cx, net);
     check_batch_level_weights(cx, net);
     check_batch_level_recurrent(cx, net);
@@ -183,12 +182,15 @@ fn check_last_layer(cx: &mut Ctxt, net: &Network) {
 }
 
 /// A softmax over one value is always 1 and passes no gradient: such a layer (and
-/// `cross_entropy`, which needs one at the output) would train nothing.
+/// `cross_entropy`, which needs one at the output) would train nothing. A softmax at
+/// every step of a sequence normalizes each step's values, so it is the width of one
+/// step that must exceed 1.
 fn check_single_softmax(cx: &mut Ctxt, net: &Network) {
     for layer in &net.layers {
         let softmax =
             layer.kind.activation().is_some_and(|a| a.builtin == Some(crate::layers::activation::Builtin::Softmax));
-        if softmax && size(&layer.output) == 1 && !layer.output.is_empty() {
+        let width = size(&layer.output) / layer.softmax_groups();
+        if softmax && width == 1 && !layer.output.is_empty() {
             let hint = if net.layers.last().is_some_and(|l| l.name == layer.name) {
                 "; for two classes use one `Sigmoid` output with `binary_cross_entropy`, or two `Softmax` outputs"
             } else {
@@ -197,15 +199,20 @@ fn check_single_softmax(cx: &mut Ctxt, net: &Network) {
             cx.error_at(
                 layer.span,
                 format!(
-                    "layer `{}` applies `Softmax` to a single output, which is always 1 and passes no gradient{hint}",
-                    layer.name
+                    "layer `{}` applies `Softmax` to a single output{}, which is always 1 and passes no gradient{hint}",
+                    layer.name,
+                    if layer.softmax_groups() > 1 { " at every step" } else { "" }
                 ),
             );
             if hint.is_empty() {
                 continue;
             }
             if net.loss.name() == "cross_entropy" {
-                cx.error_at(net.loss_span, "loss `cross_entropy` over a single output is always 0 and trains nothing");
+                let per_step = if layer.softmax_groups() > 1 { " at every step" } else { "" };
+                cx.error_at(
+                    net.loss_span,
+                    format!("loss `cross_entropy` over a single output{per_step} is always 0 and trains nothing"),
+                );
             }
         }
     }
@@ -216,9 +223,6 @@ fn check_single_softmax(cx: &mut Ctxt, net: &Network) {
 fn check_loss_fits_output(cx: &mut Ctxt, net: &Network) {
     let Some((needed, needed_name)) = net.loss.required_output() else { return };
     let Some(last) = net.layers.last() else { return };
-    if last.sequence && net.loss == crate::loss::Loss::CrossEntropy {
-        return; // `check_sequence_loss` says why
-    }
     let Some(act) = last.kind.activation() else { return };
     if act.builtin != Some(needed) {
         cx.error_at(
@@ -243,24 +247,6 @@ fn check_size(cx: &mut Ctxt, net: &Network) {
         cx.error(
             &net.ident,
             format!("network `{}` has {} parameters; at most {MAX_PARAMS} are supported", net.ident, net.params),
-        );
-    }
-}
-
-/// A loss at every step of a per-step output `[T][OUT]` is the element-wise loss over all
-/// `T·OUT` values (the mean over steps for the means); `cross_entropy` would need a
-/// softmax per step, which per-step layers do not have.
-fn check_sequence_loss(cx: &mut Ctxt, net: &Network) {
-    let Some(last) = net.layers.last() else { return };
-    if last.sequence && net.loss == crate::loss::Loss::CrossEntropy {
-        cx.error_at(
-            net.loss_span,
-            format!(
-                "loss `cross_entropy` is not supported at every step: the output of layer `{}` is a sequence \
-                 {:?}, and a softmax per step is not supported; use `binary_cross_entropy` with a `Sigmoid` \
-                 output, or a head on the recurrent layer's last state (no `sequence`)",
-                last.name, last.output
-            ),
         );
     }
 }

@@ -606,7 +606,7 @@ fn forward_recorded_from(
             stmts.push(layer.kind.emit_forward(&lc, &prev, &z, train));
             let lse = if train && l + 1 == net.layers.len() { net.trace_lse } else { None };
             let slots = train.then_some(&layer.trace);
-            stmts.push(activation::emit_apply(g, act, &z, &y, width, layer.unroll, slots, lse));
+            stmts.push(activation::emit_apply(g, act, &z, &y, width, layer.softmax_groups(), layer.unroll, slots, lse));
             stmts.push(record(l));
             last = quote!(#y);
         } else {
@@ -650,7 +650,16 @@ pub fn delta_below(g: &Gen, k: usize, e: &Ident) -> TokenStream {
     let layer = &g.net.layers[k];
     let dk = format_ident!("__d{}", k);
     match layer.kind.activation() {
-        Some(act) => activation::emit_backprop(g, act, e, &dk, size(&layer.output), layer.unroll, &layer.trace),
+        Some(act) => activation::emit_backprop(
+            g,
+            act,
+            e,
+            &dk,
+            size(&layer.output),
+            layer.softmax_groups(),
+            layer.unroll,
+            &layer.trace,
+        ),
         None => quote! { let #dk = #e; },
     }
 }

@@ -106,8 +106,20 @@ fn render_derivative(act: &Activation, k: usize, last: usize) -> (String, Vec<St
     }
 }
 
-fn render_loss(net: &Network, n: usize) -> String {
+/// `(T, values per step)` of a softmax at every step of a sequence; `None` for one
+/// softmax over the whole layer.
+fn per_step_softmax(layer: &Layer) -> Option<(usize, usize)> {
+    let groups = layer.softmax_groups();
+    (groups > 1).then(|| (groups, size(&layer.output) / groups))
+}
+
+fn render_loss(net: &Network, last: &Step) -> String {
+    let n = last.width;
     match net.loss {
+        Loss::CrossEntropy if last.layer.softmax_groups() > 1 => format!(
+            "L = (1/{0})·Σₜ −Σ tₜ·ln yₜ = (1/{0})·Σₜ Σ tₜ·(lse(zₜ) − zₜ), the mean over the {0} steps",
+            last.layer.softmax_groups()
+        ),
         Loss::CrossEntropy => "L = −Σ t·ln y = Σ t·(lse(z) − z)".into(),
         loss => {
             let Some(el) = loss.element() else { return String::new() };
@@ -127,6 +139,13 @@ fn render_loss(net: &Network, n: usize) -> String {
 fn render_output_delta(net: &Network, last: &Step, act: &Activation, n_last: usize) -> String {
     let n = last.width;
     let zl = format!("z{}", sub(last.k));
+    let groups = last.layer.softmax_groups();
+    if net.loss == Loss::CrossEntropy && groups > 1 {
+        return format!(
+            "δ{}ₜ = ∂L/∂{zl}ₜ = (1/{groups})·(yₜ·Σtₜ − tₜ) at every step t   (= (1/{groups})·(yₜ − tₜ) for one-hot or probability targets)",
+            sub(last.k)
+        );
+    }
     if net.loss == Loss::CrossEntropy {
         return format!("δ{} = ∂L/∂{zl} = y·Σt − t   (= y − t for a one-hot or probability target)", sub(last.k));
     }
@@ -149,6 +168,9 @@ fn render_output_delta(net: &Network, last: &Step, act: &Activation, n_last: usi
         return format!("δ{} = ∂L/∂{zl} = ∂L/∂y = {scale}({g})", sub(last.k));
     }
     match act.kind {
+        ActKind::Softmax if groups > 1 => {
+            format!("δ{0}ₜ = ∂L/∂{zl}ₜ = yₜ ⊙ (gₜ − ⟨gₜ, yₜ⟩) at every step t,  g = ∂L/∂y = {scale}({g})", sub(last.k))
+        }
         ActKind::Softmax => format!("δ{0} = ∂L/∂{zl} = y ⊙ (g − ⟨g, y⟩),  g = ∂L/∂y = {scale}({g})", sub(last.k)),
         ActKind::Elementwise(_) => format!("δ{} = ∂L/∂{zl} = ∂L/∂y ⊙ f′({zl}) = {scale}({g}) ⊙ {d}", sub(last.k)),
     }
@@ -186,10 +208,18 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
             w = 4
         ));
         if let Some(act) = s.act {
-            out.push(format!("  {} = {}", a(s.k, l), render_forward(act, &n.out)));
+            let per_step = matches!(act.kind, ActKind::Softmax).then(|| per_step_softmax(s.layer)).flatten();
+            out.push(match per_step {
+                Some((steps, w)) => format!(
+                    "  {}ₜ = softmax({}ₜ) at every step t = 1..{steps}, each over its {w} values",
+                    a(s.k, l),
+                    n.out
+                ),
+                None => format!("  {} = {}", a(s.k, l), render_forward(act, &n.out)),
+            });
         }
     }
-    out.push(format!("  {}   (`{}`)", render_loss(net, last.width), net.loss.name()));
+    out.push(format!("  {}   (`{}`)", render_loss(net, last), net.loss.name()));
     out.push(String::new());
     out.push("Backward".into());
     out.push(format!("  {}", render_output_delta(net, last, last_act, l)));
@@ -203,6 +233,11 @@ pub fn derivation(net: &Network, code: CodeSize) -> Vec<String> {
                 let (d, defs) = render_derivative(act, s.k, l);
                 saved_defs.extend(defs);
                 match act.kind {
+                    ActKind::Softmax if per_step_softmax(s.layer).is_some() => format!(
+                        "  δ{k}ₜ = {a}ₜ ⊙ (eₜ − ⟨eₜ, {a}ₜ⟩) at every step t,  e = {e}",
+                        k = sub(s.k),
+                        a = a(s.k, l)
+                    ),
                     ActKind::Softmax => format!("  δ{k} = {a} ⊙ (e − ⟨e, {a}⟩),  e = {e}", k = sub(s.k), a = a(s.k, l)),
                     ActKind::Elementwise(_) if act.is_identity() => format!("  δ{} = {e}", sub(s.k)),
                     ActKind::Elementwise(_) => format!("  δ{} = ({e}) ⊙ {d}", sub(s.k)),

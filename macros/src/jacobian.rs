@@ -24,7 +24,7 @@ fn unit_seed(g: &Gen, top: usize) -> TokenStream {
     let Some(act) = layer.kind.activation() else {
         return quote! { let mut #d: [#t; #n] = [0.0; #n]; #d[__k] = 1.0; };
     };
-    let back = activation::emit_backprop(g, act, &dy, &d, n, layer.unroll, &layer.trace);
+    let back = activation::emit_backprop(g, act, &dy, &d, n, layer.softmax_groups(), layer.unroll, &layer.trace);
     quote! {
         let mut #dy: [#t; #n] = [0.0; #n];
         #dy[__k] = 1.0;

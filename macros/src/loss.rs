@@ -7,6 +7,8 @@
 //! mae                   L = (1/n)·Σ |y − t|               subgradient 0 at y = t
 //! huber(delta = δ)      L = (1/n)·Σ h(y − t), h(d) = ½d² if |d| < δ, else δ·(|d| − ½δ)
 //! cross_entropy         L = −Σ t·ln y, y = softmax(z)    fused: computed from z as Σ t·(lse(z) − z)
+//!                       at every step of a sequence [T][OUT] (a softmax per step): the mean
+//!                       over steps, L = (1/T)·Σₜ Σ tₜ·(lse(zₜ) − zₜ)
 //! binary_cross_entropy  L = (1/n)·Σ −[t·ln y + (1 − t)·ln(1 − y)], y = σ(z)
 //!                                                         fused: (1/n)·Σ softplus(z) − t·z
 //! ```
@@ -18,6 +20,11 @@
 //! derives `σ(z) − t` = `y − t` itself; for cross-entropy over a softmax
 //! `∂L/∂zᵢ = yᵢ·Σt − tᵢ` (`y − t` for a one-hot or probability target) is the
 //! vector rule in [`emit_delta`].
+//!
+//! At every step of a sequence output `[T][OUT]` each loss is the mean over the steps of
+//! that step's loss, as the element-wise means over all `T·OUT` values already are: for
+//! cross-entropy the softmax normalizes each step, its log-sum-exp is kept per step
+//! (`T` trace slots), and `∂L/∂zₜ = (1/T)·(yₜ·Σtₜ − tₜ)`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -167,6 +174,25 @@ pub fn emit_loss(g: &Gen) -> TokenStream {
     let n = size(&layer.output);
     let y0 = layer.trace.y.unwrap_or(0);
     match net.loss {
+        Loss::CrossEntropy if layer.softmax_groups() > 1 => {
+            // At every step: the mean over the T steps of each step's Σ t·(lse(zₜ) − zₜ).
+            let groups = layer.softmax_groups();
+            let w = n / groups;
+            let z0 = layer.trace.z.unwrap_or(0);
+            let lse = net.trace_lse.unwrap_or(0);
+            let mean = g.lit(1.0 / groups as f64);
+            quote! {{
+                let mut __l: #t = 0.0;
+                for __g in 0..#groups {
+                    for __i in __g * #w..__g * #w + #w {
+                        if __t[__i] != 0.0 {
+                            __l += __t[__i] * (__tr[#lse + __g] - __tr[#z0 + __i]);
+                        }
+                    }
+                }
+                __l * #mean
+            }}
+        }
         Loss::CrossEntropy => {
             let z0 = layer.trace.z.unwrap_or(0);
             let lse = net.trace_lse.unwrap_or(0);
@@ -227,6 +253,25 @@ pub fn emit_delta(g: &Gen, l: usize, layer: &Layer) -> TokenStream {
     let Some(act) = layer.kind.activation() else {
         return quote! { let #d: [#t; #n] = [0.0; #n]; };
     };
+    if net.loss == Loss::CrossEntropy && layer.softmax_groups() > 1 {
+        // At every step: ∂/∂zₜᵢ of (1/T)·Σₜ Σⱼ tₜⱼ·(lse(zₜ) − zₜⱼ) = (1/T)·(yₜᵢ·Σⱼ tₜⱼ − tₜᵢ).
+        let groups = layer.softmax_groups();
+        let w = n / groups;
+        let mean = g.lit(1.0 / groups as f64);
+        return quote! {
+            let mut #d: [#t; #n] = [0.0; #n];
+            for __g in 0..#groups {
+                let __o = __g * #w;
+                let mut __tsum: #t = 0.0;
+                for __i in 0..#w {
+                    __tsum += __t[__o + __i];
+                }
+                for __i in __o..__o + #w {
+                    #d[__i] = (__tr[#y0 + __i] * __tsum - __t[__i]) * #mean * __scale;
+                }
+            }
+        };
+    }
     if net.loss == Loss::CrossEntropy {
         // ∂/∂zᵢ of Σⱼ tⱼ·(lse(z) − zⱼ) = yᵢ·Σⱼ tⱼ − tᵢ.
         return quote! {
@@ -276,7 +321,7 @@ pub fn emit_delta(g: &Gen, l: usize, layer: &Layer) -> TokenStream {
             #e[__i] = (#g_tokens) * #red * __scale;
         }
     };
-    let back = activation::emit_backprop(g, act, &e, &d, n, layer.unroll, &layer.trace);
+    let back = activation::emit_backprop(g, act, &e, &d, n, layer.softmax_groups(), layer.unroll, &layer.trace);
     quote! {
         #dy
         #back

@@ -100,6 +100,17 @@ pub struct Layer {
     pub sequence: bool,
 }
 
+impl Layer {
+    /// The groups a `Softmax` on this layer normalizes separately: `T` on a sequence
+    /// output `[T][OUT]` (a softmax at every step, over that step's `OUT` values), else 1.
+    pub fn softmax_groups(&self) -> usize {
+        match self.output.as_slice() {
+            [steps, _] if self.sequence => (*steps).max(1),
+            _ => 1,
+        }
+    }
+}
+
 /// Where a layer's values live in the trace.
 #[derive(Clone, Debug, Default)]
 pub struct TraceSlots {
@@ -128,7 +139,8 @@ pub struct Network {
     pub loss_span: Span,
     pub params: usize,
     pub trace_len: usize,
-    /// Trace slot of the log-sum-exp of the output logits (cross-entropy only).
+    /// Trace slot of the log-sum-exp of the output logits (cross-entropy only): one per
+    /// step of a per-step softmax output ([`Layer::softmax_groups`] slots).
     pub trace_lse: Option<usize>,
     /// `weights = "path"`: a file of trained weights to compile in.
     pub weights: Option<syn::LitStr>,
@@ -358,7 +370,8 @@ fn layout_trace(net: &mut Network) {
         layer.trace = slots;
     }
     if matches!(net.loss, Loss::CrossEntropy) {
-        net.trace_lse = Some(take(1));
+        let groups = net.layers.last().map_or(1, Layer::softmax_groups);
+        net.trace_lse = Some(take(groups));
     }
     // A zero-length trace would make `[T; 0]`, which is fine, but keep one slot so the
     // trace type is never empty for networks whose layers keep nothing.

@@ -32,7 +32,8 @@ pub fn streams(net: &Network) -> Option<usize> {
 
 /// The layers above the last recurrent layer `k` applied to one step (they are per-step
 /// layers: the network's output is a sequence), binding `__y{l}` each; ends with the
-/// step's output.
+/// step's output. A softmax there is one group over the step's values: the statements
+/// each step's group runs in `forward`.
 fn per_step_head(g: &Gen, k: usize) -> TokenStream {
     let mut stmts = Vec::new();
     for (l, layer) in g.net.layers.iter().enumerate().skip(k + 1) {
@@ -46,7 +47,7 @@ fn per_step_head(g: &Gen, k: usize) -> TokenStream {
         };
         stmts.push(step);
         if let Some(act) = act {
-            stmts.push(crate::layers::activation::emit_apply(g, act, &z, &y, width, layer.unroll, None, None));
+            stmts.push(crate::layers::activation::emit_apply(g, act, &z, &y, width, 1, layer.unroll, None, None));
         }
     }
     let last = format_ident!("__y{}", g.net.layers.len() - 1);

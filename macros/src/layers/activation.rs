@@ -389,14 +389,49 @@ fn var_tokens(v: Var, vars: &ElemVars) -> TokenStream {
 }
 
 /// Emits softmax over the array `z` into a new array `y`, and (if `lse` is given) the
-/// log-sum-exp `m + ln Σ e^(z−m)` into that place, for a stable cross-entropy.
+/// log-sum-exp `m + ln Σ e^(z−m)` into that trace slot, for a stable cross-entropy.
+///
+/// With `groups` > 1 (a softmax at every step of a sequence `[T][n / T]`) each step's
+/// `n / T` values are normalized on their own, by the very statements of the one-group
+/// form in a loop over the steps, and step `g`'s log-sum-exp goes to slot `lse + g`.
 ///
 /// Subtracting the maximum keeps every exponent ≤ 0, so nothing overflows.
-pub fn softmax_forward(z: &Ident, y: &Ident, n: usize, t: &TokenStream, lse: Option<TokenStream>) -> TokenStream {
+pub fn softmax_forward(
+    z: &Ident,
+    y: &Ident,
+    n: usize,
+    groups: usize,
+    t: &TokenStream,
+    lse: Option<usize>,
+) -> TokenStream {
     let rt = crate::codegen::rt();
     let m = format_ident!("__m_{}", y);
     let s = format_ident!("__s_{}", y);
-    let store_lse = lse.map(|place| quote! { #place = #m + #rt::Scalar::ln(#s); });
+    if groups > 1 {
+        let w = n / groups;
+        let store_lse = lse.map(|i| quote! { __tr[#i + __g] = #m + #rt::Scalar::ln(#s); });
+        return quote! {
+            let mut #y: [#t; #n] = [0.0; #n];
+            for __g in 0..#groups {
+                let __o = __g * #w;
+                let mut #m: #t = #z[__o];
+                for __i in 1..#w {
+                    #m = #rt::Scalar::max(#m, #z[__o + __i]);
+                }
+                let mut #s: #t = 0.0;
+                for __i in 0..#w {
+                    #y[__o + __i] = #rt::Scalar::exp(#z[__o + __i] - #m);
+                    #s += #y[__o + __i];
+                }
+                let __inv: #t = 1.0 / #s;
+                for __v in #y[__o..__o + #w].iter_mut() {
+                    *__v *= __inv;
+                }
+                #store_lse
+            }
+        };
+    }
+    let store_lse = lse.map(|i| quote! { __tr[#i] = #m + #rt::Scalar::ln(#s); });
     quote! {
         let mut #m: #t = #z[0];
         for __i in 1..#n {
@@ -417,8 +452,32 @@ pub fn softmax_forward(z: &Ident, y: &Ident, n: usize, t: &TokenStream, lse: Opt
 }
 
 /// Emits the softmax Jacobian-vector product: `dz = y ⊙ (dy − ⟨dy, y⟩)`, from
-/// `∂yᵢ/∂zⱼ = yᵢ·([i = j] − yⱼ)`.
-pub fn softmax_backward(dy: &TokenStream, y: &TokenStream, dz: &Ident, n: usize, t: &TokenStream) -> TokenStream {
+/// `∂yᵢ/∂zⱼ = yᵢ·([i = j] − yⱼ)`; with `groups` > 1, within each step's `n / T` values
+/// (the Jacobian is block-diagonal over the steps).
+pub fn softmax_backward(
+    dy: &TokenStream,
+    y: &TokenStream,
+    dz: &Ident,
+    n: usize,
+    groups: usize,
+    t: &TokenStream,
+) -> TokenStream {
+    if groups > 1 {
+        let w = n / groups;
+        return quote! {
+            let mut #dz: [#t; #n] = [0.0; #n];
+            for __g in 0..#groups {
+                let __o = __g * #w;
+                let mut __dot: #t = 0.0;
+                for __i in 0..#w {
+                    __dot += #dy[__o + __i] * #y[__o + __i];
+                }
+                for __i in 0..#w {
+                    #dz[__o + __i] = #y[__o + __i] * (#dy[__o + __i] - __dot);
+                }
+            }
+        };
+    }
     quote! {
         let mut __dot: #t = 0.0;
         for __i in 0..#n {
@@ -445,6 +504,8 @@ fn slot(base: usize, i: Option<usize>) -> TokenStream {
 /// Emits `y = f(z)` for an array `z` of `n` elements, binding `y: [T; n]`. In a training
 /// forward (`slots` given) it writes the layer's trace: `y`, and `z` and the saved values
 /// where the backward pass reads them; `lse` is the trace slot for softmax's log-sum-exp.
+/// `groups` is [`crate::model::Layer::softmax_groups`]: a softmax normalizes each of that
+/// many equal parts of `z` on its own (element-wise activations ignore it).
 #[allow(clippy::too_many_arguments)]
 pub fn emit_apply(
     g: &crate::codegen::Gen,
@@ -452,6 +513,7 @@ pub fn emit_apply(
     z: &Ident,
     y: &Ident,
     n: usize,
+    groups: usize,
     unroll: bool,
     slots: Option<&crate::model::TraceSlots>,
     lse: Option<usize>,
@@ -467,7 +529,7 @@ pub fn emit_apply(
         quote! { __tr[#z0..#z1].copy_from_slice(&#z); }
     });
     let body = match &act.kind {
-        ActKind::Softmax => softmax_forward(z, y, n, t, lse.map(|i| quote!(__tr[#i]))),
+        ActKind::Softmax => softmax_forward(z, y, n, groups, t, lse),
         ActKind::Elementwise(_) if act.is_identity() => quote! { let #y: [#t; #n] = #z; },
         ActKind::Elementwise(e) => {
             let saved_slots: Vec<usize> = slots.map(|s| s.saved.clone()).unwrap_or_default();
@@ -522,13 +584,16 @@ pub fn emit_apply(
 }
 
 /// Emits `δz = δy ⊙ f′` (or softmax's Jacobian-vector product), binding `d: [T; n]` from
-/// `e` = ∂L/∂y, reading `z`, `y` and the saved values from the trace.
+/// `e` = ∂L/∂y, reading `z`, `y` and the saved values from the trace; a softmax over
+/// `groups` parts as in [`emit_apply`].
+#[allow(clippy::too_many_arguments)]
 pub fn emit_backprop(
     g: &crate::codegen::Gen,
     act: &Activation,
     e: &Ident,
     d: &Ident,
     n: usize,
+    groups: usize,
     unroll: bool,
     slots: &crate::model::TraceSlots,
 ) -> TokenStream {
@@ -540,7 +605,7 @@ pub fn emit_backprop(
             let y0 = slots.y.unwrap_or(0);
             let y1 = y0 + n;
             let y = quote!(__tr[#y0..#y1]);
-            softmax_backward(&quote!(#e), &y, d, n, t)
+            softmax_backward(&quote!(#e), &y, d, n, groups, t)
         }
         ActKind::Elementwise(el) => {
             let element = |i: Option<usize>| {

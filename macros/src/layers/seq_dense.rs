@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! forward    zₜ = W·xₜ + b,  yₜ = f(zₜ)      t = 1..T,  W: [out][F], b: [out]
+//!            (Softmax: yₜ = softmax(zₜ), each step normalized on its own)
 //!            [T][F] → [T][out]
 //! backward   δₜ = ∂L/∂zₜ
 //!            ∂L/∂W = Σₜ δₜ·xₜᵀ      ∂L/∂b = Σₜ δₜ
@@ -20,8 +21,11 @@
 //! `emit_input_delta`: straight-line code or the runtime's row kernels) inside a loop over
 //! `T` with constant bounds, so the straight-line form is one step's code whatever `T`,
 //! and the streaming `step` runs the very same code on one step. The activation is the
-//! pipeline's, over all `T·out` values: element-wise activations only, since a softmax
-//! there would normalize across steps. Fused SGD first computes every step's `Wᵀ·δₜ`
+//! pipeline's, over all `T·out` values; a `Softmax` there normalizes every step's `out`
+//! values on its own ([`crate::model::Layer::softmax_groups`]: `yₜ = softmax(zₜ)`, its
+//! Jacobian block-diagonal over the steps, one log-sum-exp per step for
+//! `cross_entropy`), and the streaming `step` applies it to the one step's `out` values
+//! with the same statements. Fused SGD first computes every step's `Wᵀ·δₜ`
 //! from the weights before the update, then applies each step's update. No tile form: in
 //! the mini-batch path the layer runs per sample, as the recurrent layers below it do.
 
@@ -29,7 +33,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Ident;
 
-use super::activation::{ActKind, Activation};
+use super::activation::Activation;
 use super::dense::{self, Dense, Geom};
 use super::{DocNames, Kind, LayerCx, Mode, Tensor};
 use crate::codegen::rt;
@@ -63,22 +67,11 @@ impl Kind for SeqDense {
     }
 
     /// `[T][F] → [T][width]`.
-    fn output_shape(&self, cx: &mut Ctxt, layer: &Ident, span: Span, input: &[usize]) -> Option<Shape> {
+    fn output_shape(&self, cx: &mut Ctxt, layer: &Ident, _span: Span, input: &[usize]) -> Option<Shape> {
         if self.dense.width == 0 {
             cx.error_at(
                 self.dense.width_span,
                 format!("layer `{layer}` has width 0; a layer needs at least one output"),
-            );
-        }
-        if matches!(self.dense.act.kind, ActKind::Softmax) {
-            cx.error_at(
-                span,
-                format!(
-                    "layer `{layer}` is a `Dense` on a sequence, applied at every step, and cannot use `Softmax`: \
-                     a softmax per step is not supported; use an element-wise activation such as `Sigmoid` \
-                     (with `binary_cross_entropy`), or give the recurrent layer below no `sequence` for a \
-                     `Softmax` head on its last state"
-                ),
             );
         }
         let (steps, _) = Self::dims(input);

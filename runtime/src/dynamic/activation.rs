@@ -4,7 +4,9 @@
 //! layer: `yᵢ = e^(zᵢ − m) / Σⱼ e^(zⱼ − m)` with `m = max z`. Backward: given `∂L/∂y`,
 //! `∂L/∂zᵢ = f′(zᵢ)·∂L/∂yᵢ` elementwise (written on `y` where that is cheaper: sigmoid′ =
 //! `y·(1 − y)`, tanh′ = `1 − y²`), and for softmax the Jacobian-vector product
-//! `∂L/∂z = y ⊙ (∂L/∂y − (∂L/∂y · y))`. An activation has no parameters.
+//! `∂L/∂z = y ⊙ (∂L/∂y − (∂L/∂y · y))`. On a dense layer at every step of a sequence a
+//! softmax normalizes each step's values on its own, and its Jacobian is block-diagonal
+//! over the steps. An activation has no parameters.
 
 use core::fmt;
 
@@ -114,6 +116,9 @@ pub(super) enum Act<T> {
     Gelu,
     Softsign,
     Softmax,
+    /// A softmax at every step of a sequence: each run of this many values (one step's
+    /// outputs) normalized on its own.
+    StepSoftmax(usize),
 }
 
 impl<T: Scalar> Act<T> {
@@ -170,6 +175,11 @@ impl<T: Scalar> Act<T> {
                     *yi /= sum;
                 }
             }
+            Act::StepSoftmax(width) => {
+                for (zs, ys) in z.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
+                    Act::Softmax.forward(zs, ys);
+                }
+            }
         }
     }
 
@@ -212,6 +222,12 @@ impl<T: Scalar> Act<T> {
                 let s = dot(d, y);
                 for (di, &yi) in d.iter_mut().zip(y) {
                     *di = yi * (*di - s);
+                }
+            }
+            // The Jacobian is block-diagonal over the steps.
+            Act::StepSoftmax(width) => {
+                for ((zs, ys), ds) in z.chunks_exact(width).zip(y.chunks_exact(width)).zip(d.chunks_exact_mut(width)) {
+                    Act::Softmax.backward(zs, ys, ds);
                 }
             }
         }

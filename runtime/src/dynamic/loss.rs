@@ -6,8 +6,10 @@
 //! `y − t` for half-sse, `sign(y − t)/n` for mae, the clipped error over `n` for Huber)
 //! sent through the activation's derivative. Cross-entropy on a softmax output and
 //! binary cross-entropy on a sigmoid output are fused: `∂L/∂z = y·Σt − t` and
-//! `∂L/∂z = (y − t)/n`, never through the activation's Jacobian. A loss has no
-//! parameters.
+//! `∂L/∂z = (y − t)/n`, never through the activation's Jacobian. On a softmax at every
+//! step of a sequence `[T][m]`, cross-entropy is the mean over the steps of each step's
+//! `Σ tᵢ·(lse(zₜ) − zₜᵢ)`, its error `(yₜ·Σtₜ − tₜ)/T`, as the element-wise means over all
+//! `T·m` values are the mean over steps of each step's mean. A loss has no parameters.
 
 use core::fmt;
 
@@ -28,7 +30,8 @@ pub enum Loss {
     /// (`torch.nn.HuberLoss`); the field is `δ > 0`.
     Huber(f64),
     /// `Σ tᵢ·(lse(z) − zᵢ) = −Σ t·ln y`, on a softmax output only; error on the logits
-    /// `y·Σt − t`.
+    /// `y·Σt − t`. At every step of a sequence `[T][m]` (a softmax per step) the mean over
+    /// the `T` steps of each step's cross-entropy, error `(yₜ·Σtₜ − tₜ)/T`.
     CrossEntropy,
     /// `(1/n)·Σ (softplus(z) − t·z) = −(1/n)·Σ [t·ln y + (1 − t)·ln(1 − y)]`, on a sigmoid
     /// output only; error on the logits `(y − t)/n`.
@@ -120,6 +123,24 @@ impl<T: Scalar> LossFn<T> {
                 sum * inv_n
             }
             LossFn::CrossEntropy => {
+                if let Act::StepSoftmax(width) = act {
+                    // At every step: the mean over the steps of each step's cross-entropy.
+                    let steps = z.len() / width;
+                    let mut loss = T::ZERO;
+                    for (((zs, ys), ts), ds) in z
+                        .chunks_exact(width)
+                        .zip(y.chunks_exact(width))
+                        .zip(t.chunks_exact(width))
+                        .zip(d.chunks_exact_mut(width))
+                    {
+                        loss += LossFn::CrossEntropy.eval(Act::Softmax, zs, ys, ts, ds);
+                    }
+                    let inv_steps = T::ONE / T::from_usize(steps);
+                    for di in d.iter_mut() {
+                        *di *= inv_steps;
+                    }
+                    return loss * inv_steps;
+                }
                 // −Σ t·ln y written on the logits: −ln yᵢ = lse(z) − zᵢ = (m − zᵢ) + ln s with
                 // m = max z and s = Σ e^(z − m) ≥ 1, so huge logits neither overflow nor
                 // give ln 0 = −∞; adding ln s last keeps it from being absorbed into m.

@@ -30,6 +30,10 @@
 //!   output: the error on the logits is computed directly (`y·Σt − t`, `(y − t)/OUT`),
 //!   never through the activation's Jacobian. Every other loss sends `∂L/∂y` through the
 //!   activation's derivative.
+//! - On a sequence output `[T][OUT]` (a dense layer at every step) each loss is the mean
+//!   over the steps of the step's loss: the element-wise means over all `T·OUT` values,
+//!   and cross-entropy on a softmax at every step `(1/T)·Σₜ Σ tₜ·(lse(zₜ) − zₜ)`, with
+//!   the error `(yₜ·Σtₜ − tₜ)/T` on each step's logits.
 //!
 //! ```
 //! use stackprop_runtime::dynamic::{Activation, DynamicNet, LayerSpec, Loss};
@@ -138,7 +142,8 @@ pub enum LayerSpec {
     /// weight `[width][N]`, then bias `[width]`. On a sequence `[T][F]` (the output of a
     /// recurrent layer with `sequence`, of another such dense layer, or of a dropout on
     /// either) it applies at every step: `zₜ = W·xₜ + b`, `[T][F] → [T][width]`, weight
-    /// `[width][F]` (no [`Activation::Softmax`] there).
+    /// `[width][F]`; [`Activation::Softmax`] there normalizes each step's `width` values
+    /// on its own.
     Dense {
         /// Number of outputs.
         width: usize,
@@ -733,12 +738,6 @@ pub enum SpecError {
         /// Index of the layer, from 0.
         layer: usize,
     },
-    /// A dense layer at every step of a sequence with [`Activation::Softmax`]: a softmax
-    /// per step (and so [`Loss::CrossEntropy`] at every step) is not supported.
-    SoftmaxPerStep {
-        /// Index of the layer, from 0.
-        layer: usize,
-    },
     /// The last layer has no activation (a pool or a flatten): the loss needs a dense or
     /// convolution output layer.
     OutputWithoutActivation {
@@ -811,10 +810,6 @@ impl fmt::Display for SpecError {
                 write!(f, "layer {layer} has a dropout probability outside [0, 1)")
             }
             SpecError::InvalidEps { layer } => write!(f, "layer {layer} has an `eps` that is not finite and positive"),
-            SpecError::SoftmaxPerStep { layer } => write!(
-                f,
-                "layer {layer} is a dense layer at every step of a sequence with `Softmax`, which is not supported"
-            ),
             SpecError::OutputWithoutActivation { kind } => write!(
                 f,
                 "the output layer is `{kind}`, which has no activation: the last layer must be `Dense`, \
@@ -994,13 +989,13 @@ impl<T: Scalar> Layer<T> {
                     return Err(SpecError::ZeroWidth { layer });
                 }
                 check_activation(layer, activation)?;
-                if activation == Activation::Softmax {
-                    return Err(SpecError::SoftmaxPerStep { layer });
-                }
                 let &[steps, inputs] = shape.dims() else { unreachable!("rank 2") };
                 let d = SeqDense { steps, inputs, outputs: width };
                 let init = init.unwrap_or(activation.init());
-                let op = Op::SeqDense(d, Act::new(activation));
+                // A softmax here normalizes each step's `width` values on its own.
+                let act =
+                    if activation == Activation::Softmax { Act::StepSoftmax(width) } else { Act::new(activation) };
+                let op = Op::SeqDense(d, act);
                 (op, Shape::new(&[steps, width]), d.weight_len(), bias.then_some(width), Some(init), inputs, width)
             }
             LayerSpec::Dense { width, activation, bias, init } => {

@@ -367,3 +367,50 @@ pub fn smooth_streamed(x: &[f32; 6]) -> ([f32; 6], [f32; 6]) {
     }
     (y, net.forward(x))
 }
+
+/// A GRU over every step with a `Softmax` at every step and `cross_entropy` (the mean
+/// over the steps): a class at every step, trained and streamed in `no_std`.
+#[network(input = [6, 1], loss = cross_entropy)]
+pub struct Sign {
+    gru: Gru<4, { sequence = true }>,
+    output: Dense<2, Softmax>,
+}
+
+/// Trains `Sign` to tell, at every step, whether the inputs so far sum above 0 (class 1)
+/// or not (class 0); returns the mean loss before and after, over the training sequences.
+#[must_use]
+pub fn train_sign(epochs: usize) -> (f32, f32) {
+    let xs: [[f32; 6]; 8] =
+        core::array::from_fn(|k| core::array::from_fn(|t| ((k * 5 + t * 3) % 7) as f32 / 3.5 - 1.0));
+    let ts: [[f32; 12]; 8] = core::array::from_fn(|k| {
+        let mut t = [0.0; 12];
+        let mut sum = 0.0;
+        for s in 0..6 {
+            sum += xs[k][s];
+            t[2 * s + usize::from(sum > 0.0)] = 1.0;
+        }
+        t
+    });
+    let mut net = Sign::seeded(3);
+    let before = net.mean_loss(&xs, &ts);
+    let mut opt = Adam::new(1e-2);
+    for _ in 0..epochs {
+        for (x, t) in xs.iter().zip(&ts) {
+            net.train_step(x, t, &mut opt);
+        }
+    }
+    (before, net.mean_loss(&xs, &ts))
+}
+
+/// `Sign`'s streaming steps over a sequence, each step's two probabilities, and its
+/// whole-sequence forward: `(streamed, forward)`.
+#[must_use]
+pub fn sign_streamed(x: &[f32; 6]) -> ([f32; 12], [f32; 12]) {
+    let net = Sign::seeded(3);
+    let mut state = Sign::new_state();
+    let mut y = [0.0; 12];
+    for (t, x_t) in x.as_chunks::<1>().0.iter().enumerate() {
+        y[2 * t..2 * t + 2].copy_from_slice(&net.step(&mut state, x_t));
+    }
+    (y, net.forward(x))
+}

@@ -78,3 +78,14 @@ fn a_dense_at_every_step_trains_and_streams_in_a_no_std_crate() {
     let (streamed, forward) = stackprop_no_std_check::smooth_streamed(&[0.5, -0.25, 0.75, 0.0, -1.0, 0.125]);
     assert_eq!(streamed, forward);
 }
+
+#[test]
+fn a_softmax_at_every_step_trains_and_streams_in_a_no_std_crate() {
+    let (before, after) = stackprop_no_std_check::train_sign(150);
+    assert!(after < 0.3 * before, "loss {before} -> {after}");
+    let (streamed, forward) = stackprop_no_std_check::sign_streamed(&[0.5, -0.25, 0.75, 0.0, -1.0, 0.125]);
+    assert_eq!(streamed, forward);
+    for step in forward.chunks(2) {
+        assert!((step[0] + step[1] - 1.0).abs() < 1e-6, "each step sums to 1: {forward:?}");
+    }
+}

@@ -1,0 +1,9 @@
+use stackprop::prelude::*;
+
+#[network(input = [10, 1], loss = cross_entropy)]
+struct Net {
+    gru: Gru<8, { sequence = true }>,
+    output: Dense<1, Softmax>,
+}
+
+fn main() {}
