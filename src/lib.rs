@@ -9,7 +9,7 @@ pub use stackprop_runtime::*;
 /// What a program that defines and trains networks needs: `use stackprop::prelude::*;`.
 pub mod prelude {
     pub use crate::network;
-    pub use stackprop_runtime::network::{Buffer, Class, Network, Target};
+    pub use stackprop_runtime::network::{Buffer, Class, Network, StepClasses, Target};
     pub use stackprop_runtime::optim::{Adam, AdamW, Optimizer, PlainSgd, Sgd};
     pub use stackprop_runtime::scalar::Scalar;
     pub use stackprop_runtime::second_order::ParamJacobian;

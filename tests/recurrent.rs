@@ -503,6 +503,14 @@ fn step_softmax_is_per_step_cross_entropy() {
     assert!(close(loss, expected, 1e-13, 1e-300), "loss {loss} vs the mean over steps {expected}");
     let loss_hot = net.loss(&x, &one_hot);
     assert!(close(loss_hot, expected_hot, 1e-13, 1e-300), "loss {loss_hot} vs {expected_hot}");
+    // A class index per step, as PyTorch's `[batch, T]` targets: the same one-hot rows.
+    let per_step: [f64; 21] = StepClasses(classes).to_target();
+    assert_eq!(per_step, one_hot);
+    assert_eq!(net.loss(&x, &StepClasses(classes)).to_bits(), loss_hot.to_bits());
+    let (mut g_hot, mut g_idx) = ([0.0; N64::PARAMS], [0.0; N64::PARAMS]);
+    net.gradient(&x, &one_hot, &mut g_hot);
+    net.gradient(&x, &StepClasses(classes), &mut g_idx);
+    assert_eq!(g_hot, g_idx);
     // The output delta is (yₜ − tₜ)/T for probability targets: the head bias gradient
     // is its sum over the steps.
     let mut g = [0.0; N64::PARAMS];
@@ -905,6 +913,18 @@ mod memory {
         });
         worker.expect("spawn").join().expect("trains on a 2 MiB stack");
     }
+}
+
+#[test]
+#[should_panic(expected = "class index 3 at step 1 out of range for 3 classes")]
+fn step_class_out_of_range_panics() {
+    let _: [f32; 6] = StepClasses([0, 3]).to_target();
+}
+
+#[test]
+#[should_panic(expected = "4 steps do not divide 6 outputs")]
+fn step_classes_must_divide_the_output() {
+    let _: [f32; 6] = StepClasses([0, 1, 0, 1]).to_target();
 }
 
 /// Tagging every step: echo the class of the previous step's input (one of three, one-hot

@@ -109,7 +109,7 @@ pub use gradcheck::{GradCheck, GradCheckOptions, check_gradients};
 pub use hessian_free::{HessianFree, HfEpoch, HfError};
 pub use init::Init;
 pub use network::{
-    Buffer, BufferInfo, Class, Network, NonFiniteStep, ParamInfo, PerSampleTraining, Target, WithBuffers,
+    Buffer, BufferInfo, Class, Network, NonFiniteStep, ParamInfo, PerSampleTraining, StepClasses, Target, WithBuffers,
 };
 #[cfg(feature = "alloc")]
 pub use network::{boxed_seeded, boxed_zeros};

@@ -61,6 +61,36 @@ impl<T: Scalar, const N: usize> Target<[T; N]> for Class {
     }
 }
 
+/// A class index at every step of a sequence output `[T][C]`: stands for `T` one-hot
+/// rows, row `t` with a 1 at `self.0[t]`, as PyTorch's `CrossEntropyLoss` takes a
+/// `[batch, T]` tensor of class indices for `[batch, T, C]` logits. The output's `N`
+/// values are split into `T` steps of `C = N / T` classes.
+///
+/// ```
+/// use stackprop_runtime::{StepClasses, Target};
+/// let t: [f32; 6] = StepClasses([2, 0]).to_target(); // 2 steps of 3 classes
+/// assert_eq!(t, [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+/// ```
+///
+/// # Panics
+/// If `N` is not a multiple of `T`, or an index is not below `C`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StepClasses<const T: usize>(pub [usize; T]);
+
+impl<S: Scalar, const T: usize, const N: usize> Target<[S; N]> for StepClasses<T> {
+    #[inline]
+    fn to_target(&self) -> [S; N] {
+        assert!(T > 0 && N.is_multiple_of(T), "{T} steps do not divide {N} outputs");
+        let classes = N / T;
+        let mut t = [S::ZERO; N];
+        for (step, &k) in self.0.iter().enumerate() {
+            assert!(k < classes, "class index {k} at step {step} out of range for {classes} classes");
+            t[step * classes + k] = S::ONE;
+        }
+        t
+    }
+}
+
 /// One named parameter tensor of a network: where it lies in the flat parameter array.
 ///
 /// Names follow PyTorch (`hidden.weight`, `hidden.bias`) and shapes its order
