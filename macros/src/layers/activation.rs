@@ -395,7 +395,11 @@ fn var_tokens(v: Var, vars: &ElemVars) -> TokenStream {
 /// `n / T` values are normalized on their own, by the very statements of the one-group
 /// form in a loop over the steps, and step `g`'s log-sum-exp goes to slot `lse + g`.
 ///
-/// Subtracting the maximum keeps every exponent ≤ 0, so nothing overflows.
+/// Subtracting the maximum keeps every exponent ≤ 0, so nothing overflows. The
+/// exponentials have a loop of their own, apart from the sum: a loop that also added them
+/// up in order would stay scalar (floating-point addition is not reassociated), while
+/// this one runs several exponentials per vector instruction; the sum's order, and so
+/// every result, is the same.
 pub fn softmax_forward(
     z: &Ident,
     y: &Ident,
@@ -418,9 +422,11 @@ pub fn softmax_forward(
                 for __i in 1..#w {
                     #m = #rt::Scalar::max(#m, #z[__o + __i]);
                 }
-                let mut #s: #t = 0.0;
                 for __i in 0..#w {
                     #y[__o + __i] = #rt::Scalar::exp(#z[__o + __i] - #m);
+                }
+                let mut #s: #t = 0.0;
+                for __i in 0..#w {
                     #s += #y[__o + __i];
                 }
                 let __inv: #t = 1.0 / #s;
@@ -438,10 +444,12 @@ pub fn softmax_forward(
             #m = #rt::Scalar::max(#m, #z[__i]);
         }
         let mut #y: [#t; #n] = [0.0; #n];
-        let mut #s: #t = 0.0;
         for __i in 0..#n {
             #y[__i] = #rt::Scalar::exp(#z[__i] - #m);
-            #s += #y[__i];
+        }
+        let mut #s: #t = 0.0;
+        for __v in #y.iter() {
+            #s += *__v;
         }
         let __inv: #t = 1.0 / #s;
         for __v in #y.iter_mut() {

@@ -95,12 +95,17 @@ const SHORT_LANES: usize = 8;
 const VECTOR_BYTES: usize = if cfg!(target_feature = "avx") { 32 } else { 16 };
 
 /// Whether [`matvec`]'s row blocks pass their accumulators through [`reduce_rows`]'
-/// barrier. Measured per target: on SSE2 (the default target) the barrier pays (without
-/// it a 64-input, 32-row product takes 545 ns instead of 276 ns); on an AVX2 machine
-/// without AVX-512 (an AMD EPYC, `-C target-cpu=native`) it costs, the plain pairwise
-/// sum taking that product from 283 ns to 148 ns and a 784-input, 128-row one from
-/// 6.3 µs to 5.8 µs. AVX-512 machines keep it, where it was measured to pay.
-const MATVEC_BARRIER: bool = !cfg!(target_feature = "avx") || cfg!(target_feature = "avx512f");
+/// barrier; without it, AVX targets sum four rows at once ([`reduce_four_rows`]).
+/// Measured per target: on SSE2 (the default target) the barrier pays (without it a
+/// 64-input, 32-row product takes 545 ns instead of 276 ns); on an AVX2 machine without
+/// AVX-512 (an AMD EPYC, `-C target-cpu=native`) it costs, the plain pairwise sum taking
+/// that product from 283 ns to 148 ns and a 784-input, 128-row one from 6.3 µs to
+/// 5.8 µs. On an AVX-512 Xeon the four-row sum took 64-32-10 inference from 384 to
+/// 343 ns (256-bit code; from 428 to 336 ns in 512-bit code, counting the softmax's
+/// vectorized exponentials there), and 784-128-10 inference from 7.1 to 3.6 µs in 512-bit
+/// code, but from 5.3 to 6.9 µs in 256-bit code (see benches/RESULTS.md): the barrier is
+/// off on every AVX target.
+const MATVEC_BARRIER: bool = !cfg!(target_feature = "avx");
 
 /// The sum of each row's lanes. Accumulators of more than one vector per row pass an
 /// optimization barrier first, in pieces of four lanes: without it LLVM's SLP vectorizer
@@ -242,11 +247,53 @@ fn matvec_part<T: Scalar, const L: usize>(rows: [&[T]; ROW_BLOCK], x: &[T]) -> [
     if MATVEC_BARRIER {
         return reduce_rows(acc);
     }
+    if L >= 8 && L.is_power_of_two() {
+        return reduce_four_rows(&acc);
+    }
     let mut sums = [T::ZERO; ROW_BLOCK];
     for (s, row) in sums.iter_mut().zip(acc) {
         *s = reduce(row);
     }
     sums
+}
+
+/// [`reduce`] of four rows of `L` lanes (a power of two, at least 8) at once, with the very same additions: the
+/// rows' lanes are folded in halves (`k + 8`, then `k + 4`, `k + 2`, `k + 1`), but from
+/// the second fold on two rows share a vector, so the four sums take three shuffle-and-add
+/// steps over whole vectors instead of a horizontal sum per row.
+#[inline(always)]
+fn reduce_four_rows<T: Scalar, const L: usize>(acc: &[[T; L]; ROW_BLOCK]) -> [T; ROW_BLOCK] {
+    // L → 8 lanes per row, the halves added lane by lane.
+    let mut acc = *acc;
+    let mut width = L;
+    while width > 8 {
+        width /= 2;
+        for row in &mut acc {
+            for k in 0..width {
+                row[k] += row[k + width];
+            }
+        }
+    }
+    let h: [[T; 8]; ROW_BLOCK] = core::array::from_fn(|r| core::array::from_fn(|k| acc[r][k]));
+    // k + 4: rows 0 and 1 share a vector, rows 2 and 3 another (four partials each).
+    let pair = |a: &[T; 8], b: &[T; 8]| -> [T; 8] {
+        [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7], b[0] + b[4], b[1] + b[5], b[2] + b[6], b[3] + b[7]]
+    };
+    let v0 = pair(&h[0], &h[1]);
+    let v1 = pair(&h[2], &h[3]);
+    // k + 2: two partials per row; lanes 0–1 row 0, 2–3 row 2, 4–5 row 1, 6–7 row 3.
+    let u = [
+        v0[0] + v0[2],
+        v0[1] + v0[3],
+        v1[0] + v1[2],
+        v1[1] + v1[3],
+        v0[4] + v0[6],
+        v0[5] + v0[7],
+        v1[4] + v1[6],
+        v1[5] + v1[7],
+    ];
+    // k + 1.
+    [u[0] + u[1], u[4] + u[5], u[2] + u[3], u[6] + u[7]]
 }
 
 /// Per-sample backward blocks of `R` rows, one set of functions per `R`, rows written
@@ -717,6 +764,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The four-row reduction adds exactly as `reduce` does, row by row: the same bits.
+    fn four_rows_reduce_as_reduce<const L: usize>() {
+        for seed in 0..20 {
+            let acc: [[f32; L]; ROW_BLOCK] = core::array::from_fn(|r| {
+                core::array::from_fn(|k| val(seed * 977 + r * L + k) as f32 * 1e3_f32.powi((k % 5) as i32 - 2))
+            });
+            let got = reduce_four_rows(&acc);
+            for r in 0..ROW_BLOCK {
+                assert_eq!(got[r].to_bits(), reduce(acc[r]).to_bits(), "row {r} of {L} lanes");
+            }
+        }
+    }
+
+    #[test]
+    fn four_rows_reduce_bit_for_bit() {
+        four_rows_reduce_as_reduce::<8>();
+        four_rows_reduce_as_reduce::<16>();
+        four_rows_reduce_as_reduce::<32>();
     }
 
     /// The per-sample kernels against naive loops: every row count modulo the block, row
