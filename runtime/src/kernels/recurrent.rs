@@ -147,7 +147,7 @@ const BLOCK_MIN: usize = 64;
 /// products, in order) is added. Eight rows go at once: each loaded chunk of `x` feeds
 /// eight rows, and their folds share vectors ([`fold_eight_rows`]), so a block's eight
 /// sums cost three shuffle-and-add steps instead of a horizontal sum per row. Leftover
-/// rows go one at a time, with the same additions.
+/// rows go through [`rows_dot_short`], with the same additions.
 #[inline(always)]
 fn rows_dot<T: Scalar, const N: usize>(rows: &[[T; N]], x: &[T; N], out: &mut [T]) {
     if N < BLOCK_MIN {
@@ -192,16 +192,7 @@ fn rows_dot<T: Scalar, const N: usize>(rows: &[[T; N]], x: &[T; N], out: &mut [T
             *o = s + tail(row);
         }
     }
-    for (row, o) in blocks.remainder().iter().zip(outs.into_remainder()) {
-        let (wc, _) = row.as_chunks::<LANES>();
-        let mut acc = [T::ZERO; LANES];
-        let chunks = core::hint::black_box(xc.len()).min(xc.len());
-        for (wv, xv) in wc.iter().zip(&xc[..chunks]) {
-            madd8(&mut acc, wv, xv);
-        }
-        let p = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
-        *o = (p[0] + p[2]) + (p[1] + p[3]) + tail(row);
-    }
+    rows_dot_short(blocks.remainder(), x, outs.into_remainder());
 }
 
 /// `acc[l] += w[l]·x[l]`.
