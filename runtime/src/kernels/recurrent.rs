@@ -131,28 +131,42 @@ fn dot<T: Scalar, const N: usize>(w: &[T; N], x: &[T; N]) -> T {
     s
 }
 
-/// Rows per block of [`rows_dot`]: eight, whose eight-lane sums fold into one vector.
-const ROW_BLOCK: usize = 8;
+/// Rows per block of [`rows_dot`]: with AVX eight, whose eight-lane sums fold into one
+/// vector; without it four (eight rows of eight lanes are all sixteen SSE2 registers, and
+/// the accumulators would spill).
+const ROW_BLOCK: usize = if cfg!(target_feature = "avx") { 8 } else { 4 };
 
-/// The row length from which [`rows_dot`] runs eight rows at once. Measured natively on
-/// an AVX-512 Xeon (`benches/recurrent.rs`, streaming step): with hidden size 64 the
-/// eight-row blocks took GRU from 1.39 to 1.16 µs and LSTM from 1.91 to 1.61 µs; with
-/// 16 and 32 they were slower (GRU-16 206 → 242 ns), the fold through memory costing
-/// more than it saves on short rows, which keep one row at a time.
+/// The row length from which [`rows_dot`] runs [`ROW_BLOCK`] rows at once. Measured on
+/// the streaming step (`benches/recurrent.rs`): natively on an AVX-512 Xeon, with hidden
+/// size 64 the eight-row blocks took GRU from 1.39 to 1.16 µs and LSTM from 1.91 to
+/// 1.61 µs; with 16 and 32 they were slower (GRU-16 206 → 242 ns), the fold through
+/// memory costing more than it saves on short rows, which keep one row at a time. On
+/// the default target (SSE2) on an AMD EPYC, the eight-row blocks made hidden size 64
+/// slower than one row at a time, and four-row blocks faster than both (GRU-64 step
+/// 2.4–2.5 µs with eight-row blocks, 2.0–2.3 µs with four).
 const BLOCK_MIN: usize = 64;
 
 /// `out[r] = W[r]·x` over rows of constant length `N ≥ LANES`, in the order of [`dot`]
 /// per lane: each row's `LANES` partial sums accumulate in chunk order, then fold in
 /// halves (`k + 4`, `k + 2`, `k + 1`), then the row's tail (the `N mod LANES` last
-/// products, in order) is added. Eight rows go at once: each loaded chunk of `x` feeds
-/// eight rows, and their folds share vectors ([`fold_eight_rows`]), so a block's eight
-/// sums cost three shuffle-and-add steps instead of a horizontal sum per row. Leftover
-/// rows go through [`rows_dot_short`], with the same additions.
+/// products, in order) is added. From [`BLOCK_MIN`] on, [`ROW_BLOCK`] rows go at once
+/// ([`rows_dot_blocked`]).
 #[inline(always)]
 fn rows_dot<T: Scalar, const N: usize>(rows: &[[T; N]], x: &[T; N], out: &mut [T]) {
     if N < BLOCK_MIN {
-        return rows_dot_short(rows, x, out);
+        rows_dot_short(rows, x, out);
+    } else {
+        rows_dot_blocked::<T, N, ROW_BLOCK>(rows, x, out);
     }
+}
+
+/// [`rows_dot`] by blocks of `R` rows (4 or 8): each loaded chunk of `x` feeds `R`
+/// rows, and their folds share vectors ([`fold_rows`]), so a block's sums cost a few
+/// shuffle-and-add steps instead of a horizontal sum per row. Leftover rows go through
+/// [`rows_dot_short`], with the same additions.
+#[inline(always)]
+fn rows_dot_blocked<T: Scalar, const N: usize, const R: usize>(rows: &[[T; N]], x: &[T; N], out: &mut [T]) {
+    const { assert!(R == 4 || R == 8) };
     let rows = &rows[..out.len()];
     let (xc, xt) = x.as_chunks::<LANES>();
     let k0 = N - xt.len();
@@ -163,11 +177,11 @@ fn rows_dot<T: Scalar, const N: usize>(rows: &[[T; N]], x: &[T; N], out: &mut [T
         }
         t
     };
-    let mut blocks = rows.chunks_exact(ROW_BLOCK);
-    let mut outs = out.chunks_exact_mut(ROW_BLOCK);
+    let mut blocks = rows.chunks_exact(R);
+    let mut outs = out.chunks_exact_mut(R);
     for (rb, ob) in (&mut blocks).zip(&mut outs) {
-        let rc: [&[[T; LANES]]; ROW_BLOCK] = core::array::from_fn(|r| rb[r].as_chunks::<LANES>().0);
-        let mut acc = [[T::ZERO; LANES]; ROW_BLOCK];
+        let rc: [&[[T; LANES]]; R] = core::array::from_fn(|r| rb[r].as_chunks::<LANES>().0);
+        let mut acc = [[T::ZERO; LANES]; R];
         // The chunk count, hidden from the optimizer: the loop over chunks stays a loop,
         // so the loop over blocks around it is not the innermost one, which LLVM would
         // vectorize across blocks (a gather per weight).
@@ -179,20 +193,34 @@ fn rows_dot<T: Scalar, const N: usize>(rows: &[[T; N]], x: &[T; N], out: &mut [T
             madd8(&mut acc[1], &rc[1][j], xv);
             madd8(&mut acc[2], &rc[2][j], xv);
             madd8(&mut acc[3], &rc[3][j], xv);
-            madd8(&mut acc[4], &rc[4][j], xv);
-            madd8(&mut acc[5], &rc[5][j], xv);
-            madd8(&mut acc[6], &rc[6][j], xv);
-            madd8(&mut acc[7], &rc[7][j], xv);
+            if R == 8 {
+                madd8(&mut acc[4], &rc[4][j], xv);
+                madd8(&mut acc[5], &rc[5][j], xv);
+                madd8(&mut acc[6], &rc[6][j], xv);
+                madd8(&mut acc[7], &rc[7][j], xv);
+            }
         }
         // Through memory: without the barrier LLVM's SLP vectorizer shapes the
-        // accumulators after the folds, one vector per lane across the eight rows, and
+        // accumulators after the folds, one vector per lane across the rows, and
         // transposes every chunk of weights in registers to fill them.
-        let sums = fold_eight_rows(&core::hint::black_box(acc));
+        let sums = fold_rows(&core::hint::black_box(acc));
         for ((o, row), s) in ob.iter_mut().zip(rb).zip(sums) {
             *o = s + tail(row);
         }
     }
     rows_dot_short(blocks.remainder(), x, outs.into_remainder());
+}
+
+/// The sums of `R` (4 or 8) rows of eight lanes, each folded as [`rows_dot`] defines.
+#[inline(always)]
+fn fold_rows<T: Scalar, const R: usize>(acc: &[[T; LANES]; R]) -> [T; R] {
+    let mut out = [T::ZERO; R];
+    if R == 8 {
+        out.copy_from_slice(&fold_eight_rows(acc));
+    } else {
+        out.copy_from_slice(&fold_four_rows(acc));
+    }
+    out
 }
 
 /// `acc[l] += w[l]·x[l]`.
@@ -208,7 +236,7 @@ fn madd8<T: Scalar>(acc: &mut [T; LANES], w: &[T; LANES], x: &[T; LANES]) {
 /// the first fold, four after the second, eight after the third. The rows enter in the
 /// order 0, 4, 1, 5, 2, 6, 3, 7 so that the sums come out in order.
 #[inline(always)]
-fn fold_eight_rows<T: Scalar>(acc: &[[T; LANES]; ROW_BLOCK]) -> [T; ROW_BLOCK] {
+fn fold_eight_rows<T: Scalar>(acc: &[[T; LANES]]) -> [T; 8] {
     // Lanes 0–3: a's four partial sums; 4–7: b's.
     let fold4 = |a: &[T; 8], b: &[T; 8]| -> [T; 8] {
         [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7], b[0] + b[4], b[1] + b[5], b[2] + b[6], b[3] + b[7]]
@@ -230,6 +258,30 @@ fn fold_eight_rows<T: Scalar>(acc: &[[T; LANES]; ROW_BLOCK]) -> [T; ROW_BLOCK] {
     let u1 = fold2(&v2, &v3);
     // rows 0, 1, 2, 3, 4, 5, 6, 7.
     fold1(&u0, &u1)
+}
+
+/// The sums of four rows of eight lanes, as [`fold_eight_rows`]: after the first fold
+/// two rows share a vector, after the second all four. The rows enter in the order 0, 2,
+/// 1, 3 so that the sums come out in order.
+#[inline(always)]
+fn fold_four_rows<T: Scalar>(acc: &[[T; LANES]]) -> [T; 4] {
+    let fold4 = |a: &[T; 8], b: &[T; 8]| -> [T; 8] {
+        [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7], b[0] + b[4], b[1] + b[5], b[2] + b[6], b[3] + b[7]]
+    };
+    // Lanes 0–3: rows 0 and 2 (two partial sums each); 4–7: rows 1 and 3.
+    let v0 = fold4(&acc[0], &acc[2]);
+    let v1 = fold4(&acc[1], &acc[3]);
+    let u = [
+        v0[0] + v0[2],
+        v0[1] + v0[3],
+        v1[0] + v1[2],
+        v1[1] + v1[3],
+        v0[4] + v0[6],
+        v0[5] + v0[7],
+        v1[4] + v1[6],
+        v1[5] + v1[7],
+    ];
+    [u[0] + u[1], u[2] + u[3], u[4] + u[5], u[6] + u[7]]
 }
 
 /// Rows per block of [`rows_dot_short`].
@@ -746,16 +798,23 @@ mod tests {
             let rows: Vec<[f32; N]> = (0..count).map(|r| core::array::from_fn(|k| val(r * N + k + 1))).collect();
             let x: [f32; N] = core::array::from_fn(|k| val(9_000 + k));
             let mut out = vec![0.0; count];
+            let mut four = vec![0.0; count];
+            let mut eight = vec![0.0; count];
             rows_dot(&rows, &x, &mut out);
-            for (r, (o, row)) in out.iter().zip(&rows).enumerate() {
-                assert_eq!(o.to_bits(), row_dot(row, &x).to_bits(), "row {r} of {count}, length {N}");
+            rows_dot_blocked::<f32, N, 4>(&rows, &x, &mut four);
+            rows_dot_blocked::<f32, N, 8>(&rows, &x, &mut eight);
+            for (r, row) in rows.iter().enumerate() {
+                let want = row_dot(row, &x).to_bits();
+                assert_eq!(out[r].to_bits(), want, "row {r} of {count}, length {N}");
+                assert_eq!(four[r].to_bits(), want, "four-row blocks: row {r} of {count}, length {N}");
+                assert_eq!(eight[r].to_bits(), want, "eight-row blocks: row {r} of {count}, length {N}");
             }
         }
     }
 
-    /// The eight-row blocks add exactly as one row at a time: the same bits.
+    /// The four- and eight-row blocks add exactly as one row at a time: the same bits.
     #[test]
-    fn eight_row_blocks_bit_for_bit() {
+    fn row_blocks_bit_for_bit() {
         blocks_agree::<8>();
         blocks_agree::<13>();
         blocks_agree::<16>();
