@@ -275,6 +275,14 @@ fn reduce_four_rows<T: Scalar, const L: usize>(acc: &[[T; L]; ROW_BLOCK]) -> [T;
         }
     }
     let h: [[T; 8]; ROW_BLOCK] = core::array::from_fn(|r| core::array::from_fn(|k| acc[r][k]));
+    fold_four_rows(&h)
+}
+
+/// The sums of four rows of eight lanes, each row folded in halves (`k + 4`, `k + 2`,
+/// `k + 1`), the additions of [`reduce`] on eight lanes, but two rows share a vector after
+/// the first fold and all four after the second.
+#[inline(always)]
+pub(crate) fn fold_four_rows<T: Scalar>(h: &[[T; 8]; 4]) -> [T; 4] {
     // k + 4: rows 0 and 1 share a vector, rows 2 and 3 another (four partials each).
     let pair = |a: &[T; 8], b: &[T; 8]| -> [T; 8] {
         [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7], b[0] + b[4], b[1] + b[5], b[2] + b[6], b[3] + b[7]]

@@ -211,14 +211,15 @@ fn rows_dot_blocked<T: Scalar, const N: usize, const R: usize>(rows: &[[T; N]], 
     rows_dot_short(blocks.remainder(), x, outs.into_remainder());
 }
 
-/// The sums of `R` (4 or 8) rows of eight lanes, each folded as [`rows_dot`] defines.
+/// The sums of `R` (4 or 8) rows of eight lanes, each folded as [`rows_dot`] defines
+/// ([`fold_eight_rows`], or the matrix kernels' [`super::fold_four_rows`]).
 #[inline(always)]
 fn fold_rows<T: Scalar, const R: usize>(acc: &[[T; LANES]; R]) -> [T; R] {
     let mut out = [T::ZERO; R];
     if R == 8 {
         out.copy_from_slice(&fold_eight_rows(acc));
-    } else {
-        out.copy_from_slice(&fold_four_rows(acc));
+    } else if let Ok(four) = <&[[T; LANES]; 4]>::try_from(&acc[..]) {
+        out.copy_from_slice(&super::fold_four_rows(four));
     }
     out
 }
@@ -258,30 +259,6 @@ fn fold_eight_rows<T: Scalar>(acc: &[[T; LANES]]) -> [T; 8] {
     let u1 = fold2(&v2, &v3);
     // rows 0, 1, 2, 3, 4, 5, 6, 7.
     fold1(&u0, &u1)
-}
-
-/// The sums of four rows of eight lanes, as [`fold_eight_rows`]: after the first fold
-/// two rows share a vector, after the second all four. The rows enter in the order 0, 2,
-/// 1, 3 so that the sums come out in order.
-#[inline(always)]
-fn fold_four_rows<T: Scalar>(acc: &[[T; LANES]]) -> [T; 4] {
-    let fold4 = |a: &[T; 8], b: &[T; 8]| -> [T; 8] {
-        [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7], b[0] + b[4], b[1] + b[5], b[2] + b[6], b[3] + b[7]]
-    };
-    // Lanes 0–3: rows 0 and 2 (two partial sums each); 4–7: rows 1 and 3.
-    let v0 = fold4(&acc[0], &acc[2]);
-    let v1 = fold4(&acc[1], &acc[3]);
-    let u = [
-        v0[0] + v0[2],
-        v0[1] + v0[3],
-        v1[0] + v1[2],
-        v1[1] + v1[3],
-        v0[4] + v0[6],
-        v0[5] + v0[7],
-        v1[4] + v1[6],
-        v1[5] + v1[7],
-    ];
-    [u[0] + u[1], u[2] + u[3], u[4] + u[5], u[6] + u[7]]
 }
 
 /// Rows per block of [`rows_dot_short`].
